@@ -1,0 +1,282 @@
+//! Who may do what: roles granted by `nick!user@host` masks or services accounts.
+//!
+//! Rights never follow a bare nick. Anyone can take a free nick, so a rule must pin the
+//! user@host part or name an account (`account:alice`), which only matches a sender the server
+//! says is logged in to that account. A mask whose user@host is all wildcards is refused at load.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::Deserialize;
+
+use crate::irc::mask::{self, CaseMapping};
+use crate::message::{Identity, Message};
+
+/// A permission a command may require.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    Stage,
+    Deploy,
+    Hold,
+    Metrics,
+    /// Implies every other role.
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [
+        Role::Stage,
+        Role::Deploy,
+        Role::Hold,
+        Role::Metrics,
+        Role::Admin,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Stage => "stage",
+            Role::Deploy => "deploy",
+            Role::Hold => "hold",
+            Role::Metrics => "metrics",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// `[access]`: for each role, the rules that grant it: `"nick!user@host"` masks (`*`, `?`) or
+/// `"account:NAME"`. Admin implies every role.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessConfig {
+    /// May run `!stage`.
+    #[serde(default)]
+    pub stage: Vec<String>,
+    /// May run `!deploy`, `!rollback`.
+    #[serde(default)]
+    pub deploy: Vec<String>,
+    /// May `!hold` and `!unhold`.
+    #[serde(default)]
+    pub hold: Vec<String>,
+    /// May run raw `!metric` expressions.
+    #[serde(default)]
+    pub metrics: Vec<String>,
+    /// May do everything, including forcing a deploy through a hold.
+    #[serde(default)]
+    pub admin: Vec<String>,
+}
+
+impl AccessConfig {
+    fn rules(&self, role: Role) -> &[String] {
+        match role {
+            Role::Stage => &self.stage,
+            Role::Deploy => &self.deploy,
+            Role::Hold => &self.hold,
+            Role::Metrics => &self.metrics,
+            Role::Admin => &self.admin,
+        }
+    }
+}
+
+/// One way to be granted a role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rule {
+    /// A `nick!user@host` wildcard mask.
+    Mask(String),
+    /// A services account name.
+    Account(String),
+}
+
+impl Rule {
+    /// Parses a rule as written in `[access]`.
+    pub fn parse(text: &str) -> Result<Rule, String> {
+        if let Some(account) = text.strip_prefix("account:") {
+            if account.is_empty() || account.contains(|c: char| c.is_whitespace() || c == '*') {
+                return Err(format!(
+                    "'{text}': an account name is one word, without wildcards"
+                ));
+            }
+            return Ok(Rule::Account(account.to_owned()));
+        }
+        let (nick, user, host) = mask::split_source(text);
+        if !text.contains('!')
+            || !text.contains('@')
+            || nick.is_empty()
+            || user.is_empty()
+            || host.is_empty()
+        {
+            return Err(format!(
+                "'{text}' is not a nick!user@host mask; write e.g. \"*!*@10.0.0.*\" or \"account:{text}\""
+            ));
+        }
+        if text.contains(char::is_whitespace) {
+            return Err(format!("'{text}': a mask has no spaces"));
+        }
+        let wild = |part: &str| part.chars().all(|c| c == '*' || c == '?');
+        if wild(user) && wild(host) && !wild(nick) {
+            return Err(format!(
+                "'{text}' trusts a bare nick (anyone can take the nick '{nick}'); \
+                 use \"account:{nick}\" or pin the user@host"
+            ));
+        }
+        Ok(Rule::Mask(text.to_owned()))
+    }
+
+    /// Whether this rule grants to `who`.
+    pub fn grants(&self, who: &Identity, casemap: CaseMapping) -> bool {
+        match self {
+            Rule::Mask(m) => mask::matches(m, &who.source(), casemap),
+            Rule::Account(name) => who
+                .account
+                .as_deref()
+                .is_some_and(|account| casemap.eq(account, name)),
+        }
+    }
+}
+
+/// The access policy the dispatcher checks every command against.
+#[derive(Debug, Clone)]
+pub struct Access {
+    /// `None`: no `[access]` section, everyone holds every role.
+    rules: Option<HashMap<Role, Vec<Rule>>>,
+}
+
+impl Access {
+    /// Builds the policy; an invalid rule is reported as `(key, why)`.
+    pub fn from_config(config: Option<&AccessConfig>) -> Result<Self, (String, String)> {
+        let Some(config) = config else {
+            return Ok(Self { rules: None });
+        };
+        let mut rules = HashMap::new();
+        for role in Role::ALL {
+            let parsed = config
+                .rules(role)
+                .iter()
+                .enumerate()
+                .map(|(i, text)| {
+                    Rule::parse(text).map_err(|why| (format!("access.{role}[{i}]"), why))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            rules.insert(role, parsed);
+        }
+        Ok(Self { rules: Some(rules) })
+    }
+
+    /// Whether every sender holds every role (no `[access]` section).
+    pub fn is_open(&self) -> bool {
+        self.rules.is_none()
+    }
+
+    /// Whether the sender of `msg` holds `role` (admin implies every role).
+    pub fn allows(&self, msg: &Message, role: Role) -> bool {
+        if msg.trusted {
+            return true;
+        }
+        let Some(rules) = &self.rules else {
+            return true;
+        };
+        let granted = |r: Role| {
+            rules
+                .get(&r)
+                .is_some_and(|list| list.iter().any(|rule| rule.grants(&msg.who, msg.casemap)))
+        };
+        granted(role) || granted(Role::Admin)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn msg(nick: &str, user: &str, host: &str, account: Option<&str>) -> Message {
+        Message {
+            who: Identity {
+                nick: nick.into(),
+                user: user.into(),
+                host: host.into(),
+                account: account.map(Into::into),
+            },
+            place: crate::message::Place::Channel("#ops".into()),
+            text: String::new(),
+            me: Arc::from("lever"),
+            casemap: CaseMapping::Rfc1459,
+            trusted: false,
+        }
+    }
+
+    fn access(deploy: &[&str], admin: &[&str]) -> Access {
+        let config = AccessConfig {
+            deploy: deploy.iter().map(|s| s.to_string()).collect(),
+            admin: admin.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        };
+        Access::from_config(Some(&config)).unwrap()
+    }
+
+    #[test]
+    fn an_account_rule_needs_the_server_to_vouch_for_the_account() {
+        let a = access(&["account:alice"], &[]);
+        assert!(a.allows(&msg("alice", "a", "h", Some("alice")), Role::Deploy));
+        assert!(a.allows(&msg("whatever", "a", "h", Some("Alice")), Role::Deploy));
+        // The nick alone grants nothing.
+        assert!(!a.allows(&msg("alice", "a", "h", None), Role::Deploy));
+        assert!(!a.allows(&msg("alice", "a", "h", Some("mallory")), Role::Deploy));
+    }
+
+    #[test]
+    fn masks_match_the_full_source() {
+        let a = access(&["*!*@10.0.0.*"], &[]);
+        assert!(a.allows(&msg("bob", "~bob", "10.0.0.7", None), Role::Deploy));
+        assert!(!a.allows(&msg("bob", "~bob", "10.0.1.7", None), Role::Deploy));
+    }
+
+    #[test]
+    fn admin_implies_every_role_and_roles_are_separate() {
+        let a = access(&["*!*@deployers"], &["account:root"]);
+        let root = msg("r", "r", "x", Some("root"));
+        let dev = msg("d", "d", "deployers", None);
+        for role in Role::ALL {
+            assert!(a.allows(&root, role));
+        }
+        assert!(a.allows(&dev, Role::Deploy));
+        assert!(!a.allows(&dev, Role::Hold));
+        assert!(!a.allows(&dev, Role::Admin));
+    }
+
+    #[test]
+    fn no_access_section_means_open_and_trusted_means_everything() {
+        let open = Access::from_config(None).unwrap();
+        assert!(open.is_open());
+        assert!(open.allows(&msg("x", "x", "x", None), Role::Admin));
+        let closed = access(&[], &[]);
+        let mut console = msg("me", "me", "console", None);
+        assert!(!closed.allows(&console, Role::Stage));
+        console.trusted = true;
+        assert!(closed.allows(&console, Role::Admin));
+    }
+
+    #[test]
+    fn rules_that_would_trust_a_bare_nick_are_refused() {
+        assert!(Rule::parse("alice").is_err());
+        assert!(Rule::parse("alice!*@*").is_err());
+        assert!(Rule::parse("alice!?*@*").is_err());
+        assert!(Rule::parse("alice!*").is_err());
+        assert!(Rule::parse("account:").is_err());
+        assert!(Rule::parse("account:a*").is_err());
+        assert_eq!(
+            Rule::parse("alice!*@trusted.example"),
+            Ok(Rule::Mask("alice!*@trusted.example".into()))
+        );
+        assert_eq!(Rule::parse("*!*@*"), Ok(Rule::Mask("*!*@*".into())));
+        assert_eq!(
+            Rule::parse("account:alice"),
+            Ok(Rule::Account("alice".into()))
+        );
+    }
+}

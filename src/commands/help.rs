@@ -1,0 +1,82 @@
+//! `!help [command]`: generated from the command list, filtered by what the asker may use.
+
+use super::{lookup, CommandError, Ctx, Example, Spec, COMMANDS};
+
+pub const SPEC: Spec = Spec {
+    name: "help",
+    aliases: &["commands"],
+    usage: "[command]",
+    help: "Lists the commands you may use, or explains one.",
+    role: None,
+    examples: &[
+        Example {
+            input: "!help",
+            reply: r"commands you can use: .*\bping\b.*; !help <command> explains one",
+        },
+        Example {
+            input: "!help ping",
+            reply: r"!ping — Checks that lever is alive; it answers pong\. Example: !ping",
+        },
+        Example {
+            input: "!help nosuch",
+            reply: r"alice: no command 'nosuch'; !help lists them",
+        },
+    ],
+    run: |ctx| Box::pin(run(ctx)),
+};
+
+async fn run(ctx: Ctx) -> Result<(), CommandError> {
+    let prefix = ctx.prefix();
+    let wanted = ctx
+        .args
+        .split_whitespace()
+        .next()
+        .map(|w| w.trim_start_matches(prefix));
+    let Some(wanted) = wanted else {
+        let names: Vec<&str> = COMMANDS
+            .iter()
+            .filter(|spec| may_use(&ctx, spec))
+            .map(|spec| spec.name)
+            .collect();
+        ctx.reply(&format!(
+            "commands you can use: {}; {prefix}help <command> explains one",
+            names.join(", ")
+        ));
+        return Ok(());
+    };
+    let Some(spec) = lookup(wanted) else {
+        return Err(CommandError::User(format!(
+            "no command '{}'; {prefix}help lists them",
+            crate::text::truncate_chars(wanted, 30)
+        )));
+    };
+    let mut text = format!("{} — {}", spec.synopsis(prefix), spec.help);
+    if !spec.aliases.is_empty() {
+        let aliases: Vec<String> = spec
+            .aliases
+            .iter()
+            .map(|a| format!("{prefix}{a}"))
+            .collect();
+        text.push_str(&format!(" Also: {}.", aliases.join(", ")));
+    }
+    if let Some(role) = spec.role {
+        text.push_str(&format!(" Needs the {role} role"));
+        text.push_str(if may_use(&ctx, spec) {
+            "."
+        } else {
+            ", which you do not have."
+        });
+    }
+    if let Some(example) = spec.examples.first() {
+        // Examples are written with "!"; show them with the configured prefix.
+        let input = example.input.strip_prefix('!').unwrap_or(example.input);
+        text.push_str(&format!(" Example: {prefix}{input}"));
+    }
+    ctx.reply(&text);
+    Ok(())
+}
+
+fn may_use(ctx: &Ctx, spec: &Spec) -> bool {
+    spec.role
+        .is_none_or(|role| ctx.bot.access.allows(&ctx.msg, role))
+}

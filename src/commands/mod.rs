@@ -1,0 +1,383 @@
+//! Commands: the one list of them, the dispatcher, and what a handler is given.
+//!
+//! A command is one file with a `const SPEC` (name, aliases, usage, help, required role,
+//! examples) and a `run` function. Adding one means one file and one line in [`COMMANDS`];
+//! `!help` and the examples test are generated from that list. The dispatcher recognises a
+//! command (prefix, address by nick, or private message), checks the role named in the spec,
+//! and runs the handler in a task of its own, so the IRC read loop never waits on it.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use tokio::task::JoinHandle;
+
+use crate::access::Role;
+use crate::bot::Bot;
+use crate::message::{Message, Place};
+use crate::outbox::Priority;
+
+mod help;
+mod ping;
+mod version;
+
+/// Every built-in command, in the order `!help` lists them.
+pub static COMMANDS: &[&Spec] = &[&help::SPEC, &ping::SPEC, &version::SPEC];
+
+/// A handler: gets the invocation, replies through it, returns what went wrong.
+pub type Run = fn(Ctx) -> BoxFuture<'static, Result<(), CommandError>>;
+
+/// What a command is, declared next to its code.
+pub struct Spec {
+    pub name: &'static str,
+    pub aliases: &'static [&'static str],
+    /// Arguments, as shown after the command name: `"[target] <reason>"`.
+    pub usage: &'static str,
+    /// One sentence: what it does.
+    pub help: &'static str,
+    /// The role needed to run it; `None` for everyone.
+    pub role: Option<Role>,
+    /// Inputs with the reply each must produce; checked by a test over every command.
+    pub examples: &'static [Example],
+    pub run: Run,
+}
+
+/// A documented example: `input` as typed in the channel, and a regular expression the whole
+/// reply (lines joined by `\n`) must match.
+pub struct Example {
+    pub input: &'static str,
+    pub reply: &'static str,
+}
+
+impl Spec {
+    /// `!name usage`, with the configured prefix.
+    pub fn synopsis(&self, prefix: &str) -> String {
+        if self.usage.is_empty() {
+            format!("{prefix}{}", self.name)
+        } else {
+            format!("{prefix}{} {}", self.name, self.usage)
+        }
+    }
+}
+
+/// How a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// The user's mistake: told to them plainly.
+    #[error("{0}")]
+    User(String),
+    /// The arguments do not fit the usage: the user is shown it.
+    #[error("usage")]
+    Usage,
+    /// Something broke inside lever: logged with context, the user gets an error id.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// What a running command is given.
+pub struct Ctx {
+    pub bot: Arc<Bot>,
+    pub msg: Message,
+    pub spec: &'static Spec,
+    /// Everything after the command name, trimmed.
+    pub args: String,
+}
+
+impl Ctx {
+    /// Replies where the command was said.
+    pub fn reply(&self, text: &str) {
+        self.bot
+            .outbox
+            .say(self.msg.reply_target(), text, Priority::Reply);
+    }
+
+    /// Replies to the asker by name in a channel (`alice: ...`), plainly in private.
+    pub fn tell(&self, text: &str) {
+        match self.msg.place {
+            Place::Channel(_) => self.reply(&format!("{}: {text}", self.msg.who.nick)),
+            Place::Private => self.reply(text),
+        }
+    }
+
+    /// The configured command prefix.
+    pub fn prefix(&self) -> &str {
+        &self.bot.config.bot.prefix
+    }
+}
+
+/// A line recognised as a command.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Invocation<'a> {
+    /// The command word as typed.
+    pub name: &'a str,
+    pub args: &'a str,
+    /// Said to lever by name or in private (not just with the prefix in a channel): an unknown
+    /// command gets an answer, since it was clearly meant for lever.
+    pub addressed: bool,
+}
+
+/// Recognises a command in a message: `!name args` in a channel, `lever: name args` or
+/// `lever, name args` anywhere, or `name args` in private (a prefix there is allowed too).
+pub fn parse<'a>(msg: &'a Message, prefix: &str) -> Option<Invocation<'a>> {
+    let text = msg.text.trim();
+    let (rest, addressed) = if let Some(rest) = strip_address(text, msg) {
+        (rest.strip_prefix(prefix).unwrap_or(rest), true)
+    } else if let Some(rest) = text.strip_prefix(prefix) {
+        (rest, msg.place == Place::Private)
+    } else if msg.place == Place::Private {
+        (text, true)
+    } else {
+        return None;
+    };
+    let (name, args) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    // "! foo", "!!!", "!?" are not commands.
+    if !name.starts_with(|c: char| c.is_alphanumeric()) {
+        return None;
+    }
+    Some(Invocation {
+        name,
+        args: args.trim(),
+        addressed,
+    })
+}
+
+/// `lever: rest` or `lever, rest` (the nick compared by the server's case mapping).
+fn strip_address<'a>(text: &'a str, msg: &Message) -> Option<&'a str> {
+    let me = &*msg.me;
+    let head = text.get(..me.len())?;
+    if !msg.casemap.eq(head, me) {
+        return None;
+    }
+    let rest = text[me.len()..].strip_prefix([':', ','])?;
+    Some(rest.trim_start())
+}
+
+/// Finds a command by name or alias, ignoring case.
+pub fn lookup(name: &str) -> Option<&'static Spec> {
+    COMMANDS.iter().copied().find(|spec| {
+        spec.name.eq_ignore_ascii_case(name)
+            || spec.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
+    })
+}
+
+/// The closest command name the sender may use, for "did you mean".
+fn suggest(bot: &Bot, msg: &Message, name: &str) -> Option<&'static str> {
+    let name = name.to_lowercase();
+    COMMANDS
+        .iter()
+        .filter(|spec| spec.role.is_none_or(|role| bot.access.allows(msg, role)))
+        .flat_map(|spec| std::iter::once(spec.name).chain(spec.aliases.iter().copied()))
+        .map(|candidate| (strsim::damerau_levenshtein(&name, candidate), candidate))
+        .filter(|(distance, candidate)| *distance <= 2 && *distance < candidate.len())
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, candidate)| lookup(candidate).map_or(candidate, |spec| spec.name))
+}
+
+/// Recognises, checks and starts a command. Returns the task running it, if any.
+pub fn dispatch(bot: &Arc<Bot>, msg: Message) -> Option<JoinHandle<()>> {
+    let prefix = &bot.config.bot.prefix;
+    let invocation = parse(&msg, prefix)?;
+    let Some(spec) = lookup(invocation.name) else {
+        // Channels often hold several bots: an unknown `!word` is not ours to answer.
+        if invocation.addressed {
+            let mut text = format!(
+                "unknown command '{}'",
+                crate::text::truncate_chars(invocation.name, 30)
+            );
+            if let Some(close) = suggest(bot, &msg, invocation.name) {
+                text.push_str(&format!(" (did you mean {prefix}{close}?)"));
+            }
+            text.push_str(&format!("; try {prefix}help"));
+            reply_to(bot, &msg, &text);
+        }
+        return None;
+    };
+    if let Some(role) = spec.role {
+        if !bot.access.allows(&msg, role) {
+            let mut text = format!(
+                "{prefix}{} needs the {role} role, which you do not have",
+                spec.name
+            );
+            if msg.who.account.is_none() {
+                text.push_str(
+                    " (you are not logged in to services, so account: rules cannot match)",
+                );
+            }
+            reply_to(bot, &msg, &text);
+            return None;
+        }
+    }
+    let args = invocation.args.to_owned();
+    let ctx = Ctx {
+        bot: bot.clone(),
+        msg,
+        spec,
+        args,
+    };
+    let busy = bot.activity.begin();
+    Some(tokio::spawn(async move {
+        let _busy = busy;
+        let (bot, msg) = (ctx.bot.clone(), ctx.msg.clone());
+        match (spec.run)(ctx).await {
+            Ok(()) => {}
+            Err(CommandError::User(text)) => reply_to(&bot, &msg, &text),
+            Err(CommandError::Usage) => {
+                let text = format!("usage: {}", spec.synopsis(&bot.config.bot.prefix));
+                reply_to(&bot, &msg, &text);
+            }
+            Err(CommandError::Internal(error)) => {
+                let id = format!("{:06x}", fastrand::u32(..0x100_0000));
+                tracing::error!(
+                    error = format!("{error:#}"),
+                    %id,
+                    command = spec.name,
+                    user = %msg.who.source(),
+                    "command failed"
+                );
+                let text = format!(
+                    "sorry, {}{} failed inside lever (error id {id}; the details are in lever's log)",
+                    bot.config.bot.prefix, spec.name
+                );
+                reply_to(&bot, &msg, &text);
+            }
+        }
+    }))
+}
+
+/// Replies to the sender by name (`nick: text`) in a channel, plainly in private.
+fn reply_to(bot: &Bot, msg: &Message, text: &str) {
+    let text = match msg.place {
+        Place::Channel(_) => format!("{}: {text}", msg.who.nick),
+        Place::Private => text.to_owned(),
+    };
+    bot.outbox.say(msg.reply_target(), &text, Priority::Reply);
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::irc::mask::CaseMapping;
+    use crate::message::Identity;
+    use std::path::PathBuf;
+
+    pub fn message(text: &str, place: Place) -> Message {
+        Message {
+            who: Identity {
+                nick: "alice".into(),
+                user: "~alice".into(),
+                host: "10.0.0.1".into(),
+                account: None,
+            },
+            place,
+            text: text.into(),
+            me: Arc::from("lever"),
+            casemap: CaseMapping::Rfc1459,
+            trusted: false,
+        }
+    }
+
+    pub fn bot(extra: &str) -> Arc<Bot> {
+        let text = format!("[irc]\nserver = \"irc.test\"\nchannels = [\"#ops\"]\n{extra}");
+        let cfg = Config::from_toml(&text, "test", PathBuf::from(".")).unwrap();
+        Bot::new(Arc::new(cfg)).unwrap()
+    }
+
+    /// Runs one line through the dispatcher and returns the replies, one per line.
+    pub async fn run(bot: &Arc<Bot>, msg: Message) -> Vec<String> {
+        if let Some(task) = bot.handle(msg) {
+            task.await.unwrap();
+        }
+        std::iter::from_fn(|| {
+            let line = bot.outbox.try_next()?;
+            bot.outbox.sent();
+            Some(line.text)
+        })
+        .collect()
+    }
+
+    fn chan(text: &str) -> Message {
+        message(text, Place::Channel("#ops".into()))
+    }
+
+    #[test]
+    fn recognises_prefix_address_and_private() {
+        let inv = |m: &Message| {
+            parse(m, "!").map(|i| (i.name.to_owned(), i.args.to_owned(), i.addressed))
+        };
+        let some = |n: &str, a: &str, addr| Some((n.to_owned(), a.to_owned(), addr));
+        assert_eq!(inv(&chan("!ping")), some("ping", "", false));
+        assert_eq!(
+            inv(&chan("  !hold   db migration  ")),
+            some("hold", "db migration", false)
+        );
+        assert_eq!(inv(&chan("lever: ping")), some("ping", "", true));
+        assert_eq!(inv(&chan("LEVER, ping now")), some("ping", "now", true));
+        assert_eq!(inv(&chan("lever: !ping")), some("ping", "", true));
+        assert_eq!(inv(&chan("lever ping")), None);
+        assert_eq!(inv(&chan("leverage: ping")), None);
+        assert_eq!(inv(&chan("ping")), None);
+        assert_eq!(inv(&chan("! ping")), None);
+        assert_eq!(inv(&chan("!!!")), None);
+        assert_eq!(inv(&chan("")), None);
+        let private = |t: &str| message(t, Place::Private);
+        assert_eq!(inv(&private("ping")), some("ping", "", true));
+        assert_eq!(inv(&private("!ping")), some("ping", "", true));
+        assert_eq!(inv(&private("lever: ping")), some("ping", "", true));
+    }
+
+    #[test]
+    fn address_uses_the_current_nick_and_case_mapping() {
+        let mut m = chan("Lever[1]: ping");
+        m.me = Arc::from("lever{1}");
+        assert!(parse(&m, "!").is_some());
+        m.casemap = CaseMapping::Ascii;
+        assert!(parse(&m, "!").is_none());
+    }
+
+    #[tokio::test]
+    async fn unknown_prefixed_words_are_ignored_but_addressed_ones_answered() {
+        let bot = bot("");
+        assert!(run(&bot, chan("!deplyo")).await.is_empty());
+        assert_eq!(
+            run(&bot, chan("lever: pnig")).await,
+            ["alice: unknown command 'pnig' (did you mean !ping?); try !help"]
+        );
+        assert_eq!(
+            run(&bot, message("xyzzy", Place::Private)).await,
+            ["unknown command 'xyzzy'; try !help"]
+        );
+    }
+
+    #[tokio::test]
+    async fn every_example_in_every_spec_holds() {
+        let bot = bot("");
+        let mut checked = 0;
+        for spec in COMMANDS {
+            assert!(!spec.examples.is_empty(), "!{} has no example", spec.name);
+            for example in spec.examples {
+                let replies = run(&bot, chan(example.input)).await.join("\n");
+                let pattern = regex::Regex::new(&format!("^(?s:{})$", example.reply)).unwrap();
+                assert!(
+                    pattern.is_match(&replies),
+                    "!{}: {:?} replied {:?}, expected /{}/",
+                    spec.name,
+                    example.input,
+                    replies,
+                    example.reply
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked >= COMMANDS.len());
+    }
+
+    #[test]
+    fn names_and_aliases_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for spec in COMMANDS {
+            for name in std::iter::once(&spec.name).chain(spec.aliases) {
+                assert!(seen.insert(name.to_lowercase()), "{name} is used twice");
+            }
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! `!version`: which lever is this?
+
+use super::{CommandError, Ctx, Example, Spec};
+use crate::bot::VERSION;
+
+pub const SPEC: Spec = Spec {
+    name: "version",
+    aliases: &[],
+    usage: "",
+    help: "Shows lever's version and how long it has been running.",
+    role: None,
+    examples: &[Example {
+        input: "!version",
+        reply: r"lever \d+\.\d+\.\d+, up [\d.]+ (ms|s|min .*|h .*|d .*)",
+    }],
+    run: |ctx| Box::pin(run(ctx)),
+};
+
+async fn run(ctx: Ctx) -> Result<(), CommandError> {
+    let up = ctx.bot.started.elapsed().unwrap_or_default();
+    ctx.reply(&format!(
+        "{VERSION}, up {}",
+        crate::text::human_duration(up)
+    ));
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! `lever console`: the same bot with the terminal as the channel.
+//!
+//! Each stdin line is a channel message from the local user (`$USER`), who holds every role.
+//! The bot's lines go to stdout. With piped stdin, each line's work (a run it starts included)
+//! finishes and is printed before the next line is read, so a script reads like a
+//! conversation; at a terminal, work goes on in the background while you type.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::bot::Bot;
+use crate::irc::mask::CaseMapping;
+use crate::message::{Identity, Message, Place};
+use crate::outbox::{Kind, OutLine};
+
+/// The channel the console pretends to be, when the config lists none.
+const DEFAULT_CHANNEL: &str = "#console";
+/// How long the printer may take to catch up before the next line is read.
+const PRINT_WAIT: Duration = Duration::from_secs(60);
+
+/// Runs the console until stdin ends.
+pub async fn run(bot: Arc<Bot>) -> std::io::Result<()> {
+    let user = std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty() && !u.contains(char::is_whitespace))
+        .unwrap_or_else(|| "console".to_owned());
+    let channel = bot
+        .config
+        .irc
+        .channels
+        .first()
+        .cloned()
+        .unwrap_or_else(|| DEFAULT_CHANNEL.to_owned());
+    let interactive = std::io::stdin().is_terminal();
+    if interactive {
+        eprintln!(
+            "lever console: you are {user} in {channel}, holding every role. Try {}help; Ctrl-D quits.",
+            bot.config.bot.prefix
+        );
+    }
+    let printer = tokio::spawn(print_outbox(bot.clone(), channel.clone()));
+    let me: Arc<str> = Arc::from(bot.config.irc.nickname.as_str());
+    let mut stdin = BufReader::new(tokio::io::stdin());
+    let mut raw = Vec::new();
+    loop {
+        raw.clear();
+        if stdin.read_until(b'\n', &mut raw).await? == 0 {
+            break;
+        }
+        let text = String::from_utf8_lossy(&raw);
+        let text = text.trim_end_matches(['\n', '\r']);
+        let msg = Message {
+            who: Identity {
+                nick: user.clone(),
+                user: user.clone(),
+                host: "console".into(),
+                account: Some(user.clone()),
+            },
+            place: Place::Channel(channel.clone()),
+            text: text.to_owned(),
+            me: me.clone(),
+            casemap: CaseMapping::default(),
+            trusted: true,
+        };
+        bot.handle(msg);
+        if !interactive {
+            settle(&bot).await;
+        }
+    }
+    settle(&bot).await;
+    printer.abort();
+    Ok(())
+}
+
+/// Waits until all work has finished and everything it said has been printed.
+async fn settle(bot: &Bot) {
+    bot.activity.idle().await;
+    bot.outbox.flushed(PRINT_WAIT).await;
+}
+
+/// Prints every outbox line; lines for somewhere other than the console channel are marked.
+async fn print_outbox(bot: Arc<Bot>, channel: String) {
+    loop {
+        let line = bot.outbox.next().await;
+        let ok = print_line(&line, &channel).is_ok();
+        bot.outbox.sent();
+        if !ok {
+            // stdout is gone (closed pipe): nothing more can be shown.
+            return;
+        }
+    }
+}
+
+fn print_line(line: &OutLine, channel: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    let notice = if line.kind == Kind::Notice {
+        "(notice) "
+    } else {
+        ""
+    };
+    if line.target == channel {
+        writeln!(out, "{notice}{}", line.text)?;
+    } else {
+        writeln!(out, "[{}] {notice}{}", line.target, line.text)?;
+    }
+    out.flush()
+}

@@ -1,0 +1,21 @@
+//! The IRC session: everything between the bot and an IRC server.
+//!
+//! - [`session`] keeps one connection alive: connect, register, serve, reconnect with backoff.
+//! - [`state`] is one connection's protocol state (CAP/SASL, NickServ, joins, nick regain,
+//!   watchdog, accounts), driven line by line without I/O.
+//! - [`transport`] is TCP/TLS and line framing; [`throttle`] paces what we send.
+//! - [`mask`] (case mapping, wildcard masks), [`accounts`] (who is logged in as what) and
+//!   [`ctcp`] are the protocol's smaller pieces.
+//!
+//! The rest of the bot sees only [`crate::message::Message`]s coming in and the
+//! [`crate::outbox::Outbox`] going out.
+
+pub mod accounts;
+pub mod ctcp;
+pub mod mask;
+pub mod session;
+pub mod state;
+pub mod throttle;
+pub mod transport;
+
+pub use session::Session;

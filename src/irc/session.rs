@@ -1,0 +1,266 @@
+//! Keeps lever on the network: connect, register, serve, and reconnect forever.
+//!
+//! One task owns a connection. It reads lines and hands them to the protocol state
+//! ([`Conn`]); PRIVMSGs for the bot are delivered to the command layer through a callback that
+//! never blocks (handlers run in their own tasks). In the same loop it takes lines from the
+//! outbox as the throttle allows, splits them to fit the wire, and passes them to a writer
+//! task, so a slow socket never stops the reading.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::io::{AsyncWriteExt, WriteHalf};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::codec::FramedRead;
+use tokio_util::sync::CancellationToken;
+
+use super::state::{message_line, redact, Conn, Disconnect};
+use super::throttle::Throttle;
+use super::transport::{self, LineDecoder, Stream};
+use crate::config::Config;
+use crate::message::Message;
+use crate::outbox::{Kind, OutLine, Outbox};
+use crate::text;
+
+/// Receives every message for the command layer. Must not block.
+pub type Deliver = Arc<dyn Fn(Message) + Send + Sync>;
+
+/// A connection that stayed ready this long was healthy: the next failure retries quickly.
+const STABLE: Duration = Duration::from_secs(30);
+/// The longest pause between reconnection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// On shutdown, how long queued lines may take to go out before lever quits anyway.
+const SHUTDOWN_FLUSH: Duration = Duration::from_secs(5);
+/// After QUIT, how long to wait for the server to close the connection.
+const QUIT_WAIT: Duration = Duration::from_secs(2);
+
+/// The IRC side of the bot.
+pub struct Session {
+    cfg: Arc<Config>,
+    outbox: Outbox,
+    deliver: Deliver,
+    version: String,
+}
+
+/// How one connection ended.
+enum Ended {
+    Shutdown,
+    Lost { reason: String, ready_for: Duration },
+}
+
+impl Session {
+    pub fn new(cfg: Arc<Config>, outbox: Outbox, deliver: Deliver, version: String) -> Self {
+        Self {
+            cfg,
+            outbox,
+            deliver,
+            version,
+        }
+    }
+
+    /// Serves until `shutdown` is cancelled, reconnecting with exponential backoff and jitter.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut failures = 0;
+        loop {
+            let (reason, ready_for) = match self.connect_once(&shutdown).await {
+                Ended::Shutdown => return,
+                Ended::Lost { reason, ready_for } => (reason, ready_for),
+            };
+            if ready_for >= STABLE {
+                failures = 0;
+            }
+            let delay = backoff(failures);
+            failures += 1;
+            tracing::warn!(
+                %reason,
+                queued = self.outbox.len(),
+                "disconnected; reconnecting in {:.1} s",
+                delay.as_secs_f64()
+            );
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = shutdown.cancelled() => return,
+            }
+        }
+    }
+
+    async fn connect_once(&self, shutdown: &CancellationToken) -> Ended {
+        let cfg = &self.cfg;
+        tracing::info!(server = %cfg.irc.server, port = cfg.port(), tls = cfg.irc.tls, "connecting");
+        let stream = tokio::select! {
+            stream = transport::connect(cfg) => stream,
+            _ = shutdown.cancelled() => return Ended::Shutdown,
+        };
+        let stream = match stream {
+            Ok(stream) => stream,
+            Err(e) => return lost(e.to_string(), None),
+        };
+        let (read, write) = tokio::io::split(stream);
+        let mut lines = FramedRead::new(read, LineDecoder::default());
+        let (wire, wire_rx) = mpsc::unbounded_channel();
+        let mut writer = tokio::spawn(write_lines(write, wire_rx));
+        let mut conn = Conn::new(cfg.clone(), &self.version, Instant::now());
+        let mut throttle = Throttle::new(cfg.irc.burst, cfg.irc.line_interval);
+        let mut ticker = tokio::time::interval(Duration::from_secs(1));
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut ready_since: Option<Instant> = None;
+        let mut quit_by: Option<Instant> = None;
+        let send_protocol = |conn: &mut Conn, throttle: &mut Throttle| {
+            for line in conn.take_output() {
+                tracing::trace!(line = %redact(&line), ">>");
+                throttle.charge(Instant::now());
+                let _ = wire.send(line);
+            }
+        };
+        send_protocol(&mut conn, &mut throttle);
+
+        loop {
+            let wait = throttle.wait_time(Instant::now());
+            let outbox = &self.outbox;
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled(), if quit_by.is_none() => {
+                    tracing::info!(queued = outbox.len(), "shutting down: sending what is queued, then QUIT");
+                    quit_by = Some(Instant::now() + SHUTDOWN_FLUSH);
+                }
+                line = lines.next() => {
+                    let line = match line {
+                        Some(Ok(line)) => line,
+                        Some(Err(e)) => return lost(format!("read failed: {e}"), ready_since),
+                        None => return lost("the server closed the connection".into(), ready_since),
+                    };
+                    tracing::trace!(%line, "<<");
+                    match conn.handle(&line, Instant::now()) {
+                        Ok(Some(message)) => (self.deliver)(message),
+                        Ok(None) => {}
+                        Err(Disconnect(reason)) => return lost(reason, ready_since),
+                    }
+                    send_protocol(&mut conn, &mut throttle);
+                    if conn.is_ready() && ready_since.is_none() {
+                        ready_since = Some(Instant::now());
+                        tracing::info!(nick = conn.nick(), queued = outbox.len(), "ready; sending queued lines");
+                    }
+                }
+                line = async { tokio::time::sleep(wait).await; outbox.next().await }, if conn.is_ready() => {
+                    self.send_line(&mut conn, &mut throttle, &wire, line);
+                }
+                _ = ticker.tick() => {
+                    if let Err(Disconnect(reason)) = conn.tick(Instant::now()) {
+                        return lost(reason, ready_since);
+                    }
+                    send_protocol(&mut conn, &mut throttle);
+                }
+                result = &mut writer => {
+                    let reason = match result {
+                        Ok(Err(e)) => format!("write failed: {e}"),
+                        _ => "the writer stopped".to_owned(),
+                    };
+                    return lost(reason, ready_since);
+                }
+            }
+            if let Some(deadline) = quit_by {
+                if !conn.is_ready() || outbox.is_empty() || Instant::now() >= deadline {
+                    self.quit(conn, wire, writer, lines).await;
+                    return Ended::Shutdown;
+                }
+            }
+        }
+    }
+
+    /// Sends one outbox line, or as much of it as fits; the rest goes back to the outbox.
+    fn send_line(
+        &self,
+        conn: &mut Conn,
+        throttle: &mut Throttle,
+        wire: &mpsc::UnboundedSender<String>,
+        line: OutLine,
+    ) {
+        let notice = line.kind == Kind::Notice;
+        let max = conn.max_text_bytes(if notice { "NOTICE" } else { "PRIVMSG" }, &line.target);
+        let (piece, rest) = text::split_to_fit(&line.text, max);
+        let out = message_line(notice, &line.target, piece);
+        tracing::trace!(line = %out.trim_end(), ">>");
+        throttle.charge(Instant::now());
+        let _ = wire.send(out);
+        if rest.is_empty() {
+            self.outbox.sent();
+        } else {
+            let rest = rest.to_owned();
+            self.outbox.put_back(OutLine { text: rest, ..line });
+        }
+    }
+
+    async fn quit(
+        &self,
+        mut conn: Conn,
+        wire: mpsc::UnboundedSender<String>,
+        writer: tokio::task::JoinHandle<std::io::Result<()>>,
+        mut lines: FramedRead<tokio::io::ReadHalf<Box<dyn Stream>>, LineDecoder>,
+    ) {
+        let unsent = self.outbox.len();
+        if unsent > 0 {
+            tracing::warn!(unsent, "quitting with lines still queued");
+        }
+        let quit = irc::proto::Command::QUIT(Some(self.cfg.irc.quit_message.clone()));
+        let _ = wire.send(format!("{}\r\n", String::from(&quit)));
+        drop(wire); // the writer finishes once everything before QUIT is written
+        let _ = tokio::time::timeout(QUIT_WAIT, writer).await;
+        // Read until the server closes the link, answering nothing more.
+        let _ = tokio::time::timeout(QUIT_WAIT, async {
+            while let Some(Ok(line)) = lines.next().await {
+                let _ = conn.handle(&line, Instant::now());
+            }
+        })
+        .await;
+        tracing::info!("disconnected from IRC");
+    }
+}
+
+fn lost(reason: String, ready_since: Option<Instant>) -> Ended {
+    Ended::Lost {
+        reason,
+        ready_for: ready_since.map_or(Duration::ZERO, |t| t.elapsed()),
+    }
+}
+
+/// Exponential backoff with jitter: about 1 s, 2 s, 4 s ... up to 60 s, each drawn from the
+/// upper half of its range so that many bots do not reconnect in step.
+fn backoff(failures: u32) -> Duration {
+    let ceiling = Duration::from_secs(1u64 << failures.min(6)).min(MAX_BACKOFF);
+    ceiling.mul_f64(0.5 + fastrand::f64() * 0.5)
+}
+
+/// Writes wire lines in order; batches what is ready before each flush.
+async fn write_lines(
+    mut out: WriteHalf<Box<dyn Stream>>,
+    mut lines: mpsc::UnboundedReceiver<String>,
+) -> std::io::Result<()> {
+    while let Some(line) = lines.recv().await {
+        out.write_all(line.as_bytes()).await?;
+        while let Ok(more) = lines.try_recv() {
+            out.write_all(more.as_bytes()).await?;
+        }
+        out.flush().await?;
+    }
+    let _ = out.shutdown().await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_to_a_minute_with_jitter() {
+        for _ in 0..100 {
+            let first = backoff(0);
+            assert!(first >= Duration::from_millis(500) && first <= Duration::from_secs(1));
+            let fourth = backoff(3);
+            assert!(fourth >= Duration::from_secs(4) && fourth <= Duration::from_secs(8));
+            let late = backoff(40);
+            assert!(late >= Duration::from_secs(30) && late <= MAX_BACKOFF);
+        }
+    }
+}

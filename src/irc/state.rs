@@ -1,0 +1,1172 @@
+//! One connection's protocol state: registration, CAP and SASL, identification, joins, nick
+//! regain, the idle watchdog, and turning PRIVMSGs into [`Message`]s.
+//!
+//! It does no I/O. The session feeds it each line read ([`Conn::handle`]) and a clock tick
+//! ([`Conn::tick`]), and sends the protocol lines it queues ([`Conn::take_output`]). That keeps
+//! the whole registration dance testable line by line, without a socket.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use irc::proto::{CapSubCommand, Command, Prefix};
+use tokio::time::Instant;
+
+use super::accounts::Accounts;
+use super::ctcp;
+use super::mask::{self, CaseMapping};
+use crate::config::Config;
+use crate::message::{Identity, Message, Place};
+
+/// Capabilities lever asks for when the server offers them.
+const WANTED_CAPS: &[&str] = &[
+    "account-tag",
+    "extended-join",
+    "account-notify",
+    "server-time",
+    "message-tags",
+    "multi-prefix",
+];
+/// Without a welcome (001) by then, the server is not going to register us.
+const REGISTRATION_TIMEOUT: Duration = Duration::from_secs(60);
+/// Servers that send no end-of-MOTD: go on this long after the welcome.
+const MOTD_GRACE: Duration = Duration::from_secs(3);
+/// How long to wait for NickServ to confirm an IDENTIFY before joining anyway.
+const IDENTIFY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Retry a channel that refused us (banned, +r, full) this often.
+const JOIN_RETRY: Duration = Duration::from_secs(60);
+/// After a KICK, rejoin after this long.
+const KICK_REJOIN: Duration = Duration::from_secs(5);
+/// At most one CTCP answer per this interval, so CTCP floods cannot get lever killed.
+const CTCP_INTERVAL: Duration = Duration::from_secs(2);
+/// The WHOX token lever uses to recognise its own account queries.
+const WHOX_TOKEN: &str = "42";
+/// Until lever sees its own user@host, assume the longest the server might add.
+const HOST_GUESS: usize = 63;
+
+/// Why the connection has to be dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Disconnect(pub String);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Sent NICK/USER, waiting for the welcome.
+    Registering,
+    /// Welcomed; waiting for the end of the MOTD (and with it ISUPPORT).
+    Welcomed { since: Instant },
+    /// Sent NickServ IDENTIFY; waiting for confirmation.
+    Identifying { until: Instant },
+    /// Channels joined (or being joined); the outbox may flow.
+    Ready,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sasl {
+    NotTried,
+    Authenticating,
+    Succeeded,
+    Failed,
+}
+
+/// Protocol state of one connection.
+pub struct Conn {
+    cfg: Arc<Config>,
+    version: String,
+    nicks: Vec<String>,
+    nick_attempt: usize,
+    nick: String,
+    me: Arc<str>,
+    phase: Phase,
+    connected_at: Instant,
+    /// CAP negotiation still holds registration open (we owe the server `CAP END`).
+    cap_open: bool,
+    cap_offered: HashMap<String, String>,
+    caps: HashSet<String>,
+    sasl: Sasl,
+    logged_in_as: Option<String>,
+    casemap: CaseMapping,
+    chantypes: String,
+    whox: bool,
+    own_user: Option<String>,
+    own_host: Option<String>,
+    accounts: Accounts,
+    joined: HashSet<String>,
+    join_due: HashMap<String, Instant>,
+    last_rx: Instant,
+    ping_sent: Option<Instant>,
+    next_regain: Instant,
+    next_ctcp: Instant,
+    output: Vec<String>,
+}
+
+impl Conn {
+    /// State for a new connection; queues the registration lines.
+    pub fn new(cfg: Arc<Config>, version: &str, now: Instant) -> Self {
+        let nicks = cfg.nicks();
+        let nick = nicks[0].clone();
+        let mut conn = Self {
+            version: version.to_owned(),
+            me: Arc::from(nick.as_str()),
+            nick,
+            nicks,
+            nick_attempt: 0,
+            phase: Phase::Registering,
+            connected_at: now,
+            cap_open: true,
+            cap_offered: HashMap::new(),
+            caps: HashSet::new(),
+            sasl: Sasl::NotTried,
+            logged_in_as: None,
+            casemap: CaseMapping::default(),
+            chantypes: "#&".into(),
+            whox: false,
+            own_user: None,
+            own_host: None,
+            accounts: Accounts::default(),
+            joined: HashSet::new(),
+            join_due: HashMap::new(),
+            last_rx: now,
+            ping_sent: None,
+            next_regain: now,
+            next_ctcp: now,
+            output: Vec::new(),
+            cfg,
+        };
+        if let Some(password) = &conn.cfg.irc.password {
+            conn.send(Command::PASS(password.expose().to_owned()));
+        }
+        conn.send(Command::Raw("CAP".into(), vec!["LS".into(), "302".into()]));
+        conn.send(Command::NICK(conn.nick.clone()));
+        conn.send(Command::USER(
+            conn.cfg.irc.username.clone(),
+            "0".into(),
+            conn.cfg.irc.realname.clone(),
+        ));
+        conn
+    }
+
+    /// The nick lever has on this connection now.
+    pub fn nick(&self) -> &str {
+        &self.nick
+    }
+
+    /// Whether registration and identification are done and channels are joined or joining:
+    /// from then on the outbox may be sent.
+    pub fn is_ready(&self) -> bool {
+        self.phase == Phase::Ready
+    }
+
+    /// Channels lever is in now.
+    pub fn joined(&self) -> usize {
+        self.joined.len()
+    }
+
+    /// Whether a capability was acknowledged by the server.
+    pub fn has_cap(&self, cap: &str) -> bool {
+        self.caps.contains(cap)
+    }
+
+    /// Protocol lines queued since the last call, each ending in CRLF.
+    pub fn take_output(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.output)
+    }
+
+    fn send(&mut self, command: Command) {
+        let mut line = String::from(&command);
+        line.push_str("\r\n");
+        self.output.push(line);
+    }
+
+    /// The most text bytes one PRIVMSG/NOTICE to `target` may carry, so that the line the
+    /// server relays (with lever's `:nick!user@host` prefix) stays within 512 bytes.
+    pub fn max_text_bytes(&self, verb: &str, target: &str) -> usize {
+        let user = self
+            .own_user
+            .as_ref()
+            .map_or((self.cfg.irc.username.len() + 1).max(10), String::len);
+        let host = self.own_host.as_ref().map_or(HOST_GUESS, String::len);
+        // ":" nick "!" user "@" host " " verb " " target " :" text "\r\n"
+        let overhead =
+            1 + self.nick.len() + 1 + user + 1 + host + 1 + verb.len() + 1 + target.len() + 2 + 2;
+        512usize.saturating_sub(overhead).max(32)
+    }
+
+    /// Handles one line from the server. Returns a message for the command layer when the line
+    /// is a PRIVMSG to a channel or to lever; an error when the connection must be dropped.
+    pub fn handle(&mut self, line: &str, now: Instant) -> Result<Option<Message>, Disconnect> {
+        self.last_rx = now;
+        self.ping_sent = None;
+        let parsed: irc::proto::Message = match line.parse() {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::debug!(line, error = %e, "unparsable line from server ignored");
+                return Ok(None);
+            }
+        };
+        let (nick, user, host) = match &parsed.prefix {
+            Some(Prefix::Nickname(n, u, h)) => (n.as_str(), u.as_str(), h.as_str()),
+            _ => ("", "", ""),
+        };
+        let from_me = !nick.is_empty() && self.casemap.eq(nick, &self.nick);
+        match &parsed.command {
+            Command::PING(token, _) => self.send(Command::PONG(token.clone(), None)),
+            Command::ERROR(text) => {
+                return Err(Disconnect(format!("server closed the link: {text}")));
+            }
+            Command::CAP(_, sub, a, b) => self.on_cap(*sub, a.as_deref(), b.as_deref()),
+            Command::AUTHENTICATE(data) if data == "+" => self.on_authenticate(),
+            Command::PRIVMSG(target, text) => {
+                if !from_me {
+                    return Ok(self.on_privmsg(&parsed, target, text, now));
+                }
+            }
+            Command::NOTICE(_, text) => self.on_notice(nick, text, now),
+            Command::JOIN(channel, account, _) => {
+                if from_me {
+                    self.own_user = Some(user.to_owned());
+                    self.own_host = Some(host.to_owned());
+                    self.on_self_join(channel);
+                } else {
+                    let account = if self.has_cap("extended-join") {
+                        account.as_deref().filter(|a| *a != "*")
+                    } else {
+                        None
+                    };
+                    self.accounts.seen(nick, channel, account);
+                }
+            }
+            Command::PART(channel, _) => {
+                if from_me {
+                    self.on_self_left(channel, now + KICK_REJOIN);
+                } else {
+                    self.accounts.left(nick, channel);
+                }
+            }
+            Command::KICK(channel, victim, reason) => {
+                if self.casemap.eq(victim, &self.nick) {
+                    tracing::warn!(
+                        %channel, by = nick, reason = reason.as_deref().unwrap_or(""),
+                        "kicked; rejoining in {}s", KICK_REJOIN.as_secs()
+                    );
+                    self.on_self_left(channel, now + KICK_REJOIN);
+                } else {
+                    self.accounts.left(victim, channel);
+                }
+            }
+            Command::QUIT(_) => {
+                self.accounts.quit(nick);
+                self.maybe_regain_from(nick);
+            }
+            Command::NICK(new) => {
+                if from_me {
+                    tracing::info!(old = %self.nick, new = %new, "nick changed");
+                    self.set_nick(new.clone());
+                } else {
+                    self.accounts.renamed(nick, new);
+                    self.maybe_regain_from(nick);
+                }
+            }
+            Command::ACCOUNT(account) => {
+                let account = Some(account.as_str()).filter(|a| *a != "*");
+                self.accounts.set_account(nick, account);
+            }
+            command => {
+                if let Some((code, args)) = numeric(command) {
+                    self.on_numeric(code, args, now)?;
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn on_cap(&mut self, sub: CapSubCommand, a: Option<&str>, b: Option<&str>) {
+        // `CAP * LS * :caps` (more to come) or `CAP * LS :caps`; ACK/NAK/NEW/DEL alike.
+        let (more, list) = match (a, b) {
+            (Some("*"), Some(list)) => (true, list),
+            (Some(list), None) | (_, Some(list)) => (false, list),
+            (None, None) => (false, ""),
+        };
+        match sub {
+            CapSubCommand::LS => {
+                for cap in list.split_whitespace() {
+                    let (name, value) = cap.split_once('=').unwrap_or((cap, ""));
+                    self.cap_offered.insert(name.to_owned(), value.to_owned());
+                }
+                if !more && self.cap_open {
+                    self.request_caps();
+                }
+            }
+            CapSubCommand::ACK => {
+                for cap in list.split_whitespace() {
+                    match cap.strip_prefix('-') {
+                        Some(off) => self.caps.remove(off),
+                        None => self.caps.insert(cap.to_owned()),
+                    };
+                }
+                tracing::debug!(caps = ?self.caps, "capabilities enabled");
+                if self.cap_open {
+                    if self.has_cap("sasl") && self.sasl == Sasl::NotTried {
+                        self.sasl = Sasl::Authenticating;
+                        self.send(Command::AUTHENTICATE("PLAIN".into()));
+                    } else {
+                        self.cap_end();
+                    }
+                }
+            }
+            CapSubCommand::NAK => {
+                tracing::warn!(
+                    caps = list,
+                    "server refused capabilities; going on without them"
+                );
+                self.cap_end();
+            }
+            CapSubCommand::DEL => {
+                for cap in list.split_whitespace() {
+                    self.caps.remove(cap);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn request_caps(&mut self) {
+        let mut wanted: Vec<&str> = WANTED_CAPS
+            .iter()
+            .copied()
+            .filter(|c| self.cap_offered.contains_key(*c))
+            .collect();
+        if self.cfg.irc.sasl_account.is_some() {
+            match self.cap_offered.get("sasl") {
+                Some(mechs) if mechs.is_empty() || mechs.split(',').any(|m| m == "PLAIN") => {
+                    wanted.push("sasl")
+                }
+                Some(mechs) => tracing::error!(
+                    offered = %mechs,
+                    "the server offers SASL but not PLAIN; cannot log in with SASL"
+                ),
+                None => tracing::warn!(
+                    "the server does not offer SASL; {}",
+                    if self.cfg.irc.nickserv_password.is_some() {
+                        "will identify to NickServ instead"
+                    } else {
+                        "lever will not be logged in (set irc.nickserv_password for a fallback)"
+                    }
+                ),
+            }
+        }
+        if wanted.is_empty() {
+            self.cap_end();
+        } else {
+            self.send(Command::CAP(
+                None,
+                CapSubCommand::REQ,
+                None,
+                Some(wanted.join(" ")),
+            ));
+        }
+    }
+
+    fn cap_end(&mut self) {
+        if self.cap_open {
+            self.cap_open = false;
+            self.send(Command::CAP(None, CapSubCommand::END, None, None));
+        }
+    }
+
+    fn on_authenticate(&mut self) {
+        if self.sasl != Sasl::Authenticating {
+            return;
+        }
+        let (Some(account), Some(password)) =
+            (&self.cfg.irc.sasl_account, &self.cfg.irc.sasl_password)
+        else {
+            return;
+        };
+        let payload = format!("{account}\0{account}\0{}", password.expose());
+        let encoded = base64::engine::general_purpose::STANDARD.encode(payload);
+        // SASL sends base64 in 400-byte chunks; an exact multiple ends with a lone "+".
+        let chunks: Vec<String> = encoded
+            .as_bytes()
+            .chunks(400)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect();
+        let last_full = chunks.last().is_some_and(|c| c.len() == 400);
+        for chunk in chunks {
+            self.send(Command::AUTHENTICATE(chunk));
+        }
+        if last_full {
+            self.send(Command::AUTHENTICATE("+".into()));
+        }
+    }
+
+    fn on_numeric(&mut self, code: u16, args: &[String], now: Instant) -> Result<(), Disconnect> {
+        let arg = |i: usize| args.get(i).map_or("", String::as_str);
+        let text = args.last().map_or("", String::as_str);
+        match code {
+            // RPL_WELCOME
+            1 if self.phase == Phase::Registering => {
+                self.set_nick(arg(0).to_owned());
+                // "Welcome to the ... Network nick!user@host" tells our own prefix.
+                if let Some(source) = text.rsplit(' ').next().filter(|s| s.contains('!')) {
+                    let (_, user, host) = mask::split_source(source);
+                    if !user.is_empty() && !host.is_empty() {
+                        self.own_user = Some(user.to_owned());
+                        self.own_host = Some(host.to_owned());
+                    }
+                }
+                tracing::info!(nick = %self.nick, "registered with the server");
+                self.phase = Phase::Welcomed { since: now };
+                self.cap_open = false;
+            }
+            // RPL_ISUPPORT
+            5 => self.on_isupport(&args[1.min(args.len())..args.len().saturating_sub(1)]),
+            // RPL_ENDOFMOTD, ERR_NOMOTD
+            376 | 422 if matches!(self.phase, Phase::Welcomed { .. }) => self.after_welcome(now),
+            // RPL_HOSTHIDDEN: our displayed host changed (cloak)
+            396 => self.own_host = Some(arg(1).to_owned()),
+            // WHOX reply to our account query: me token channel nick account
+            354 if arg(1) == WHOX_TOKEN => {
+                let account = Some(arg(4)).filter(|a| *a != "0" && !a.is_empty());
+                self.accounts.seen(arg(3), arg(2), account);
+            }
+            // ERR_UNKNOWNCOMMAND for CAP: a server without capability negotiation
+            421 if arg(1).eq_ignore_ascii_case("CAP") => self.cap_open = false,
+            // ERR_ERRONEUSNICKNAME, ERR_NICKNAMEINUSE, ERR_NICKCOLLISION, ERR_UNAVAILRESOURCE
+            432 | 433 | 436 | 437 if self.phase == Phase::Registering => {
+                self.next_nick(arg(1), text)
+            }
+            433 | 437 => {
+                tracing::debug!(nick = arg(1), "nick still taken");
+            }
+            // ERR_PASSWDMISMATCH
+            464 => {
+                return Err(Disconnect(
+                    "the server rejected the password (464): check irc.password".into(),
+                ))
+            }
+            // ERR_YOUREBANNEDCREEP
+            465 => return Err(Disconnect(format!("banned from this server (465): {text}"))),
+            // Cannot join: no such channel, too many, full, invite-only, banned, bad key,
+            // needs a registered nick, throttled.
+            403 | 405 | 471 | 473 | 474 | 475 | 477 | 489 => {
+                let channel = arg(1).to_owned();
+                if self
+                    .cfg
+                    .irc
+                    .channels
+                    .iter()
+                    .any(|c| self.casemap.eq(c, &channel))
+                {
+                    tracing::warn!(
+                        %channel, code, reason = text,
+                        "cannot join; retrying in {}s", JOIN_RETRY.as_secs()
+                    );
+                    self.join_due.insert(channel, now + JOIN_RETRY);
+                }
+            }
+            // RPL_LOGGEDIN: account name is the third parameter
+            900 => {
+                tracing::info!(account = arg(2), "logged in to services");
+                self.logged_in_as = Some(arg(2).to_owned());
+                if matches!(self.phase, Phase::Identifying { .. }) {
+                    self.become_ready(now);
+                }
+            }
+            // RPL_SASLSUCCESS, ERR_SASLALREADY
+            903 | 907 => {
+                self.sasl = Sasl::Succeeded;
+                self.cap_end();
+            }
+            // ERR_NICKLOCKED, ERR_SASLFAIL, ERR_SASLTOOLONG, ERR_SASLABORTED
+            902 | 904 | 905 | 906 if self.sasl == Sasl::Authenticating => {
+                self.sasl = Sasl::Failed;
+                tracing::error!(
+                    account = self.cfg.irc.sasl_account.as_deref().unwrap_or(""),
+                    code,
+                    reason = text,
+                    "SASL login failed: check irc.sasl_account and LEVER_IRC__SASL_PASSWORD"
+                );
+                self.cap_end();
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn on_isupport(&mut self, tokens: &[String]) {
+        for token in tokens {
+            let (key, value) = token.split_once('=').unwrap_or((token, ""));
+            match key {
+                "CASEMAPPING" => {
+                    self.casemap = CaseMapping::from_isupport(value);
+                    self.accounts.reset(self.casemap);
+                }
+                "CHANTYPES" => self.chantypes = value.to_owned(),
+                "WHOX" => self.whox = true,
+                _ => {}
+            }
+        }
+    }
+
+    fn next_nick(&mut self, rejected: &str, why: &str) {
+        self.nick_attempt += 1;
+        let next = match self.nicks.get(self.nick_attempt) {
+            Some(nick) => nick.clone(),
+            // Out of alternates: a short stem plus digits fits even a NICKLEN of 9.
+            None => {
+                let stem: String = self.nicks[0].chars().take(5).collect();
+                format!("{stem}{:04}", fastrand::u16(..10000))
+            }
+        };
+        tracing::warn!(%rejected, reason = why, %next, "nick not available; trying another");
+        self.set_nick(next.clone());
+        self.send(Command::NICK(next));
+    }
+
+    fn set_nick(&mut self, nick: String) {
+        if nick != self.nick {
+            self.me = Arc::from(nick.as_str());
+            self.nick = nick;
+        }
+    }
+
+    /// Someone who had lever's configured nick left it: take it back at once.
+    fn maybe_regain_from(&mut self, old_nick: &str) {
+        let wanted = &self.nicks[0];
+        if self.is_ready()
+            && self.casemap.eq(old_nick, wanted)
+            && !self.casemap.eq(&self.nick, wanted)
+        {
+            let wanted = wanted.clone();
+            self.send(Command::NICK(wanted));
+        }
+    }
+
+    fn after_welcome(&mut self, now: Instant) {
+        match &self.cfg.irc.nickserv_password {
+            Some(password) if self.logged_in_as.is_none() => {
+                let password = password.expose().to_owned();
+                self.send(Command::PRIVMSG(
+                    "NickServ".into(),
+                    format!("IDENTIFY {password}"),
+                ));
+                self.phase = Phase::Identifying {
+                    until: now + IDENTIFY_TIMEOUT,
+                };
+            }
+            _ => self.become_ready(now),
+        }
+    }
+
+    fn become_ready(&mut self, now: Instant) {
+        if self.phase == Phase::Ready {
+            return;
+        }
+        self.phase = Phase::Ready;
+        self.next_regain = now + self.cfg.irc.regain_interval;
+        let channels = self.cfg.irc.channels.clone();
+        for channel in channels {
+            self.join(&channel, now);
+        }
+    }
+
+    fn join(&mut self, channel: &str, now: Instant) {
+        let key = self
+            .cfg
+            .irc
+            .channel_keys
+            .get(channel)
+            .map(|k| k.expose().to_owned());
+        self.send(Command::JOIN(channel.to_owned(), key, None));
+        // If no JOIN echo arrives (lost, or silently refused), try again later.
+        self.join_due.insert(channel.to_owned(), now + JOIN_RETRY);
+    }
+
+    fn on_self_join(&mut self, channel: &str) {
+        tracing::info!(%channel, "joined");
+        self.joined.insert(self.casemap.fold(channel));
+        self.join_due.retain(|c, _| !self.casemap.eq(c, channel));
+        // Learn the accounts of people already there, unless every message will carry one.
+        if self.whox && !self.has_cap("account-tag") && self.has_cap("account-notify") {
+            self.send(Command::Raw(
+                "WHO".into(),
+                vec![channel.to_owned(), format!("%tcna,{WHOX_TOKEN}")],
+            ));
+        }
+    }
+
+    fn on_self_left(&mut self, channel: &str, rejoin_at: Instant) {
+        self.joined.remove(&self.casemap.fold(channel));
+        self.accounts.lever_left(channel);
+        if let Some(configured) = self
+            .cfg
+            .irc
+            .channels
+            .iter()
+            .find(|c| self.casemap.eq(c, channel))
+        {
+            self.join_due.insert(configured.clone(), rejoin_at);
+        }
+    }
+
+    fn on_notice(&mut self, from: &str, text: &str, now: Instant) {
+        if !matches!(self.phase, Phase::Identifying { .. })
+            || !from.eq_ignore_ascii_case("NickServ")
+        {
+            return;
+        }
+        let lower = text.to_lowercase();
+        if ["identified", "recognized", "logged in"]
+            .iter()
+            .any(|w| lower.contains(w))
+        {
+            tracing::info!("identified to NickServ");
+            self.become_ready(now);
+        } else if ["invalid", "incorrect", "denied", "not registered"]
+            .iter()
+            .any(|w| lower.contains(w))
+        {
+            tracing::error!(
+                reply = text,
+                "NickServ refused IDENTIFY: check irc.nickserv_password"
+            );
+            self.become_ready(now);
+        }
+    }
+
+    fn on_privmsg(
+        &mut self,
+        parsed: &irc::proto::Message,
+        target: &str,
+        text: &str,
+        now: Instant,
+    ) -> Option<Message> {
+        let Some(Prefix::Nickname(nick, user, host)) = &parsed.prefix else {
+            return None; // from a server
+        };
+        let nick = nick.as_str();
+        let place = if target.starts_with(|c: char| self.chantypes.contains(c)) {
+            Place::Channel(target.to_owned())
+        } else if self.casemap.eq(target, &self.nick) {
+            Place::Private
+        } else {
+            return None; // e.g. a STATUSMSG (@#chan) or a mask
+        };
+        if let Some(request) = ctcp::parse(text) {
+            // Answer in private only, and rarely enough that a CTCP flood cannot flood us off.
+            if place == Place::Private && now >= self.next_ctcp {
+                if let Some(answer) = ctcp::answer(&request, &self.version) {
+                    self.next_ctcp = now + CTCP_INTERVAL;
+                    self.send(Command::NOTICE(nick.to_owned(), answer));
+                }
+            }
+            return None;
+        }
+        let account = if self.has_cap("account-tag") {
+            parsed
+                .tags
+                .as_ref()
+                .and_then(|tags| tags.iter().find(|t| t.0 == "account"))
+                .and_then(|t| t.1.clone())
+        } else if self.has_cap("account-notify") && self.has_cap("extended-join") {
+            self.accounts.get(nick).map(str::to_owned)
+        } else {
+            None
+        };
+        Some(Message {
+            who: Identity {
+                nick: nick.to_owned(),
+                user: user.to_owned(),
+                host: host.to_owned(),
+                account,
+            },
+            place,
+            text: text.to_owned(),
+            me: self.me.clone(),
+            casemap: self.casemap,
+            trusted: false,
+        })
+    }
+
+    /// Time-driven work: registration and identification timeouts, the idle watchdog, nick
+    /// regain and channel (re)joins.
+    pub fn tick(&mut self, now: Instant) -> Result<(), Disconnect> {
+        match self.phase {
+            Phase::Registering if now.duration_since(self.connected_at) > REGISTRATION_TIMEOUT => {
+                return Err(Disconnect(format!(
+                    "the server did not welcome lever within {} s",
+                    REGISTRATION_TIMEOUT.as_secs()
+                )));
+            }
+            Phase::Welcomed { since } if now.duration_since(since) > MOTD_GRACE => {
+                self.after_welcome(now)
+            }
+            Phase::Identifying { until } if now >= until => {
+                tracing::warn!(
+                    "NickServ did not confirm IDENTIFY within {} s; joining anyway",
+                    IDENTIFY_TIMEOUT.as_secs()
+                );
+                self.become_ready(now);
+            }
+            _ => {}
+        }
+        let irc = &self.cfg.irc;
+        match self.ping_sent {
+            Some(sent) if now.duration_since(sent) > irc.ping_timeout => {
+                return Err(Disconnect(format!(
+                    "no traffic from the server for {} s",
+                    now.duration_since(self.last_rx).as_secs()
+                )));
+            }
+            None if now.duration_since(self.last_rx) > irc.ping_interval => {
+                self.ping_sent = Some(now);
+                self.send(Command::PING(format!("lever-{}", fastrand::u32(..)), None));
+            }
+            _ => {}
+        }
+        if self.phase != Phase::Ready {
+            return Ok(());
+        }
+        if now >= self.next_regain && !self.casemap.eq(&self.nick, &self.nicks[0]) {
+            self.next_regain = now + self.cfg.irc.regain_interval;
+            self.send(Command::NICK(self.nicks[0].clone()));
+        }
+        let due: Vec<String> = self
+            .join_due
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(c, _)| c.clone())
+            .collect();
+        for channel in due {
+            self.join(&channel, now);
+        }
+        Ok(())
+    }
+}
+
+/// A numeric reply's code and parameters, whether or not the protocol crate knows its name.
+fn numeric(command: &Command) -> Option<(u16, &[String])> {
+    match command {
+        Command::Response(response, args) => Some((*response as u16, args)),
+        Command::Raw(verb, args) if verb.len() == 3 => {
+            verb.parse().ok().map(|code| (code, args.as_slice()))
+        }
+        _ => None,
+    }
+}
+
+/// The wire line for an outgoing PRIVMSG or NOTICE, with CRLF.
+pub fn message_line(notice: bool, target: &str, text: &str) -> String {
+    let command = if notice {
+        Command::NOTICE(target.to_owned(), text.to_owned())
+    } else {
+        Command::PRIVMSG(target.to_owned(), text.to_owned())
+    };
+    let mut line = String::from(&command);
+    line.push_str("\r\n");
+    line
+}
+
+/// A wire line as it may appear in logs: passwords replaced.
+pub fn redact(line: &str) -> String {
+    let line = line.trim_end();
+    let upper = line.to_ascii_uppercase();
+    if upper.starts_with("PASS ")
+        || (upper.starts_with("AUTHENTICATE ") && !matches!(&upper[13..], "PLAIN" | "+" | "*"))
+        || upper.starts_with("PRIVMSG NICKSERV :IDENTIFY")
+        || (upper.starts_with("JOIN ") && line.split(' ').count() > 2)
+    {
+        let verb = line.split(' ').next().unwrap_or("");
+        return format!("{verb} <redacted>");
+    }
+    line.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn conn(extra: &str) -> (Conn, Instant) {
+        let text = format!(
+            "[irc]\nserver = \"irc.test\"\nnickname = \"lever\"\nchannels = [\"#ops\", \"#dev\"]\n{extra}"
+        );
+        let cfg = Config::from_toml(&text, "test", PathBuf::from(".")).unwrap();
+        let now = Instant::now();
+        (Conn::new(Arc::new(cfg), "lever test", now), now)
+    }
+
+    fn feed(c: &mut Conn, now: Instant, lines: &[&str]) -> Vec<String> {
+        for line in lines {
+            c.handle(line, now).unwrap();
+        }
+        c.take_output()
+            .iter()
+            .map(|l| l.trim_end().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn registers_negotiates_caps_and_joins_after_the_motd() {
+        let (mut c, now) = conn("");
+        let out = feed(&mut c, now, &[]);
+        assert_eq!(
+            out,
+            [
+                "CAP LS 302",
+                "NICK lever",
+                "USER lever 0 * :lever chat-ops bot"
+            ]
+        );
+        let out = feed(
+            &mut c,
+            now,
+            &[
+                ":irc.test CAP * LS * :multi-prefix sasl=PLAIN,EXTERNAL",
+                ":irc.test CAP * LS :account-tag extended-join away-notify",
+            ],
+        );
+        assert_eq!(out, ["CAP REQ :account-tag extended-join multi-prefix"]);
+        let out = feed(
+            &mut c,
+            now,
+            &[":irc.test CAP * ACK :account-tag extended-join multi-prefix"],
+        );
+        assert_eq!(out, ["CAP END"]);
+        let out = feed(
+            &mut c,
+            now,
+            &[
+                ":irc.test 001 lever :Welcome to the Network lever!~lever@10.1.2.3",
+                ":irc.test 005 lever CASEMAPPING=ascii CHANTYPES=# :are supported",
+            ],
+        );
+        assert!(out.is_empty());
+        assert!(!c.is_ready());
+        let out = feed(&mut c, now, &[":irc.test 376 lever :End of MOTD"]);
+        assert_eq!(out, ["JOIN #ops", "JOIN #dev"]);
+        assert!(c.is_ready());
+        assert_eq!(c.casemap, CaseMapping::Ascii);
+    }
+
+    #[test]
+    fn sasl_plain_then_cap_end() {
+        let (mut c, now) = conn("sasl_account = \"lever\"\nsasl_password = \"s3cret\"\n");
+        feed(&mut c, now, &[]);
+        let out = feed(&mut c, now, &[":s CAP * LS :sasl=PLAIN account-tag"]);
+        assert_eq!(out, ["CAP REQ :account-tag sasl"]);
+        let out = feed(&mut c, now, &[":s CAP lever ACK :account-tag sasl"]);
+        assert_eq!(out, ["AUTHENTICATE PLAIN"]);
+        let out = feed(&mut c, now, &["AUTHENTICATE +"]);
+        let expected = base64::engine::general_purpose::STANDARD.encode("lever\0lever\0s3cret");
+        assert_eq!(out, [format!("AUTHENTICATE {expected}")]);
+        let out = feed(
+            &mut c,
+            now,
+            &[
+                ":s 900 lever lever!l@h lever :You are now logged in as lever",
+                ":s 903 lever :SASL authentication successful",
+            ],
+        );
+        assert_eq!(out, ["CAP END"]);
+        assert_eq!(c.logged_in_as.as_deref(), Some("lever"));
+    }
+
+    #[test]
+    fn failed_sasl_falls_back_to_nickserv_before_joining() {
+        let (mut c, now) =
+            conn("sasl_account = \"lever\"\nsasl_password = \"bad\"\nnickserv_password = \"ns\"\n");
+        feed(
+            &mut c,
+            now,
+            &[":s CAP * LS :sasl", ":s CAP * ACK :sasl", "AUTHENTICATE +"],
+        );
+        let out = feed(&mut c, now, &[":s 904 lever :SASL authentication failed"]);
+        assert_eq!(out, ["CAP END"]);
+        let out = feed(
+            &mut c,
+            now,
+            &[":s 001 lever :Welcome", ":s 422 lever :No MOTD"],
+        );
+        assert_eq!(out, ["PRIVMSG NickServ :IDENTIFY ns"]);
+        assert!(!c.is_ready());
+        let out = feed(
+            &mut c,
+            now,
+            &[":NickServ!NickServ@services. NOTICE lever :You are now identified for lever."],
+        );
+        assert_eq!(out, ["JOIN #ops", "JOIN #dev"]);
+    }
+
+    #[test]
+    fn identify_timeout_joins_anyway() {
+        let (mut c, now) = conn("nickserv_password = \"ns\"\n");
+        feed(
+            &mut c,
+            now,
+            &[
+                ":s 421 lever CAP :Unknown command",
+                ":s 001 lever :hi",
+                ":s 376 lever :end",
+            ],
+        );
+        assert!(!c.is_ready());
+        c.tick(now + IDENTIFY_TIMEOUT + Duration::from_secs(1))
+            .unwrap();
+        assert!(c.is_ready());
+        let out: Vec<_> = c
+            .take_output()
+            .iter()
+            .map(|l| l.trim_end().to_owned())
+            .collect();
+        assert_eq!(out, ["JOIN #ops", "JOIN #dev"]);
+    }
+
+    #[test]
+    fn nick_in_use_tries_alternates_then_regains() {
+        let (mut c, now) = conn("");
+        feed(&mut c, now, &[]);
+        let out = feed(&mut c, now, &[":s 433 * lever :Nickname is already in use"]);
+        assert_eq!(out, ["NICK lever_"]);
+        let out = feed(&mut c, now, &[":s 433 * lever_ :in use"]);
+        assert_eq!(out, ["NICK lever__"]);
+        let out = feed(&mut c, now, &[":s 433 * lever__ :in use"]);
+        assert!(
+            out[0].starts_with("NICK lever") && out[0].len() == "NICK lever0000".len(),
+            "{out:?}"
+        );
+        let fallback = c.nick().to_owned();
+        feed(
+            &mut c,
+            now,
+            &[&format!(":s 001 {fallback} :hi"), ":s 376 x :end"],
+        );
+        // The holder quits: take the nick back at once.
+        let out = feed(&mut c, now, &[":lever!u@h QUIT :bye"]);
+        assert_eq!(out, ["NICK lever"]);
+        feed(&mut c, now, &[&format!(":{fallback}!u@h NICK :lever")]);
+        assert_eq!(c.nick(), "lever");
+        // And on a timer otherwise.
+        let (mut c, now) = conn("regain_interval = \"30s\"\n");
+        feed(
+            &mut c,
+            now,
+            &[
+                ":s 433 * lever :in use",
+                ":s 001 lever_ :hi",
+                ":s 376 x :end",
+            ],
+        );
+        c.tick(now + Duration::from_secs(31)).unwrap();
+        let out: Vec<_> = c
+            .take_output()
+            .iter()
+            .map(|l| l.trim_end().to_owned())
+            .collect();
+        assert!(out.contains(&"NICK lever".to_owned()), "{out:?}");
+    }
+
+    #[test]
+    fn watchdog_pings_then_gives_up() {
+        let (mut c, now) = conn("ping_interval = \"60s\"\nping_timeout = \"30s\"\n");
+        feed(&mut c, now, &[":s 001 lever :hi", ":s 376 x :end"]);
+        c.take_output();
+        c.tick(now + Duration::from_secs(59)).unwrap();
+        assert!(c.take_output().is_empty());
+        c.tick(now + Duration::from_secs(61)).unwrap();
+        assert!(c.take_output()[0].starts_with("PING lever-"));
+        c.tick(now + Duration::from_secs(80)).unwrap();
+        let err = c.tick(now + Duration::from_secs(92)).unwrap_err();
+        assert!(err.0.contains("no traffic"), "{err:?}");
+        // Any line in between resets it.
+        let (mut c, now) = conn("");
+        feed(&mut c, now, &[":s 001 lever :hi", ":s 376 x :end"]);
+        c.tick(now + Duration::from_secs(61)).unwrap();
+        c.handle(":s PONG s :lever-1", now + Duration::from_secs(62))
+            .unwrap();
+        c.tick(now + Duration::from_secs(100)).unwrap();
+    }
+
+    #[test]
+    fn answers_server_pings_and_reports_errors() {
+        let (mut c, now) = conn("");
+        feed(&mut c, now, &[]);
+        assert_eq!(feed(&mut c, now, &["PING :abc"]), ["PONG abc"]);
+        let err = c
+            .handle("ERROR :Closing link: (Excess Flood)", now)
+            .unwrap_err();
+        assert!(err.0.contains("Excess Flood"));
+        let err = c.handle(":s 464 * :Password incorrect", now).unwrap_err();
+        assert!(err.0.contains("irc.password"));
+    }
+
+    #[test]
+    fn privmsgs_become_messages_with_the_tagged_account() {
+        let (mut c, now) = conn("");
+        feed(
+            &mut c,
+            now,
+            &[
+                ":s CAP * LS :account-tag",
+                ":s CAP * ACK :account-tag",
+                ":s 001 lever :hi",
+                ":s 376 x :end",
+            ],
+        );
+        c.take_output();
+        let m = c
+            .handle("@account=alice :alice!a@h PRIVMSG #ops :!deploy", now)
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.who.account.as_deref(), Some("alice"));
+        assert_eq!(m.place, Place::Channel("#ops".into()));
+        assert_eq!(&*m.me, "lever");
+        let m = c
+            .handle(":alice!a@h PRIVMSG lever :ping", now)
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.who.account, None, "no tag, no account");
+        assert_eq!(m.place, Place::Private);
+        assert!(c
+            .handle(":lever!l@h PRIVMSG #ops :own echo", now)
+            .unwrap()
+            .is_none());
+        assert!(c
+            .handle(":irc.test PRIVMSG #ops :from a server", now)
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn tracked_accounts_are_used_without_account_tag() {
+        let (mut c, now) = conn("");
+        feed(
+            &mut c,
+            now,
+            &[
+                ":s CAP * LS :extended-join account-notify",
+                ":s CAP * ACK :extended-join account-notify",
+                ":s 001 lever :hi",
+                ":s 005 lever WHOX :are supported",
+                ":s 376 x :end",
+            ],
+        );
+        c.take_output();
+        let out = feed(&mut c, now, &[":lever!~l@host JOIN #ops * :lever"]);
+        assert_eq!(out, ["WHO #ops %tcna,42"]);
+        feed(
+            &mut c,
+            now,
+            &[
+                ":s 354 lever 42 #ops bob bob",
+                ":alice!a@h JOIN #ops alice :Alice",
+                ":mallory!m@h JOIN #ops * :Mallory",
+            ],
+        );
+        let who = |c: &mut Conn, line: &str| c.handle(line, now).unwrap().unwrap().who.account;
+        assert_eq!(
+            who(&mut c, ":alice!a@h PRIVMSG #ops :x").as_deref(),
+            Some("alice")
+        );
+        assert_eq!(
+            who(&mut c, ":bob!b@h PRIVMSG #ops :x").as_deref(),
+            Some("bob")
+        );
+        assert_eq!(who(&mut c, ":mallory!m@h PRIVMSG #ops :x"), None);
+        // alice leaves; mallory takes her nick: no rights follow the nick.
+        feed(
+            &mut c,
+            now,
+            &[":alice!a@h PART #ops", ":mallory!m@h NICK alice"],
+        );
+        assert_eq!(who(&mut c, ":alice!m@h PRIVMSG #ops :x"), None);
+        feed(&mut c, now, &[":bob!b@h ACCOUNT *"]);
+        assert_eq!(who(&mut c, ":bob!b@h PRIVMSG #ops :x"), None);
+    }
+
+    #[test]
+    fn ctcp_is_answered_in_private_only_and_rate_limited() {
+        let (mut c, now) = conn("");
+        feed(&mut c, now, &[":s 001 lever :hi", ":s 376 x :end"]);
+        c.take_output();
+        assert!(c
+            .handle(":eve!e@h PRIVMSG #ops :\x01VERSION\x01", now)
+            .unwrap()
+            .is_none());
+        assert!(c.take_output().is_empty());
+        assert!(c
+            .handle(":eve!e@h PRIVMSG lever :\x01VERSION\x01", now)
+            .unwrap()
+            .is_none());
+        assert_eq!(
+            c.take_output(),
+            ["NOTICE eve :\x01VERSION lever test\x01\r\n"]
+        );
+        c.handle(":eve!e@h PRIVMSG lever :\x01VERSION\x01", now)
+            .unwrap();
+        assert!(
+            c.take_output().is_empty(),
+            "second CTCP within the interval is ignored"
+        );
+    }
+
+    #[test]
+    fn refused_joins_and_kicks_are_retried() {
+        let (mut c, now) = conn("ping_interval = \"1h\"\n");
+        feed(
+            &mut c,
+            now,
+            &[":s 001 lever :hi", ":s 376 x :end", ":lever!l@h JOIN #ops"],
+        );
+        c.take_output();
+        feed(
+            &mut c,
+            now,
+            &[":s 474 lever #dev :Cannot join channel (+b)"],
+        );
+        c.tick(now + Duration::from_secs(30)).unwrap();
+        assert!(c.take_output().is_empty());
+        c.tick(now + JOIN_RETRY + Duration::from_secs(1)).unwrap();
+        assert_eq!(c.take_output(), ["JOIN #dev\r\n"]);
+        feed(&mut c, now, &[":op!o@h KICK #ops lever :out"]);
+        assert_eq!(c.joined(), 0);
+        c.tick(now + KICK_REJOIN + Duration::from_secs(1)).unwrap();
+        assert_eq!(c.take_output(), ["JOIN #ops\r\n"]);
+    }
+
+    #[test]
+    fn split_budget_uses_the_prefix_the_server_will_add() {
+        let (mut c, now) = conn("");
+        let guess = c.max_text_bytes("PRIVMSG", "#ops");
+        feed(
+            &mut c,
+            now,
+            &[
+                ":s 001 lever :hi",
+                ":s 376 x :end",
+                ":lever!~lever@127.0.0.1 JOIN #ops",
+            ],
+        );
+        let exact = c.max_text_bytes("PRIVMSG", "#ops");
+        assert!(guess < exact);
+        let wire = format!(
+            ":lever!~lever@127.0.0.1 PRIVMSG #ops :{}\r\n",
+            "x".repeat(exact)
+        );
+        assert_eq!(wire.len(), 512);
+    }
+
+    #[test]
+    fn secrets_are_redacted_from_logged_lines() {
+        assert_eq!(redact("PASS hunter2\r\n"), "PASS <redacted>");
+        assert_eq!(redact("AUTHENTICATE bGV2ZXIA"), "AUTHENTICATE <redacted>");
+        assert_eq!(redact("AUTHENTICATE PLAIN"), "AUTHENTICATE PLAIN");
+        assert_eq!(
+            redact("PRIVMSG NickServ :IDENTIFY pw"),
+            "PRIVMSG <redacted>"
+        );
+        assert_eq!(redact("JOIN #secret key"), "JOIN <redacted>");
+        assert_eq!(redact("PRIVMSG #ops :hello"), "PRIVMSG #ops :hello");
+    }
+}

@@ -1,0 +1,467 @@
+//! Test rig: a real ngIRCd on a free loopback port, raw IRC clients that speak the protocol
+//! line by line, and lever itself, either as its real binary or in-process (for tests that
+//! need to fill its outbox directly).
+//!
+//! Everything here fails loudly with what it saw: a test that times out prints the lines the
+//! client received and lever's log.
+
+#![allow(dead_code)] // each test file uses a different part of the rig
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Once};
+use std::time::{Duration, Instant};
+
+use lever::bot::Bot;
+use lever::config::Config;
+use tempfile::TempDir;
+use tokio_util::sync::CancellationToken;
+
+/// How long any single expectation waits before failing.
+pub const WAIT: Duration = Duration::from_secs(15);
+
+/// Finds the ngircd binary, or fails naming the set-up script.
+pub fn ngircd_binary() -> PathBuf {
+    for candidate in [
+        "/usr/sbin/ngircd",
+        "/usr/local/sbin/ngircd",
+        "/usr/bin/ngircd",
+    ] {
+        if Path::new(candidate).exists() {
+            return candidate.into();
+        }
+    }
+    panic!("ngircd not found: run scripts/setup.sh (it apt-installs ngircd), then retry");
+}
+
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// Waits until something accepts connections on `port`.
+pub fn wait_for_port(port: u16, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// A private ngIRCd server for one test.
+pub struct Ngircd {
+    dir: TempDir,
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl Ngircd {
+    /// Starts ngIRCd with penalties off, so tests can send at full speed; flood behaviour is
+    /// tested against InspIRCd, which enforces it.
+    pub fn start() -> Self {
+        Self::start_with("MaxPenaltyTime = 0")
+    }
+
+    /// Starts ngIRCd with extra lines in its `[Limits]` section.
+    pub fn start_with(limits: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        // ngIRCd drops root privileges to `nobody`; let it read its folder.
+        let _ = std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        );
+        let port = free_port();
+        let conf = format!(
+            "[Global]\n\tName = irc.lever.test\n\tInfo = lever test server\n\tListen = 127.0.0.1\n\
+             \tPorts = {port}\n\tMotdPhrase = \"lever test\"\n\
+             [Limits]\n\tMaxConnectionsIP = 0\n\tMaxNickLength = 30\n\tPingTimeout = 120\n\tPongTimeout = 20\n\t{limits}\n\
+             [Options]\n\tDNS = no\n\tIdent = no\n\tPAM = no\n"
+        );
+        std::fs::write(dir.path().join("ngircd.conf"), conf).expect("write ngircd.conf");
+        let mut server = Self {
+            dir,
+            port,
+            child: None,
+        };
+        server.launch();
+        server
+    }
+
+    fn launch(&mut self) {
+        let log = std::fs::File::create(self.dir.path().join("ngircd.log")).expect("log file");
+        let child = Command::new(ngircd_binary())
+            .arg("-n")
+            .arg("-f")
+            .arg(self.dir.path().join("ngircd.conf"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start ngircd");
+        self.child = Some(child);
+        assert!(
+            wait_for_port(self.port, Duration::from_secs(10)),
+            "ngircd did not listen on {}: {}",
+            self.port,
+            self.log()
+        );
+    }
+
+    /// Kills the server (every client is disconnected).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.launch();
+    }
+
+    /// The server's process id (for SIGSTOP/SIGCONT).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("ngircd.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Ngircd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Sends a signal by name (`TERM`, `STOP`, `CONT`) to a process.
+pub fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{name} {pid} failed");
+}
+
+/// One IRC line as a test client sees it.
+#[derive(Debug, Clone)]
+pub struct Line {
+    pub raw: String,
+    /// The nick (or server name) in the prefix.
+    pub from: String,
+    pub verb: String,
+    pub params: Vec<String>,
+}
+
+impl Line {
+    pub fn parse(raw: &str) -> Line {
+        let mut rest = raw;
+        if rest.starts_with('@') {
+            rest = rest.split_once(' ').map_or("", |(_, r)| r);
+        }
+        let mut from = String::new();
+        if let Some(r) = rest.strip_prefix(':') {
+            let (prefix, r) = r.split_once(' ').unwrap_or((r, ""));
+            from = prefix.split('!').next().unwrap_or("").to_owned();
+            rest = r;
+        }
+        let (head, trailing) = match rest.split_once(" :") {
+            Some((h, t)) => (h, Some(t)),
+            None => (rest, None),
+        };
+        let mut words = head.split(' ').filter(|w| !w.is_empty());
+        let verb = words.next().unwrap_or("").to_owned();
+        let mut params: Vec<String> = words.map(str::to_owned).collect();
+        params.extend(trailing.map(str::to_owned));
+        Line {
+            raw: raw.to_owned(),
+            from,
+            verb,
+            params,
+        }
+    }
+
+    /// The last parameter (a PRIVMSG's text).
+    pub fn text(&self) -> &str {
+        self.params.last().map_or("", String::as_str)
+    }
+
+    /// Whether this is a PRIVMSG from `nick`.
+    pub fn is_privmsg_from(&self, nick: &str) -> bool {
+        self.verb == "PRIVMSG" && self.from.eq_ignore_ascii_case(nick)
+    }
+}
+
+/// A raw IRC client: registers, joins, sends lines, and reads what the server relays.
+pub struct Client {
+    pub nick: String,
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+    /// Every line received, for failure messages.
+    pub seen: Vec<String>,
+}
+
+impl Client {
+    /// Connects and registers as `nick`.
+    pub fn connect(port: u16, nick: &str) -> Client {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to ngircd");
+        stream.set_nodelay(true).ok();
+        let mut client = Client {
+            nick: nick.to_owned(),
+            reader: BufReader::new(stream.try_clone().unwrap()),
+            writer: stream,
+            seen: Vec::new(),
+        };
+        client.send(&format!("NICK {nick}"));
+        client.send(&format!("USER {nick} 0 * :test client"));
+        client.expect(|l| l.verb == "001");
+        client
+    }
+
+    pub fn send(&mut self, line: &str) {
+        self.writer
+            .write_all(format!("{line}\r\n").as_bytes())
+            .expect("write to server");
+    }
+
+    pub fn privmsg(&mut self, target: &str, text: &str) {
+        self.send(&format!("PRIVMSG {target} :{text}"));
+    }
+
+    /// Joins `channel` and waits until the server confirms.
+    pub fn join(&mut self, channel: &str) {
+        self.send(&format!("JOIN {channel}"));
+        self.expect(|l| l.verb == "366");
+    }
+
+    /// The next line as raw bytes (CRLF included), answering server PINGs on the way.
+    pub fn next_raw(&mut self, within: Duration) -> Option<Vec<u8>> {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            self.reader
+                .get_ref()
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .ok();
+            let mut buf = Vec::new();
+            match self.reader.read_until(b'\n', &mut buf) {
+                Ok(0) => return None,
+                Ok(_) => {
+                    let text = String::from_utf8_lossy(&buf).trim_end().to_owned();
+                    if let Some(token) = text.strip_prefix("PING ") {
+                        self.send(&format!("PONG {token}"));
+                        continue;
+                    }
+                    self.seen.push(text);
+                    return Some(buf);
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    if !buf.is_empty() {
+                        panic!(
+                            "partial line at timeout: {:?}",
+                            String::from_utf8_lossy(&buf)
+                        );
+                    }
+                    return None;
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// The next line, parsed.
+    pub fn next_line(&mut self, within: Duration) -> Option<Line> {
+        let raw = self.next_raw(within)?;
+        Some(Line::parse(String::from_utf8_lossy(&raw).trim_end()))
+    }
+
+    /// Reads until a line matches, within [`WAIT`]; fails with the transcript otherwise.
+    pub fn expect(&mut self, matches: impl Fn(&Line) -> bool) -> Line {
+        self.expect_within(WAIT, matches)
+    }
+
+    pub fn expect_within(&mut self, within: Duration, matches: impl Fn(&Line) -> bool) -> Line {
+        let deadline = Instant::now() + within;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.next_line(left) {
+                Some(line) if matches(&line) => return line,
+                Some(_) => {}
+                None => break,
+            }
+        }
+        panic!(
+            "{}: expected line not seen within {:?}; last lines:\n{}",
+            self.nick,
+            within,
+            self.seen[self.seen.len().saturating_sub(30)..].join("\n")
+        );
+    }
+
+    /// Waits for the next PRIVMSG from `nick` and returns its text.
+    pub fn expect_privmsg_from(&mut self, nick: &str) -> String {
+        self.expect(|l| l.is_privmsg_from(nick)).text().to_owned()
+    }
+
+    /// Reads lines for `within` and returns those that match (for "nothing was said" checks).
+    pub fn collect_for(&mut self, within: Duration, matches: impl Fn(&Line) -> bool) -> Vec<Line> {
+        let deadline = Instant::now() + within;
+        let mut found = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.next_line(left) {
+                Some(line) if matches(&line) => found.push(line),
+                Some(_) => {}
+                None => break,
+            }
+        }
+        found
+    }
+}
+
+/// A `bot.toml` for lever on the test server: plain TCP, throttle off unless `extra` sets it.
+pub fn bot_config(port: u16, extra_irc: &str, rest: &str) -> String {
+    format!(
+        "[irc]\nserver = \"127.0.0.1\"\nport = {port}\ntls = false\nnickname = \"lever\"\n\
+         channels = [\"#ops\"]\n{}\n{extra_irc}\n{rest}\n",
+        if extra_irc.contains("line_interval") {
+            ""
+        } else {
+            "line_interval = \"0s\""
+        }
+    )
+}
+
+/// lever's real binary, running `lever run` on a config in a temp folder.
+pub struct Lever {
+    pub dir: TempDir,
+    child: Option<Child>,
+}
+
+impl Lever {
+    pub fn start(config: &str) -> Lever {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("bot.toml"), config).expect("write bot.toml");
+        let log = std::fs::File::create(dir.path().join("lever.log")).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_lever"))
+            .args(["run", "--config"])
+            .arg(dir.path().join("bot.toml"))
+            .env("RUST_LOG", "lever=debug")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start lever");
+        Lever {
+            dir,
+            child: Some(child),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Waits up to `within` for lever to exit.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + within;
+        let child = self.child.as_mut()?;
+        while Instant::now() < deadline {
+            if let Some(status) = child.try_wait().expect("wait for lever") {
+                self.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("lever.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Lever {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("--- lever log ---\n{}", self.log());
+        }
+    }
+}
+
+/// lever in this process, on its own runtime, so a test can fill its outbox directly.
+pub struct InProcess {
+    pub bot: Arc<Bot>,
+    runtime: Option<tokio::runtime::Runtime>,
+    shutdown: CancellationToken,
+    _dir: TempDir,
+}
+
+impl InProcess {
+    pub fn start(config: &str) -> InProcess {
+        init_tracing();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = Config::from_toml(config, "test bot.toml", dir.path().to_path_buf())
+            .unwrap_or_else(|e| panic!("test config: {e}"));
+        let bot = Bot::new(Arc::new(config)).expect("bot");
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let shutdown = CancellationToken::new();
+        runtime.spawn(lever::serve::serve(bot.clone(), shutdown.clone()));
+        InProcess {
+            bot,
+            runtime: Some(runtime),
+            shutdown,
+            _dir: dir,
+        }
+    }
+
+    /// Asks lever to shut down (flush, QUIT) and waits for it.
+    pub fn stop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_timeout(Duration::from_secs(10));
+        }
+    }
+}
+
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Logs from in-process lever go to the test output (shown for failing tests); `RUST_LOG`
+/// sets the level.
+pub fn init_tracing() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("lever=debug"));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
+    });
+}
