@@ -19,9 +19,10 @@ use crate::outbox::Priority;
 mod help;
 mod ping;
 mod version;
+mod whoami;
 
 /// Every built-in command, in the order `!help` lists them.
-pub static COMMANDS: &[&Spec] = &[&help::SPEC, &ping::SPEC, &version::SPEC];
+pub static COMMANDS: &[&Spec] = &[&help::SPEC, &ping::SPEC, &version::SPEC, &whoami::SPEC];
 
 /// A handler: gets the invocation, replies through it, returns what went wrong.
 pub type Run = fn(Ctx) -> BoxFuture<'static, Result<(), CommandError>>;
@@ -192,17 +193,8 @@ pub fn dispatch(bot: &Arc<Bot>, msg: Message) -> Option<JoinHandle<()>> {
         return None;
     };
     if let Some(role) = spec.role {
-        if !bot.access.allows(&msg, role) {
-            let mut text = format!(
-                "{prefix}{} needs the {role} role, which you do not have",
-                spec.name
-            );
-            if msg.who.account.is_none() {
-                text.push_str(
-                    " (you are not logged in to services, so account: rules cannot match)",
-                );
-            }
-            reply_to(bot, &msg, &text);
+        if let Err(refusal) = check_role(bot, &msg, role, spec.name) {
+            reply_to(bot, &msg, &refusal);
             return None;
         }
     }
@@ -241,6 +233,20 @@ pub fn dispatch(bot: &Arc<Bot>, msg: Message) -> Option<JoinHandle<()>> {
             }
         }
     }))
+}
+
+/// Checks that the sender holds `role`; the refusal names the role and, for a sender with no
+/// services account, why account rules did not match.
+fn check_role(bot: &Bot, msg: &Message, role: Role, command: &str) -> Result<(), String> {
+    if bot.access.allows(msg, role) {
+        return Ok(());
+    }
+    let prefix = &bot.config.bot.prefix;
+    let mut text = format!("{prefix}{command} needs the {role} role, which you do not have");
+    if msg.who.account.is_none() {
+        text.push_str(" (you are not logged in to services, so account: rules cannot match)");
+    }
+    Err(text)
 }
 
 /// Replies to the sender by name (`nick: text`) in a channel, plainly in private.
@@ -369,6 +375,25 @@ pub(crate) mod tests {
             }
         }
         assert!(checked >= COMMANDS.len());
+    }
+
+    #[tokio::test]
+    async fn a_refusal_names_the_missing_role() {
+        let bot = bot("[access]\ndeploy = [\"account:alice\"]\n");
+        let refused = |m: &Message| check_role(&bot, m, Role::Deploy, "whatever");
+        let mut m = chan("!whatever");
+        assert_eq!(
+            refused(&m).unwrap_err(),
+            "!whatever needs the deploy role, which you do not have \
+             (you are not logged in to services, so account: rules cannot match)"
+        );
+        m.who.account = Some("alice".into());
+        assert!(refused(&m).is_ok());
+        m.who.account = Some("bob".into());
+        assert_eq!(
+            refused(&m).unwrap_err(),
+            "!whatever needs the deploy role, which you do not have"
+        );
     }
 
     #[test]
