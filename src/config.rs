@@ -258,37 +258,31 @@ impl Config {
                 origin: origin.to_owned(),
                 message: e.to_string(),
             })?;
-        let mut cfg: Config = serde_path_to_error::deserialize(merged).map_err(|e| {
-            let key = e.path().to_string();
-            let message = e.inner().to_string();
-            // The key is already named in front; drop the config crate's " for key `irc`".
-            let message = strip_key_note(&message);
-            // serde reports a missing field at its parent; name the field itself.
-            let (key, message) = match missing_field(&message) {
-                // The config crate already names the full path ("irc.server").
-                Some(field) if key == "." || field.contains('.') => {
-                    (field.to_owned(), "missing (required)".to_owned())
-                }
-                Some(field) => (format!("{key}.{field}"), "missing (required)".to_owned()),
-                None => (key, message),
-            };
-            // A key that came from the environment is not in the file: say where it is.
-            let var = env_var_for(&key);
-            let message =
-                if std::env::var_os(&var).is_some() && !message.ends_with("in the environment") {
-                    format!("{message} (set by {var})")
-                } else {
-                    message
+        let mut cfg: Config = serde_path_to_error::deserialize(merged)
+            .map_err(|e| {
+                let key = e.path().to_string();
+                let message = e.inner().to_string();
+                // The key is already named in front; drop the config crate's " for key `irc`".
+                let message = strip_key_note(&message);
+                // serde reports a missing field at its parent; name the field itself.
+                let (key, message) = match missing_field(&message) {
+                    // The config crate already names the full path ("irc.server").
+                    Some(field) if key == "." || field.contains('.') => {
+                        (field.to_owned(), "missing (required)".to_owned())
+                    }
+                    Some(field) => (format!("{key}.{field}"), "missing (required)".to_owned()),
+                    None => (key, message),
                 };
-            ConfigError::Invalid {
-                origin: origin.to_owned(),
-                key,
-                message,
-            }
-        })?;
+                ConfigError::Invalid {
+                    origin: origin.to_owned(),
+                    key,
+                    message,
+                }
+            })
+            .map_err(name_env_source)?;
         cfg.base_dir = base_dir;
         cfg.origin = origin.to_owned();
-        cfg.validate()?;
+        cfg.validate().map_err(name_env_source)?;
         Ok(cfg)
     }
 
@@ -463,6 +457,30 @@ fn check_channel(channel: &str) -> Result<(), &'static str> {
         return Err("cannot hold spaces, commas, ':' or control characters");
     }
     Ok(())
+}
+
+/// A value that came from the environment is not in the file: say which variable set it.
+fn name_env_source(error: ConfigError) -> ConfigError {
+    match error {
+        ConfigError::Invalid {
+            origin,
+            key,
+            message,
+        } => {
+            let var = env_var_for(&key);
+            let message = if std::env::var_os(&var).is_some() {
+                format!("{message} (set by {var})")
+            } else {
+                message
+            };
+            ConfigError::Invalid {
+                origin,
+                key,
+                message,
+            }
+        }
+        other => other,
+    }
 }
 
 /// The environment variable that overrides `key`: `irc.sasl_password` → `LEVER_IRC__SASL_PASSWORD`.
