@@ -34,6 +34,8 @@ const REGISTRATION_TIMEOUT: Duration = Duration::from_secs(60);
 const MOTD_GRACE: Duration = Duration::from_secs(3);
 /// How long to wait for NickServ to confirm an IDENTIFY before joining anyway.
 const IDENTIFY_TIMEOUT: Duration = Duration::from_secs(10);
+/// After NickServ says "identified", how long to wait for the server's 900 before joining.
+const LOGIN_GRACE: Duration = Duration::from_secs(2);
 /// Retry a channel that refused us (banned, +r, full) this often.
 const JOIN_RETRY: Duration = Duration::from_secs(60);
 /// After a KICK, rejoin after this long.
@@ -85,6 +87,8 @@ pub struct Conn {
     caps: HashSet<String>,
     sasl: Sasl,
     logged_in_as: Option<String>,
+    /// NickServ answered our IDENTIFY with success.
+    nickserv_confirmed: bool,
     casemap: CaseMapping,
     chantypes: String,
     whox: bool,
@@ -118,6 +122,7 @@ impl Conn {
             caps: HashSet::new(),
             sasl: Sasl::NotTried,
             logged_in_as: None,
+            nickserv_confirmed: false,
             casemap: CaseMapping::default(),
             chantypes: "#&".into(),
             whox: false,
@@ -621,8 +626,15 @@ impl Conn {
             .iter()
             .any(|w| lower.contains(w))
         {
+            // Services often tell the server (RPL_LOGGEDIN, 900) just after they tell us; a
+            // JOIN racing ahead of it would bounce off a registered-only channel. Wait briefly
+            // for the 900, which joins at once.
             tracing::info!("identified to NickServ");
-            self.become_ready(now);
+            self.nickserv_confirmed = true;
+            let grace = now + LOGIN_GRACE;
+            if let Phase::Identifying { until } = &mut self.phase {
+                *until = (*until).min(grace);
+            }
         } else if ["invalid", "incorrect", "denied", "not registered"]
             .iter()
             .any(|w| lower.contains(w))
@@ -703,10 +715,12 @@ impl Conn {
                 self.after_welcome(now)
             }
             Phase::Identifying { until } if now >= until => {
-                tracing::warn!(
-                    "NickServ did not confirm IDENTIFY within {} s; joining anyway",
-                    IDENTIFY_TIMEOUT.as_secs()
-                );
+                if !self.nickserv_confirmed {
+                    tracing::warn!(
+                        "NickServ did not confirm IDENTIFY within {} s; joining anyway",
+                        IDENTIFY_TIMEOUT.as_secs()
+                    );
+                }
                 self.become_ready(now);
             }
             _ => {}
@@ -896,7 +910,23 @@ mod tests {
             now,
             &[":NickServ!NickServ@services. NOTICE lever :You are now identified for lever."],
         );
+        assert!(out.is_empty(), "waits for the server's 900 first: {out:?}");
+        let out = feed(
+            &mut c,
+            now,
+            &[":s 900 lever lever!l@h lever :You are now logged in as lever"],
+        );
         assert_eq!(out, ["JOIN #ops", "JOIN #dev"]);
+        // Without a 900, NickServ's word is enough after a short grace.
+        let (mut c, now) = conn("nickserv_password = \"ns\"\n");
+        feed(&mut c, now, &[":s 001 lever :hi", ":s 422 lever :No MOTD"]);
+        let notice = ":NickServ!s@services. NOTICE lever :You are now identified for lever.";
+        feed(&mut c, now, &[notice]);
+        c.tick(now + Duration::from_secs(1)).unwrap();
+        assert!(!c.is_ready());
+        c.tick(now + LOGIN_GRACE + Duration::from_millis(1))
+            .unwrap();
+        assert!(c.is_ready());
     }
 
     #[test]
