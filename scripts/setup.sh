@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what lever's tests need on a Debian/Ubuntu machine with a Rust toolchain:
+# the IRC servers they start (ngircd; inspircd + atheme-services for the flood and SASL tests)
+# and the rustfmt/clippy components. Does nothing for what is already there.
+set -euo pipefail
+
+need=()
+command -v ngircd >/dev/null 2>&1 || [ -x /usr/sbin/ngircd ] || need+=(ngircd)
+[ -x /usr/sbin/inspircd ] || need+=(inspircd)
+command -v atheme-services >/dev/null 2>&1 || need+=(atheme-services)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+
+if [ ${#need[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "setup: installing ${need[*]}"
+  $sudo apt-get update -qq
+  # Debian starts packaged daemons on install unless told not to; the tests run their own.
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  for svc in ngircd inspircd atheme-services; do
+    $sudo systemctl disable --now "$svc" >/dev/null 2>&1 || true
+  done
+fi
+
+if command -v rustup >/dev/null 2>&1; then
+  for component in rustfmt clippy; do
+    rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component"
+  done
+fi
