@@ -143,7 +143,13 @@ impl Session {
                         tracing::info!(nick = conn.nick(), queued = outbox.len(), "ready; sending queued lines");
                     }
                 }
-                line = async { tokio::time::sleep(wait).await; outbox.next().await }, if conn.is_ready() => {
+                line = async {
+                    // Even a zero sleep waits for the next timer tick (~1 ms): skip it.
+                    if !wait.is_zero() {
+                        tokio::time::sleep(wait).await;
+                    }
+                    outbox.next().await
+                }, if conn.is_ready() => {
                     self.send_line(&mut conn, &mut throttle, &wire, line);
                 }
                 _ = ticker.tick() => {
