@@ -1,0 +1,491 @@
+//! Runs (a stage, deploy or rollback of one target) and their steps.
+
+use rusqlite::{params, OptionalExtension, Row};
+
+use super::log::{self, LogEntry, LogKind, NewEntry};
+use super::{now_ms, Millis, Store, StoreError};
+
+/// What a run does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Phase {
+    Stage,
+    Deploy,
+    Rollback,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Stage => "stage",
+            Phase::Deploy => "deploy",
+            Phase::Rollback => "rollback",
+        }
+    }
+
+    fn parse(text: &str) -> Phase {
+        match text {
+            "deploy" => Phase::Deploy,
+            "rollback" => Phase::Rollback,
+            _ => Phase::Stage,
+        }
+    }
+}
+
+/// Where a run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunState {
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+    /// lever stopped (crash, kill -9) while it ran.
+    Interrupted,
+}
+
+impl RunState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Running => "running",
+            RunState::Succeeded => "succeeded",
+            RunState::Failed => "failed",
+            RunState::Cancelled => "cancelled",
+            RunState::Interrupted => "interrupted",
+        }
+    }
+
+    fn parse(text: &str) -> RunState {
+        match text {
+            "running" => RunState::Running,
+            "succeeded" => RunState::Succeeded,
+            "failed" => RunState::Failed,
+            "cancelled" => RunState::Cancelled,
+            _ => RunState::Interrupted,
+        }
+    }
+}
+
+/// A run as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Run {
+    pub id: i64,
+    pub target: String,
+    pub phase: Phase,
+    pub user: String,
+    pub state: RunState,
+    pub started_at: Millis,
+    pub finished_at: Option<Millis>,
+    /// The version this run built or shipped.
+    pub version: Option<String>,
+    /// For a deploy or rollback: the version live before it.
+    pub prev_version: Option<String>,
+    /// Anything the log should remember about how it started ("through a hold by mygrant").
+    pub note: Option<String>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// A step as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepRecord {
+    pub run_id: i64,
+    pub idx: i64,
+    pub name: String,
+    /// "running", "ok", "failed", "timed out", "cancelled", "interrupted".
+    pub state: String,
+    pub started_at: Millis,
+    pub finished_at: Option<Millis>,
+    /// Exit status or error, for a step that did not succeed.
+    pub status: Option<String>,
+    /// The last lines of its output, newline-separated.
+    pub tail: Option<String>,
+}
+
+impl StepRecord {
+    pub fn duration_ms(&self) -> Option<Millis> {
+        self.finished_at.map(|f| f - self.started_at)
+    }
+}
+
+/// A run about to start.
+#[derive(Debug, Clone)]
+pub struct NewRun<'a> {
+    pub target: &'a str,
+    pub phase: Phase,
+    pub user: &'a str,
+    pub version: Option<&'a str>,
+    pub prev_version: Option<&'a str>,
+    pub note: Option<&'a str>,
+}
+
+const RUN_COLUMNS: &str =
+    "id, target, phase, user, state, started_at, finished_at, version, prev_version, note, error";
+
+fn run_from_row(row: &Row<'_>) -> rusqlite::Result<Run> {
+    Ok(Run {
+        id: row.get(0)?,
+        target: row.get(1)?,
+        phase: Phase::parse(&row.get::<_, String>(2)?),
+        user: row.get(3)?,
+        state: RunState::parse(&row.get::<_, String>(4)?),
+        started_at: row.get(5)?,
+        finished_at: row.get(6)?,
+        version: row.get(7)?,
+        prev_version: row.get(8)?,
+        note: row.get(9)?,
+        error: row.get(10)?,
+    })
+}
+
+fn step_from_row(row: &Row<'_>) -> rusqlite::Result<StepRecord> {
+    Ok(StepRecord {
+        run_id: row.get(0)?,
+        idx: row.get(1)?,
+        name: row.get(2)?,
+        state: row.get(3)?,
+        started_at: row.get(4)?,
+        finished_at: row.get(5)?,
+        status: row.get(6)?,
+        tail: row.get(7)?,
+    })
+}
+
+fn started_kind(phase: Phase) -> LogKind {
+    match phase {
+        Phase::Stage => LogKind::StageStarted,
+        Phase::Deploy => LogKind::DeployStarted,
+        Phase::Rollback => LogKind::RollbackStarted,
+    }
+}
+
+fn finished_kind(phase: Phase, state: RunState) -> LogKind {
+    match (state, phase) {
+        (RunState::Succeeded, Phase::Stage) => LogKind::Staged,
+        (RunState::Succeeded, Phase::Deploy) => LogKind::Deployed,
+        (RunState::Succeeded, Phase::Rollback) => LogKind::RolledBack,
+        (RunState::Failed, _) => LogKind::RunFailed,
+        (RunState::Cancelled, _) => LogKind::RunCancelled,
+        _ => LogKind::RunInterrupted,
+    }
+}
+
+impl Store {
+    /// Records a run as started and logs `text`, in one transaction.
+    pub fn start_run(&self, run: &NewRun<'_>, text: &str) -> Result<(Run, LogEntry), StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let started_at = now_ms();
+        tx.execute(
+            "INSERT INTO runs (target, phase, user, state, started_at, version, prev_version, note)
+             VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6, ?7)",
+            params![
+                run.target,
+                run.phase.as_str(),
+                run.user,
+                started_at,
+                run.version,
+                run.prev_version,
+                run.note
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        let entry = log::append(
+            &tx,
+            &NewEntry {
+                user: run.user,
+                target: Some(run.target),
+                kind: started_kind(run.phase),
+                text,
+                run_id: Some(id),
+            },
+        )?;
+        tx.commit()?;
+        let stored = Run {
+            id,
+            target: run.target.to_owned(),
+            phase: run.phase,
+            user: run.user.to_owned(),
+            state: RunState::Running,
+            started_at,
+            finished_at: None,
+            version: run.version.map(str::to_owned),
+            prev_version: run.prev_version.map(str::to_owned),
+            note: run.note.map(str::to_owned),
+            error: None,
+        };
+        Ok((stored, entry))
+    }
+
+    /// Records that step `idx` of a run started.
+    pub fn step_started(&self, run_id: i64, idx: usize, name: &str) -> Result<(), StoreError> {
+        let conn = self.lock();
+        conn.execute(
+            "INSERT OR REPLACE INTO steps (run_id, idx, name, state, started_at) VALUES (?1, ?2, ?3, 'running', ?4)",
+            params![run_id, idx as i64, name, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// Records how step `idx` of a run ended.
+    pub fn step_finished(
+        &self,
+        run_id: i64,
+        idx: usize,
+        state: &str,
+        status: Option<&str>,
+        tail: &str,
+    ) -> Result<StepRecord, StoreError> {
+        let conn = self.lock();
+        conn.execute(
+            "UPDATE steps SET state = ?3, finished_at = ?4, status = ?5, tail = ?6 WHERE run_id = ?1 AND idx = ?2",
+            params![run_id, idx as i64, state, now_ms(), status, tail],
+        )?;
+        Ok(conn.query_row(
+            "SELECT run_id, idx, name, state, started_at, finished_at, status, tail FROM steps
+             WHERE run_id = ?1 AND idx = ?2",
+            params![run_id, idx as i64],
+            step_from_row,
+        )?)
+    }
+
+    /// Records how a run ended (with the version it produced, if any) and logs `text`, in one
+    /// transaction.
+    pub fn finish_run(
+        &self,
+        run_id: i64,
+        state: RunState,
+        version: Option<&str>,
+        error: Option<&str>,
+        text: &str,
+    ) -> Result<(Run, LogEntry), StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "UPDATE runs SET state = ?2, finished_at = ?3, version = COALESCE(?4, version), error = ?5
+             WHERE id = ?1",
+            params![run_id, state.as_str(), now_ms(), version, error],
+        )?;
+        let run = tx.query_row(
+            &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"),
+            params![run_id],
+            run_from_row,
+        )?;
+        let entry = log::append(
+            &tx,
+            &NewEntry {
+                user: &run.user,
+                target: Some(&run.target),
+                kind: finished_kind(run.phase, state),
+                text,
+                run_id: Some(run_id),
+            },
+        )?;
+        tx.commit()?;
+        Ok((run, entry))
+    }
+
+    /// Marks every run left running (by a lever that stopped) as interrupted, with its running
+    /// step, and logs the text `describe` makes of each, in one transaction.
+    pub fn interrupt_unfinished(
+        &self,
+        describe: impl Fn(&Run) -> String,
+    ) -> Result<Vec<(Run, LogEntry)>, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let runs = {
+            let mut stmt = tx.prepare(&format!(
+                "SELECT {RUN_COLUMNS} FROM runs WHERE state = 'running' ORDER BY id"
+            ))?;
+            let runs = stmt
+                .query_map([], run_from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            runs
+        };
+        let now = now_ms();
+        let mut out = Vec::new();
+        for mut run in runs {
+            tx.execute(
+                "UPDATE steps SET state = 'interrupted', finished_at = ?2 WHERE run_id = ?1 AND state = 'running'",
+                params![run.id, now],
+            )?;
+            tx.execute(
+                "UPDATE runs SET state = 'interrupted', finished_at = ?2, error = 'lever stopped while it ran'
+                 WHERE id = ?1",
+                params![run.id, now],
+            )?;
+            run.state = RunState::Interrupted;
+            run.finished_at = Some(now);
+            run.error = Some("lever stopped while it ran".into());
+            let text = describe(&run);
+            let entry = log::append(
+                &tx,
+                &NewEntry {
+                    user: &run.user,
+                    target: Some(&run.target),
+                    kind: LogKind::RunInterrupted,
+                    text: &text,
+                    run_id: Some(run.id),
+                },
+            )?;
+            out.push((run, entry));
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// A run by id.
+    pub fn run(&self, id: i64) -> Result<Option<Run>, StoreError> {
+        let conn = self.lock();
+        Ok(conn
+            .query_row(
+                &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"),
+                params![id],
+                run_from_row,
+            )
+            .optional()?)
+    }
+
+    /// The newest `limit` runs of `target` in any of `phases` that ended in `state`, newest first.
+    pub fn runs(
+        &self,
+        target: &str,
+        phases: &[Phase],
+        state: RunState,
+        limit: usize,
+    ) -> Result<Vec<Run>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE target = ?1 AND state = ?2 ORDER BY id DESC"
+        ))?;
+        let mut out = Vec::new();
+        let mut rows = stmt.query(params![target, state.as_str()])?;
+        while let Some(row) = rows.next()? {
+            let run = run_from_row(row)?;
+            if phases.contains(&run.phase) {
+                out.push(run);
+                if out.len() == limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The steps of a run, in order.
+    pub fn steps(&self, run_id: i64) -> Result<Vec<StepRecord>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT run_id, idx, name, state, started_at, finished_at, status, tail FROM steps
+             WHERE run_id = ?1 ORDER BY idx",
+        )?;
+        let steps = stmt
+            .query_map(params![run_id], step_from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(steps)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::tests::temp_store;
+
+    fn new_run(phase: Phase) -> NewRun<'static> {
+        NewRun {
+            target: "site",
+            phase,
+            user: "harmes",
+            version: None,
+            prev_version: None,
+            note: None,
+        }
+    }
+
+    #[test]
+    fn a_run_is_logged_when_it_starts_and_when_it_ends() {
+        let (store, _dir) = temp_store();
+        let (run, start) = store
+            .start_run(&new_run(Phase::Deploy), "starting deploy...")
+            .unwrap();
+        assert_eq!(run.state, RunState::Running);
+        assert_eq!(
+            (start.kind, start.run_id),
+            (LogKind::DeployStarted, Some(run.id))
+        );
+        store
+            .step_started(run.id, 0, "syncing to ramdisk in mud")
+            .unwrap();
+        let step = store.step_finished(run.id, 0, "ok", None, "done").unwrap();
+        assert_eq!(step.name, "syncing to ramdisk in mud");
+        assert!(step.duration_ms().unwrap() >= 0);
+        let (done, end) = store
+            .finish_run(
+                run.id,
+                RunState::Succeeded,
+                Some("abc123"),
+                None,
+                "site deployed",
+            )
+            .unwrap();
+        assert_eq!(done.state, RunState::Succeeded);
+        assert_eq!(done.version.as_deref(), Some("abc123"));
+        assert_eq!(end.kind, LogKind::Deployed);
+        assert_eq!(store.steps(run.id).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn runs_left_running_are_marked_interrupted_once() {
+        let (store, _dir) = temp_store();
+        let (run, _) = store
+            .start_run(&new_run(Phase::Stage), "starting stage...")
+            .unwrap();
+        store.step_started(run.id, 0, "exporting svn").unwrap();
+        let interrupted = store
+            .interrupt_unfinished(|r| format!("{} {} interrupted", r.target, r.phase.as_str()))
+            .unwrap();
+        assert_eq!(interrupted.len(), 1);
+        assert_eq!(interrupted[0].0.state, RunState::Interrupted);
+        assert_eq!(interrupted[0].1.text, "site stage interrupted");
+        assert_eq!(store.steps(run.id).unwrap()[0].state, "interrupted");
+        assert!(store
+            .interrupt_unfinished(|_| String::new())
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn runs_are_found_by_target_phase_and_state() {
+        let (store, _dir) = temp_store();
+        for version in ["v1", "v2", "v3"] {
+            let (run, _) = store
+                .start_run(&new_run(Phase::Deploy), "starting")
+                .unwrap();
+            store
+                .finish_run(run.id, RunState::Succeeded, Some(version), None, "deployed")
+                .unwrap();
+        }
+        let (failed, _) = store
+            .start_run(&new_run(Phase::Deploy), "starting")
+            .unwrap();
+        store
+            .finish_run(failed.id, RunState::Failed, None, Some("boom"), "failed")
+            .unwrap();
+        let good = store
+            .runs(
+                "site",
+                &[Phase::Deploy, Phase::Rollback],
+                RunState::Succeeded,
+                2,
+            )
+            .unwrap();
+        let versions: Vec<_> = good.iter().map(|r| r.version.clone().unwrap()).collect();
+        assert_eq!(versions, ["v3", "v2"]);
+        assert!(store
+            .runs("site", &[Phase::Stage], RunState::Succeeded, 5)
+            .unwrap()
+            .is_empty());
+        assert!(store
+            .runs("api", &[Phase::Deploy], RunState::Succeeded, 5)
+            .unwrap()
+            .is_empty());
+    }
+}
