@@ -1,0 +1,721 @@
+//! The `script` backend: a step is a local program, run as a child process in a process group
+//! of its own.
+//!
+//! The program is started from its argv, never through a shell, so nothing in a target name or
+//! a nick can become shell syntax. Its own process group lets a timeout or `!cancel` stop the
+//! step and everything it started with one `killpg`: SIGTERM first, SIGKILL after a grace.
+//! Output is read line by line into the step's [`OutputTail`] with bounded memory, however much
+//! or however long the lines the step prints. lever's own `LEVER_*` settings (which carry
+//! secrets such as `LEVER_IRC__PASSWORD`) are kept out of the step's environment.
+
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::ExitStatusExt;
+use std::pin::pin;
+use std::process::{ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+use tokio_util::sync::CancellationToken;
+
+use super::{OutputTail, StepOutcome, StepResult, StepSpec, LINE_CHARS};
+use crate::text::human_duration;
+
+/// How long a stopped step gets between SIGTERM and SIGKILL.
+const GRACE: Duration = Duration::from_secs(2);
+/// How long the output is still read after the step has exited: a process that left the group
+/// (`setsid cmd &`) can hold the pipe open for ever, and the step's result must not wait for it.
+const DRAIN: Duration = Duration::from_secs(1);
+/// How often the group is checked for survivors during the grace.
+const POLL: Duration = Duration::from_millis(50);
+/// Bytes kept of one output line. A UTF-8 character is at most 4 bytes, so a line cut here still
+/// has more than [`LINE_CHARS`] characters and [`OutputTail::push`] marks the cut with `…`.
+const LINE_BYTES: usize = 4 * LINE_CHARS + 4;
+/// Read buffer per stream.
+const READ_BUF: usize = 8 * 1024;
+/// Lines of output a finished step reports in [`StepResult::tail`].
+const RESULT_LINES: usize = 10;
+/// The prefix of lever's own settings, which the step must not see. Matched without regard to
+/// case, as the config loader does (`lever_irc__password` overrides the password too).
+const SCRUBBED_PREFIX: &[u8] = b"LEVER_";
+
+/// Runs one step as a child process in a process group of its own.
+///
+/// The program `step.argv[0]` gets the arguments `step.argv[1..]` verbatim, runs in
+/// `step.workdir` with stdin closed, and sees lever's environment minus every `LEVER_*` variable,
+/// plus `step.env`. Its stdout and stderr lines go to `output` (cleared first) as they come.
+/// Past `step.timeout`, or once `cancel` fires, its whole process group gets SIGTERM and, after
+/// a 2 s grace, SIGKILL. Never fails: a step that could not start is
+/// [`StepOutcome::NotStarted`].
+pub async fn run_step(
+    step: &StepSpec,
+    cancel: &CancellationToken,
+    output: &OutputTail,
+) -> StepResult {
+    // Collected now: the iterator is not Send, and the caller runs this future in a task.
+    let env = std::env::vars_os().collect();
+    run_step_in(step, cancel, output, env).await
+}
+
+/// [`run_step`] with the environment to start from given, so tests need not change lever's.
+async fn run_step_in(
+    step: &StepSpec,
+    cancel: &CancellationToken,
+    output: &OutputTail,
+    base_env: Vec<(OsString, OsString)>,
+) -> StepResult {
+    output.clear();
+    let started = Instant::now();
+    let outcome = run(step, cancel, output, base_env).await;
+    let duration = started.elapsed();
+    tracing::info!(
+        step = %step.name,
+        outcome = ?outcome,
+        duration = %human_duration(duration),
+        "step finished"
+    );
+    StepResult {
+        outcome,
+        duration,
+        tail: output.last(RESULT_LINES),
+    }
+}
+
+async fn run(
+    step: &StepSpec,
+    cancel: &CancellationToken,
+    output: &OutputTail,
+    base_env: Vec<(OsString, OsString)>,
+) -> StepOutcome {
+    let Some((program, args)) = step.argv.split_first() else {
+        return StepOutcome::NotStarted {
+            error: "no program to run (the step's command is empty)".to_string(),
+        };
+    };
+    // A missing workdir makes spawn fail with the same ENOENT as a missing program; checking
+    // first lets the message say which one it was.
+    match std::fs::metadata(&step.workdir) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => {
+            return StepOutcome::NotStarted {
+                error: format!("workdir {} is not a directory", step.workdir.display()),
+            }
+        }
+        Err(e) => {
+            return StepOutcome::NotStarted {
+                error: format!(
+                    "cannot use workdir {}: {}",
+                    step.workdir.display(),
+                    os_error(&e)
+                ),
+            }
+        }
+    }
+
+    tracing::debug!(
+        step = %step.name,
+        argv = ?step.argv,
+        workdir = %step.workdir.display(),
+        "starting step"
+    );
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .current_dir(&step.workdir)
+        .env_clear()
+        .envs(step_env(base_env, &step.env))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            return StepOutcome::NotStarted {
+                error: spawn_error(program, step, &e),
+            }
+        }
+    };
+    // With `process_group(0)` the child leads a new group whose id is its pid. The id is there
+    // until the child has been waited for, which has not happened yet.
+    let Some(pgid) = child.id().map(|id| Pid::from_raw(id as i32)) else {
+        return StepOutcome::NotStarted {
+            error: format!("cannot run {program}: it vanished as it started"),
+        };
+    };
+
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let mut pump = pin!(async {
+        tokio::join!(
+            read_lines(stdout, "stdout", &step.name, output),
+            read_lines(stderr, "stderr", &step.name, output),
+        );
+    });
+    let mut watch = pin!(watch(&mut child, pgid, step, cancel));
+    let mut drained = false;
+    let outcome = loop {
+        tokio::select! {
+            outcome = &mut watch => break outcome,
+            () = &mut pump, if !drained => drained = true,
+        }
+    };
+    if !drained && tokio::time::timeout(DRAIN, pump).await.is_err() {
+        tracing::debug!(
+            step = %step.name,
+            "output still open after the step ended; stopped reading"
+        );
+    }
+    outcome
+}
+
+/// Waits for the step to end on its own, or stops its group on timeout or cancellation.
+async fn watch(
+    child: &mut Child,
+    pgid: Pid,
+    step: &StepSpec,
+    cancel: &CancellationToken,
+) -> StepOutcome {
+    tokio::select! {
+        status = child.wait() => match status {
+            Ok(status) => exit_outcome(status),
+            Err(e) => StepOutcome::Failed { status: format!("lost track of it: {e}") },
+        },
+        () = tokio::time::sleep(step.timeout) => {
+            tracing::info!(
+                step = %step.name,
+                timeout = %human_duration(step.timeout),
+                "step timed out; stopping it"
+            );
+            stop_group(child, pgid, &step.name).await;
+            StepOutcome::TimedOut
+        }
+        () = cancel.cancelled() => {
+            tracing::info!(step = %step.name, "step cancelled; stopping it");
+            stop_group(child, pgid, &step.name).await;
+            StepOutcome::Cancelled
+        }
+    }
+}
+
+/// SIGTERM to the whole group; SIGKILL to whatever is left of it after [`GRACE`].
+async fn stop_group(child: &mut Child, pgid: Pid, name: &str) {
+    signal_group(pgid, Signal::SIGTERM, name);
+    let deadline = tokio::time::Instant::now() + GRACE;
+    // The leader's exit is seen by waiting for it (which also reaps it, so it stops counting as
+    // a member); the rest of the group can only be polled.
+    let _ = tokio::time::timeout_at(deadline, child.wait()).await;
+    while group_alive(pgid) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(POLL).await;
+    }
+    if group_alive(pgid) {
+        tracing::info!(step = %name, "step still running after SIGTERM; sending SIGKILL");
+        signal_group(pgid, Signal::SIGKILL, name);
+    }
+    // SIGKILL cannot be caught, but a process stuck in the kernel (a dead NFS mount) may still
+    // take a while to go; the result is not held up for it.
+    if tokio::time::timeout(GRACE, child.wait()).await.is_err() {
+        tracing::warn!(step = %name, pgid = pgid.as_raw(), "step did not exit after SIGKILL");
+    }
+}
+
+fn signal_group(pgid: Pid, signal: Signal, name: &str) {
+    match killpg(pgid, signal) {
+        // The group is already gone: nothing left to stop.
+        Ok(()) | Err(Errno::ESRCH) => {}
+        Err(e) => {
+            tracing::warn!(
+                step = %name,
+                pgid = pgid.as_raw(),
+                %signal,
+                "cannot signal the step's process group: {e}"
+            )
+        }
+    }
+}
+
+/// Whether any process is left in the group (signal 0 checks without sending anything).
+fn group_alive(pgid: Pid) -> bool {
+    killpg(pgid, None) != Err(Errno::ESRCH)
+}
+
+/// Reads `stream` line by line into `output`, keeping at most [`LINE_BYTES`] of each line.
+async fn read_lines(
+    stream: Option<impl AsyncRead + Unpin>,
+    which: &'static str,
+    step: &str,
+    output: &OutputTail,
+) {
+    let Some(stream) = stream else { return };
+    let mut reader = BufReader::with_capacity(READ_BUF, stream);
+    let mut line = Vec::with_capacity(LINE_BYTES);
+    loop {
+        let buf = match reader.fill_buf().await {
+            Ok(buf) => buf,
+            Err(e) => {
+                tracing::debug!(step, stream = which, "cannot read the step's output: {e}");
+                break;
+            }
+        };
+        if buf.is_empty() {
+            break;
+        }
+        let (chunk, used, ends_line) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (&buf[..i], i + 1, true),
+            None => (buf, buf.len(), false),
+        };
+        // Past the cap the rest of the line is read and dropped, so memory stays bounded.
+        let room = LINE_BYTES - line.len();
+        line.extend_from_slice(&chunk[..room.min(chunk.len())]);
+        reader.consume(used);
+        if ends_line {
+            emit(&line, which, step, output);
+            line.clear();
+        }
+    }
+    if !line.is_empty() {
+        emit(&line, which, step, output);
+    }
+}
+
+fn emit(line: &[u8], which: &'static str, step: &str, output: &OutputTail) {
+    let line = String::from_utf8_lossy(line);
+    tracing::debug!(step, stream = which, "{line}");
+    output.push(&line);
+}
+
+/// The step's environment: `base` without lever's own `LEVER_*` settings, then `extra` (which
+/// is how lever passes `LEVER_TARGET` and friends, so they must come after the scrub).
+fn step_env(
+    base: impl IntoIterator<Item = (OsString, OsString)>,
+    extra: &[(String, String)],
+) -> Vec<(OsString, OsString)> {
+    base.into_iter()
+        .filter(|(name, _)| !is_lever_setting(name))
+        .chain(extra.iter().map(|(k, v)| (k.into(), v.into())))
+        .collect()
+}
+
+fn is_lever_setting(name: &OsStr) -> bool {
+    name.as_bytes()
+        .get(..SCRUBBED_PREFIX.len())
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case(SCRUBBED_PREFIX))
+}
+
+fn exit_outcome(status: ExitStatus) -> StepOutcome {
+    if let Some(code) = status.code() {
+        if code == 0 {
+            return StepOutcome::Succeeded;
+        }
+        return StepOutcome::Failed {
+            status: format!("exit code {code}"),
+        };
+    }
+    let status = match status.signal() {
+        Some(n) => match Signal::try_from(n) {
+            Ok(signal) => format!("killed by signal {n} ({})", signal.as_str()),
+            Err(_) => format!("killed by signal {n}"),
+        },
+        None => format!("ended with {status}"),
+    };
+    StepOutcome::Failed { status }
+}
+
+/// Says what could not be run and why; for a missing file, where it was looked for.
+fn spawn_error(program: &str, step: &StepSpec, e: &io::Error) -> String {
+    let why = os_error(e);
+    let path = std::path::Path::new(program);
+    if !program.contains('/') {
+        return if e.kind() == io::ErrorKind::NotFound {
+            format!("cannot run {program}: not found on PATH")
+        } else {
+            format!("cannot run {program}: {why}")
+        };
+    }
+    let full = step.workdir.join(path);
+    let place = if path.is_relative() {
+        format!("{program} in {}", step.workdir.display())
+    } else {
+        program.to_string()
+    };
+    // ENOENT for a file that is there means its `#!` interpreter is missing.
+    if e.kind() == io::ErrorKind::NotFound && full.exists() {
+        return format!("cannot run {place}: {why} (is the interpreter on its #! line missing?)");
+    }
+    format!("cannot run {place}: {why}")
+}
+
+/// An OS error as the OS says it ("No such file or directory"), without Rust's "(os error 2)".
+fn os_error(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(code) => Errno::from_raw(code).desc().to_string(),
+        None => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::TAIL_LINES;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
+
+    /// Generous upper bound for any one step in these tests, so a bug fails instead of hanging.
+    const HANG: Duration = Duration::from_secs(60);
+
+    /// Writes an executable `#!/bin/sh` script.
+    fn script(dir: &Path, name: &str, body: &str) {
+        let path = dir.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    fn spec(dir: &Path, argv: &[&str], timeout: Duration) -> StepSpec {
+        StepSpec {
+            name: "test".to_string(),
+            argv: argv.iter().map(|a| a.to_string()).collect(),
+            env: vec![],
+            workdir: dir.to_path_buf(),
+            timeout,
+        }
+    }
+
+    async fn run_with(
+        step: &StepSpec,
+        cancel: &CancellationToken,
+        output: &OutputTail,
+        env: Vec<(OsString, OsString)>,
+    ) -> StepResult {
+        // A script written just now can fail with ETXTBSY while another test thread is between
+        // fork and exec (the child briefly holds our write descriptor); trying again is the
+        // usual cure.
+        for _ in 0..20 {
+            let run = run_step_in(step, cancel, output, env.clone());
+            let result = tokio::time::timeout(HANG, run).await.expect("step hung");
+            match &result.outcome {
+                StepOutcome::NotStarted { error } if error.contains("Text file busy") => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                _ => return result,
+            }
+        }
+        panic!("script stayed busy");
+    }
+
+    async fn run(step: &StepSpec) -> (StepResult, OutputTail) {
+        let output = OutputTail::default();
+        let env = std::env::vars_os().collect();
+        let result = run_with(step, &CancellationToken::new(), &output, env).await;
+        (result, output)
+    }
+
+    fn read_pid(path: &Path) -> Pid {
+        let text = std::fs::read_to_string(path).unwrap();
+        Pid::from_raw(text.trim().parse().unwrap())
+    }
+
+    /// Whether `pid` is a live process; a zombie counts as gone (it may wait long for a reaper
+    /// in a container whose init does not reap).
+    fn alive(pid: Pid) -> bool {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return false;
+        };
+        let state = stat.rsplit_once(')').map(|(_, rest)| rest.trim_start());
+        !matches!(state.and_then(|s| s.chars().next()), Some('Z' | 'X'))
+    }
+
+    async fn assert_gone(pid: Pid) {
+        for _ in 0..100 {
+            if !alive(pid) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("process {pid} is still running");
+    }
+
+    /// Waits for the script to write its pid files (it may be slow on a loaded machine).
+    async fn wait_for_file(path: &Path) {
+        for _ in 0..600 {
+            if std::fs::read_to_string(path).is_ok_and(|t| t.ends_with('\n')) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{} never appeared", path.display());
+    }
+
+    /// The runner spawns steps as tasks, so the future must be `Send`; this fails to compile
+    /// otherwise.
+    #[allow(dead_code)]
+    fn run_step_future_is_send(step: &StepSpec, cancel: &CancellationToken, output: &OutputTail) {
+        fn send<T: Send>(_: T) {}
+        send(run_step(step, cancel, output));
+    }
+
+    #[tokio::test]
+    async fn success_captures_stdout_and_stderr_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        script(
+            dir.path(),
+            "ok.sh",
+            "echo one; echo two >&2; echo three; echo four >&2; printf 'no newline'",
+        );
+        let (result, output) = run(&spec(dir.path(), &["./ok.sh"], HANG)).await;
+        assert_eq!(result.outcome, StepOutcome::Succeeded);
+        // Each stream keeps its order; how the two interleave is up to the scheduler.
+        let pos = |l: &str| result.tail.iter().position(|t| t == l).unwrap();
+        assert!(pos("one") < pos("three") && pos("three") < pos("no newline"));
+        assert!(pos("two") < pos("four"));
+        assert_eq!(result.tail.len(), 5);
+        assert_eq!(output.total(), 5);
+    }
+
+    #[tokio::test]
+    async fn nonzero_exit_code_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        script(dir.path(), "fail.sh", "echo oops >&2; exit 3");
+        let (result, _) = run(&spec(dir.path(), &["./fail.sh"], HANG)).await;
+        let status = "exit code 3".to_string();
+        assert_eq!(result.outcome, StepOutcome::Failed { status });
+        assert_eq!(result.tail, ["oops"]);
+    }
+
+    #[tokio::test]
+    async fn death_by_signal_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        script(dir.path(), "die.sh", "kill -9 $$");
+        let (result, _) = run(&spec(dir.path(), &["./die.sh"], HANG)).await;
+        let status = "killed by signal 9 (SIGKILL)".to_string();
+        assert_eq!(result.outcome, StepOutcome::Failed { status });
+    }
+
+    #[tokio::test]
+    async fn missing_program_is_not_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let (result, _) = run(&spec(dir.path(), &["./steps/sync.sh"], HANG)).await;
+        let want = format!(
+            "cannot run ./steps/sync.sh in {}: No such file or directory",
+            dir.path().display()
+        );
+        assert_eq!(result.outcome, StepOutcome::NotStarted { error: want });
+
+        let (result, _) = run(&spec(dir.path(), &["lever-no-such-program"], HANG)).await;
+        let error = "cannot run lever-no-such-program: not found on PATH".to_string();
+        assert_eq!(result.outcome, StepOutcome::NotStarted { error });
+
+        std::fs::write(dir.path().join("plain.txt"), "not a program").unwrap();
+        let (result, _) = run(&spec(dir.path(), &["./plain.txt"], HANG)).await;
+        // Not executable: exec refuses it, even for root.
+        let error = format!(
+            "cannot run ./plain.txt in {}: Permission denied",
+            dir.path().display()
+        );
+        assert_eq!(result.outcome, StepOutcome::NotStarted { error });
+
+        let (result, _) = run(&spec(dir.path(), &[], HANG)).await;
+        assert!(matches!(result.outcome, StepOutcome::NotStarted { .. }));
+    }
+
+    #[tokio::test]
+    async fn missing_workdir_is_not_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let gone = dir.path().join("gone");
+        let (result, _) = run(&spec(&gone, &["/bin/true"], HANG)).await;
+        let error = format!(
+            "cannot use workdir {}: No such file or directory",
+            gone.display()
+        );
+        assert_eq!(result.outcome, StepOutcome::NotStarted { error });
+    }
+
+    #[tokio::test]
+    async fn timeout_kills_the_whole_group() {
+        let dir = tempfile::tempdir().unwrap();
+        script(
+            dir.path(),
+            "slow.sh",
+            "sleep 1000 & echo $! > bg.pid; echo $$ > sh.pid; echo started; sleep 1000",
+        );
+        let step = spec(dir.path(), &["./slow.sh"], Duration::from_secs(2));
+        let (result, _) = run(&step).await;
+        assert_eq!(result.outcome, StepOutcome::TimedOut);
+        wait_for_file(&dir.path().join("bg.pid")).await;
+        assert_gone(read_pid(&dir.path().join("sh.pid"))).await;
+        assert_gone(read_pid(&dir.path().join("bg.pid"))).await;
+        assert!(result.duration >= Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn a_step_ignoring_sigterm_is_killed_after_the_grace() {
+        let dir = tempfile::tempdir().unwrap();
+        // An ignored signal stays ignored across exec, so the sleep ignores SIGTERM too.
+        script(
+            dir.path(),
+            "stubborn.sh",
+            "trap '' TERM; echo $$ > sh.pid; echo started; sleep 1000",
+        );
+        let step = spec(dir.path(), &["./stubborn.sh"], Duration::from_secs(1));
+        let (result, output) = run(&step).await;
+        assert_eq!(result.outcome, StepOutcome::TimedOut);
+        assert_eq!(output.last_line().as_deref(), Some("started"));
+        assert_gone(read_pid(&dir.path().join("sh.pid"))).await;
+        // Nothing ended it before SIGKILL, which comes only after the full grace.
+        assert!(result.duration >= Duration::from_secs(1) + GRACE);
+    }
+
+    #[tokio::test]
+    async fn cancel_kills_the_group() {
+        let dir = tempfile::tempdir().unwrap();
+        script(
+            dir.path(),
+            "long.sh",
+            "sleep 1000 & echo $! > bg.pid; echo $$ > sh.pid; echo started; sleep 1000",
+        );
+        let step = spec(dir.path(), &["./long.sh"], Duration::from_secs(600));
+        let cancel = CancellationToken::new();
+        let output = OutputTail::default();
+        let canceller = tokio::spawn({
+            let (cancel, output) = (cancel.clone(), output.clone());
+            async move {
+                while output.last_line().as_deref() != Some("started") {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                cancel.cancel();
+            }
+        });
+        let env = std::env::vars_os().collect();
+        let result = run_with(&step, &cancel, &output, env).await;
+        canceller.await.unwrap();
+        assert_eq!(result.outcome, StepOutcome::Cancelled);
+        assert_gone(read_pid(&dir.path().join("sh.pid"))).await;
+        assert_gone(read_pid(&dir.path().join("bg.pid"))).await;
+    }
+
+    #[tokio::test]
+    async fn an_escaped_grandchild_holding_stdout_does_not_hang_the_step() {
+        let dir = tempfile::tempdir().unwrap();
+        // `setsid` leaves the group, so the stop would not reach it; it keeps stdout open.
+        script(
+            dir.path(),
+            "escape.sh",
+            "setsid sleep 100 & echo $! > gc.pid; echo done",
+        );
+        let (result, _) = run(&spec(dir.path(), &["./escape.sh"], HANG)).await;
+        assert_eq!(result.outcome, StepOutcome::Succeeded);
+        assert_eq!(result.tail, ["done"]);
+        assert!(result.duration < HANG / 2, "{:?}", result.duration);
+        let grandchild = read_pid(&dir.path().join("gc.pid"));
+        let _ = nix::sys::signal::kill(grandchild, Signal::SIGKILL);
+    }
+
+    #[test]
+    fn lever_settings_are_scrubbed_but_step_env_is_added() {
+        let os = |(k, v): (&str, &str)| (OsString::from(k), OsString::from(v));
+        let base = [
+            ("PATH", "/usr/bin:/bin"),
+            ("LEVER_IRC__PASSWORD", "hunter2"),
+            ("lever_irc__sasl_password", "hunter3"),
+            ("LEVER_TARGET", "stale"),
+            ("LEVERAGE", "kept"),
+            ("MY_LEVER_X", "kept"),
+            ("HOME", "/root"),
+        ]
+        .map(os);
+        let extra = [("LEVER_TARGET", "prod"), ("LEVER_USER", "alice")]
+            .map(|(k, v)| (k.to_string(), v.to_string()));
+        let got = step_env(base, &extra);
+        let want = [
+            ("PATH", "/usr/bin:/bin"),
+            ("LEVERAGE", "kept"),
+            ("MY_LEVER_X", "kept"),
+            ("HOME", "/root"),
+            ("LEVER_TARGET", "prod"),
+            ("LEVER_USER", "alice"),
+        ]
+        .map(os);
+        assert_eq!(got, want);
+    }
+
+    #[tokio::test]
+    async fn the_child_sees_the_scrubbed_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        script(dir.path(), "env.sh", "env | grep -i '^lever' | sort");
+        let mut step = spec(dir.path(), &["./env.sh"], HANG);
+        step.env = vec![("LEVER_TARGET".to_string(), "prod".to_string())];
+        // The secret goes into the environment run_step starts from, not lever's own, so no
+        // other test can see it.
+        let mut env: Vec<_> = std::env::vars_os().collect();
+        env.push(("LEVER_SCRIPT_TEST_SECRET".into(), "hunter2".into()));
+        env.push(("LEVERAGE_SCRIPT_TEST".into(), "kept".into()));
+        let output = OutputTail::default();
+        let result = run_with(&step, &CancellationToken::new(), &output, env).await;
+        assert_eq!(result.outcome, StepOutcome::Succeeded);
+        assert_eq!(
+            result.tail,
+            ["LEVERAGE_SCRIPT_TEST=kept", "LEVER_TARGET=prod"]
+        );
+    }
+
+    #[tokio::test]
+    async fn argv_is_passed_verbatim_without_a_shell() {
+        let dir = tempfile::tempdir().unwrap();
+        script(dir.path(), "echo.sh", r#"printf '%s\n' "$1"; echo "$#""#);
+        let marker = dir.path().join("marker");
+        let nasty = format!("$(touch {}); `id` && rm -rf", marker.display());
+        let (result, _) = run(&spec(dir.path(), &["./echo.sh", &nasty], HANG)).await;
+        assert_eq!(result.outcome, StepOutcome::Succeeded);
+        assert_eq!(result.tail, [nasty.as_str(), "1"]);
+        assert!(!marker.exists());
+    }
+
+    /// Peak resident memory of this process, in KiB.
+    fn peak_rss_kib() -> u64 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    #[tokio::test]
+    async fn huge_output_stays_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        // 40 MB in one line, then 10 MB of short lines.
+        script(
+            dir.path(),
+            "loud.sh",
+            "head -c 40000000 /dev/zero | tr '\\0' x; echo\n\
+             yes 'a line of output, and another one' | head -c 10000000",
+        );
+        let before = peak_rss_kib();
+        let (result, output) = run(&spec(dir.path(), &["./loud.sh"], HANG)).await;
+        assert_eq!(result.outcome, StepOutcome::Succeeded);
+        assert!(output.total() > 250_000, "{}", output.total());
+        let tail = output.last(usize::MAX);
+        assert!(tail.len() <= TAIL_LINES);
+        assert!(tail.iter().all(|l| l.chars().count() <= LINE_CHARS));
+        // Reading the long line whole would have raised the peak by 40 MB or more. The peak is
+        // the whole process's: a test that raised it earlier only weakens this check, and no
+        // test here allocates anywhere near 20 MB at once.
+        let grown = peak_rss_kib().saturating_sub(before);
+        assert!(grown < 20 * 1024, "peak memory grew by {grown} KiB");
+    }
+
+    #[tokio::test]
+    async fn long_lines_are_cut_and_the_rest_dropped() {
+        let long = "é".repeat(10 * LINE_CHARS);
+        let input = [long.as_bytes(), b"\r\nshort\n\xff bad\nlast"].concat();
+        let output = OutputTail::default();
+        read_lines(Some(&input[..]), "stdout", "test", &output).await;
+        let lines = output.last(10);
+        assert_eq!(lines.len(), 4);
+        assert_eq!(lines[0].chars().count(), LINE_CHARS);
+        assert!(lines[0].ends_with('…'));
+        assert_eq!(lines[1..], ["short", "\u{fffd} bad", "last"]);
+    }
+}
