@@ -10,12 +10,17 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use indexmap::IndexMap;
 use serde::Deserialize;
 
 use crate::access::{Access, AccessConfig};
 
+mod targets;
+
+pub use targets::{Announce, DeployConfig, StepConfig, StoreConfig, TargetConfig};
+
 /// The example config shipped with lever, used when no `bot.toml` is found and none was named.
-pub const EMBEDDED: &str = include_str!("../bot.toml");
+pub const EMBEDDED: &str = include_str!("../../bot.toml");
 
 /// The whole configuration.
 #[derive(Debug, Deserialize)]
@@ -29,6 +34,15 @@ pub struct Config {
     /// Who may do what. Without this section everyone may do everything.
     #[serde(default)]
     pub access: Option<AccessConfig>,
+    /// Where the deploy log, holds and runs are kept.
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// Settings shared by every target.
+    #[serde(default)]
+    pub deploy: DeployConfig,
+    /// What lever stages and deploys, in order; the first is the default.
+    #[serde(default)]
+    pub targets: IndexMap<String, TargetConfig>,
     /// The folder relative paths resolve against: the config file's folder.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -182,7 +196,7 @@ impl fmt::Debug for Secret {
 }
 
 /// Durations written as "1s", "500ms", "5m", "2h 30m".
-mod duration {
+pub(crate) mod duration {
     use serde::{Deserialize, Deserializer};
     use std::time::Duration;
 
@@ -292,6 +306,19 @@ impl Config {
             path.to_path_buf()
         } else {
             self.base_dir.join(path)
+        }
+    }
+
+    /// The default target: the first one configured.
+    pub fn default_target(&self) -> Option<&str> {
+        self.targets.keys().next().map(String::as_str)
+    }
+
+    /// The channels that hear about `target` (all of lever's channels unless it names some).
+    pub fn target_channels(&self, target: &str) -> &[String] {
+        match self.targets.get(target) {
+            Some(t) if !t.channels.is_empty() => &t.channels,
+            _ => &self.irc.channels,
         }
     }
 
@@ -416,6 +443,10 @@ impl Config {
             return Err(self.invalid("bot.prefix", "must be 1 to 3 characters without spaces"));
         }
         Access::from_config(self.access.as_ref()).map_err(|(key, why)| self.invalid(key, why))?;
+        for (name, target) in &self.targets {
+            targets::check_target(name, target, &irc.channels)
+                .map_err(|(key, why)| self.invalid(key, why))?;
+        }
         Ok(())
     }
 }

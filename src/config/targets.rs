@@ -1,0 +1,225 @@
+//! `[store]`, `[deploy]` and `[targets.NAME]`: where the deploy log lives, and what `!stage`,
+//! `!deploy` and `!rollback` run for each target.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+use super::duration;
+
+/// `[store]`: the SQLite file holding the deploy log, holds and runs.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// The SQLite file; created if missing. Default: "lever.db" beside the config file.
+    #[serde(default = "default_store_path")]
+    pub path: PathBuf,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            path: default_store_path(),
+        }
+    }
+}
+
+fn default_store_path() -> PathBuf {
+    "lever.db".into()
+}
+
+/// `[deploy]`: settings shared by every target.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployConfig {
+    /// A hold without a duration is recalled in the channel this often ("site held by mygrant
+    /// for 3 h: db migration"); "0s" turns reminders off. Default: "1h".
+    #[serde(default = "default_hold_reminder", with = "duration")]
+    pub hold_reminder: Duration,
+    /// How long a `!deploy` of a `confirm = true` target waits for `!confirm`. Default: "5m".
+    #[serde(default = "default_confirm_within", with = "duration")]
+    pub confirm_within: Duration,
+}
+
+impl Default for DeployConfig {
+    fn default() -> Self {
+        Self {
+            hold_reminder: default_hold_reminder(),
+            confirm_within: default_confirm_within(),
+        }
+    }
+}
+
+fn default_hold_reminder() -> Duration {
+    Duration::from_secs(3600)
+}
+fn default_confirm_within() -> Duration {
+    Duration::from_secs(300)
+}
+
+/// How much of a run is said in the channel.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Announce {
+    /// One line when a run starts and one when it ends (`!status` has the detail).
+    #[default]
+    Summary,
+    /// Also a line per step, like Flickr's `exporting svn.....ok (3202 ms)`.
+    Steps,
+}
+
+/// `[targets.NAME]`: something lever stages and deploys. The first target is the default.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    /// Channels that hear about this target. Default: every channel in `irc.channels`.
+    #[serde(default)]
+    pub channels: Vec<String>,
+    /// "summary" (default) or "steps".
+    #[serde(default)]
+    pub announce: Announce,
+    /// `!deploy` shows what will ship and waits for `!confirm <code>` from the same person.
+    #[serde(default)]
+    pub confirm: bool,
+    /// A command (argv) printing the version of a fresh stage; run after the stage steps.
+    #[serde(default)]
+    pub version: Option<Vec<String>>,
+    /// A link to what a deploy ships, with `{from}` and `{to}` versions:
+    /// `"https://git.example/compare/{from}...{to}"`.
+    #[serde(default)]
+    pub changes_url: Option<String>,
+    /// Where steps run. Default: the config file's folder.
+    #[serde(default)]
+    pub workdir: Option<PathBuf>,
+    /// Environment for every step of this target.
+    #[serde(default)]
+    pub env: IndexMap<String, String>,
+    /// `!stage` runs these, in order.
+    #[serde(default)]
+    pub stage: Vec<StepConfig>,
+    /// `!deploy` runs these, in order.
+    #[serde(default)]
+    pub deploy: Vec<StepConfig>,
+    /// `!rollback` runs these, with the previous good version in `LEVER_VERSION`.
+    #[serde(default)]
+    pub rollback: Vec<StepConfig>,
+}
+
+/// `[[targets.NAME.stage]]` (and `.deploy`, `.rollback`): one step.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepConfig {
+    /// What the step is called in the channel: "exporting svn".
+    pub name: String,
+    /// The program and its arguments: an argv, never a shell string. `{target}`, `{user}`,
+    /// `{run}` and `{version}` are replaced.
+    pub run: Vec<String>,
+    /// The step is killed (its whole process group) after this long. Default: "10m".
+    #[serde(default = "default_step_timeout", with = "duration")]
+    pub timeout: Duration,
+    /// Environment for this step.
+    #[serde(default)]
+    pub env: IndexMap<String, String>,
+    /// Where it runs. Default: the target's workdir.
+    #[serde(default)]
+    pub workdir: Option<PathBuf>,
+}
+
+fn default_step_timeout() -> Duration {
+    Duration::from_secs(600)
+}
+
+/// Words that cannot name a target, because commands read them as something else.
+const RESERVED: &[&str] = &["force", "all", "every"];
+
+/// Checks one target's settings; errors are `(key, why)`.
+pub(super) fn check_target(
+    name: &str,
+    target: &TargetConfig,
+    irc_channels: &[String],
+) -> Result<(), (String, String)> {
+    let key = |rest: &str| format!("targets.{name}{rest}");
+    if name.is_empty()
+        || name.len() > 32
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        || !name.starts_with(|c: char| c.is_ascii_lowercase())
+    {
+        return Err((
+            key(""),
+            "a target name is 1 to 32 lowercase letters, digits, '-' or '_', starting with a letter"
+                .into(),
+        ));
+    }
+    if RESERVED.contains(&name) || humantime::parse_duration(name).is_ok() {
+        return Err((
+            key(""),
+            format!("'{name}' reads as a command word; pick another name"),
+        ));
+    }
+    for (i, channel) in target.channels.iter().enumerate() {
+        if !irc_channels.contains(channel) {
+            return Err((
+                key(&format!(".channels[{i}]")),
+                format!("'{channel}' is not one of irc.channels"),
+            ));
+        }
+    }
+    if target.stage.is_empty() && target.deploy.is_empty() {
+        return Err((
+            key(""),
+            "has no stage or deploy steps: add [[targets.NAME.deploy]] steps".into(),
+        ));
+    }
+    if let Some(version) = &target.version {
+        if version.first().is_none_or(|p| p.trim().is_empty()) {
+            return Err((key(".version"), "must be an argv with a program, e.g. [\"git\", \"rev-parse\", \"--short\", \"HEAD\"]".into()));
+        }
+    }
+    check_env(&target.env).map_err(|why| (key(".env"), why))?;
+    for (phase, steps) in [
+        ("stage", &target.stage),
+        ("deploy", &target.deploy),
+        ("rollback", &target.rollback),
+    ] {
+        for (i, step) in steps.iter().enumerate() {
+            let key = key(&format!(".{phase}[{i}]"));
+            if step.name.trim().is_empty() || step.name.chars().any(char::is_control) {
+                return Err((
+                    format!("{key}.name"),
+                    "must be a short text without control characters".into(),
+                ));
+            }
+            if step.run.first().is_none_or(|p| p.trim().is_empty()) {
+                return Err((
+                    format!("{key}.run"),
+                    "must be an argv with a program: run = [\"./steps/sync.sh\", \"{target}\"] (never a shell string)".into(),
+                ));
+            }
+            if step.timeout < Duration::from_secs(1) {
+                return Err((format!("{key}.timeout"), "must be at least 1s".into()));
+            }
+            check_env(&step.env).map_err(|why| (format!("{key}.env"), why))?;
+        }
+    }
+    Ok(())
+}
+
+fn check_env(env: &IndexMap<String, String>) -> Result<(), String> {
+    for name in env.keys() {
+        let valid = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(format!("'{name}' is not a valid environment variable name"));
+        }
+        if name.starts_with("LEVER_") {
+            return Err(format!(
+                "'{name}': LEVER_* variables are set by lever itself"
+            ));
+        }
+    }
+    Ok(())
+}
