@@ -1,0 +1,540 @@
+//! The announcer: turns stored events into channel lines.
+//!
+//! Holds go to every channel of the targets they cover; runs to their target's channels
+//! (`[targets.NAME] channels`, default all). Lines go out as announcements, behind interactive
+//! replies in the outbox. What a line says is decided here, in one pure function ([`lines`]),
+//! so every announcement's wording is tested without a server.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::events::{Event, Events};
+use crate::outbox::{Outbox, Priority};
+use crate::store::{format_time, Hold, Phase, Run, RunState, StepRecord};
+use crate::text::{human_duration, truncate_chars};
+
+/// Starts the task that announces every event published from now on.
+pub fn spawn(config: Arc<Config>, events: &Events, outbox: Outbox) {
+    let mut deliveries = events.subscribe();
+    tokio::spawn(async move {
+        while let Some(delivery) = deliveries.recv().await {
+            for (channel, line) in lines(&config, &delivery.event) {
+                outbox.say(&channel, &line, Priority::Announce);
+            }
+            // The delivery (and its activity guard) is dropped only once its lines are queued.
+        }
+    });
+}
+
+/// The lines an event becomes, each with its channel.
+pub fn lines(config: &Config, event: &Event) -> Vec<(String, String)> {
+    let (channels, text): (Vec<String>, String) = match event {
+        Event::HoldPlaced { hold, .. } => (hold_channels(config, hold), hold_placed(hold)),
+        Event::HoldLifted {
+            hold, by, expired, ..
+        } => (hold_channels(config, hold), hold_lifted(hold, by, *expired)),
+        Event::HoldReminder { hold, held_for } => (
+            hold_channels(config, hold),
+            format!(
+                "reminder: {} held by {} for {}: {} (!unhold{} when it is safe)",
+                hold.scope(),
+                hold.by_nick,
+                human_duration(*held_for),
+                hold.reason,
+                hold.target
+                    .as_ref()
+                    .map(|t| format!(" {t}"))
+                    .unwrap_or_default()
+            ),
+        ),
+        Event::RunStarted {
+            run, steps, detail, ..
+        } => (
+            run_channels(config, &run.target),
+            run_started(run, *steps, detail),
+        ),
+        Event::StepFinished { target, step, .. } => {
+            (run_channels(config, target), step_line(target, step))
+        }
+        Event::RunFinished { run, steps, .. } => {
+            (run_channels(config, &run.target), run_finished(run, steps))
+        }
+    };
+    channels.into_iter().map(|c| (c, text.clone())).collect()
+}
+
+fn hold_channels(config: &Config, hold: &Hold) -> Vec<String> {
+    match &hold.target {
+        Some(target) => config.target_channels(target).to_vec(),
+        None => config.irc.channels.clone(),
+    }
+}
+
+fn run_channels(config: &Config, target: &str) -> Vec<String> {
+    config.target_channels(target).to_vec()
+}
+
+fn hold_placed(hold: &Hold) -> String {
+    let mut text = format!(
+        "NO DEPLOY PLEASE: {} held by {} ({})",
+        hold.scope(),
+        hold.by_nick,
+        hold.reason
+    );
+    if let Some(until) = hold.expires_at {
+        text.push_str(&format!(" until {} UTC", format_time(until)));
+    }
+    text
+}
+
+fn hold_lifted(hold: &Hold, by: &str, expired: bool) -> String {
+    let held_for = Duration::from_millis((crate::store::now_ms() - hold.placed_at).max(0) as u64);
+    let scope = hold.scope();
+    if expired {
+        return format!(
+            "DEPLOY OK: {}'s hold on {scope} expired ({})",
+            hold.by_nick, hold.reason
+        );
+    }
+    if by.eq_ignore_ascii_case(&hold.by_nick) {
+        format!(
+            "DEPLOY OK: {by} lifted the hold on {scope} (held {})",
+            human_duration(held_for)
+        )
+    } else {
+        format!(
+            "DEPLOY OK: {by} lifted {}'s hold on {scope} ({}, held {})",
+            hold.by_nick,
+            hold.reason,
+            human_duration(held_for)
+        )
+    }
+}
+
+fn phase_verb(phase: Phase) -> &'static str {
+    match phase {
+        Phase::Stage => "staging",
+        Phase::Deploy => "deploying",
+        Phase::Rollback => "rolling back",
+    }
+}
+
+fn phase_done(phase: Phase) -> &'static str {
+    match phase {
+        Phase::Stage => "staged",
+        Phase::Deploy => "deployed",
+        Phase::Rollback => "rolled back",
+    }
+}
+
+fn run_started(run: &Run, steps: usize, detail: &str) -> String {
+    let mut text = format!("{} is {} {}", run.user, phase_verb(run.phase), run.target);
+    if !detail.is_empty() {
+        text.push_str(&format!(": {detail}"));
+    }
+    text.push_str(&format!(
+        " ({steps} step{})",
+        if steps == 1 { "" } else { "s" }
+    ));
+    if let Some(note) = &run.note {
+        if note.starts_with("FORCED") {
+            text.push_str(&format!(" — ⚠ {note}"));
+        } else {
+            text.push_str(&format!(" — {note}"));
+        }
+    }
+    text
+}
+
+/// Flickr's `exporting svn.....ok (3202 ms)`.
+fn step_line(target: &str, step: &StepRecord) -> String {
+    let took = step
+        .duration_ms()
+        .map(|ms| human_duration(Duration::from_millis(ms.max(0) as u64)))
+        .unwrap_or_default();
+    match step.state.as_str() {
+        "ok" => format!("{target}: {}.....ok ({took})", step.name),
+        state => {
+            let status = step
+                .status
+                .as_deref()
+                .map(|s| format!(", {s}"))
+                .unwrap_or_default();
+            format!(
+                "{target}: {}.....{} ({took}{status})",
+                step.name,
+                state.to_uppercase()
+            )
+        }
+    }
+}
+
+fn run_finished(run: &Run, steps: &[StepRecord]) -> String {
+    let took = run
+        .finished_at
+        .map(|f| human_duration(Duration::from_millis((f - run.started_at).max(0) as u64)))
+        .unwrap_or_default();
+    let target = &run.target;
+    let phase = run.phase.as_str();
+    let failed_step = steps.iter().find(|s| s.state != "ok");
+    let at_step = |s: &StepRecord| format!("step {}/{} '{}'", s.idx + 1, steps.len(), s.name);
+    match run.state {
+        RunState::Succeeded => {
+            let mut text = format!(
+                "{target} {} by {} in {took}",
+                phase_done(run.phase),
+                run.user
+            );
+            if let Some(version) = &run.version {
+                text.push_str(&format!(": {version}"));
+                if let (Phase::Deploy | Phase::Rollback, Some(prev)) =
+                    (run.phase, &run.prev_version)
+                {
+                    if prev != version {
+                        text.push_str(&format!(" (was {prev})"));
+                    }
+                }
+            }
+            let mut timed: Vec<&StepRecord> =
+                steps.iter().filter(|s| s.duration_ms().is_some()).collect();
+            if timed.len() > 2 {
+                timed.sort_by_key(|s| std::cmp::Reverse(s.duration_ms()));
+                let slowest: Vec<String> = timed
+                    .iter()
+                    .take(2)
+                    .map(|s| {
+                        format!(
+                            "{} {}",
+                            s.name,
+                            human_duration(Duration::from_millis(
+                                s.duration_ms().unwrap_or(0).max(0) as u64
+                            ))
+                        )
+                    })
+                    .collect();
+                text.push_str(&format!(" — slowest: {}", slowest.join(", ")));
+            }
+            text
+        }
+        RunState::Failed => {
+            let mut text = format!("{target} {phase} by {} FAILED after {took}", run.user);
+            match failed_step {
+                Some(step) => {
+                    text.push_str(&format!(" at {}", at_step(step)));
+                    if let Some(status) = &step.status {
+                        text.push_str(&format!(": {status}"));
+                    }
+                    let tail: Vec<&str> = step
+                        .tail
+                        .as_deref()
+                        .unwrap_or("")
+                        .lines()
+                        .filter(|l| !l.trim().is_empty())
+                        .collect();
+                    if !tail.is_empty() {
+                        text.push_str(&format!(
+                            " — last output: {}",
+                            truncate_chars(&tail.join(" | "), 300)
+                        ));
+                    }
+                }
+                None => {
+                    if let Some(error) = &run.error {
+                        text.push_str(&format!(": {error}"));
+                    }
+                }
+            }
+            text
+        }
+        RunState::Cancelled => {
+            let by = run
+                .error
+                .as_deref()
+                .and_then(|e| e.rsplit_once(" by "))
+                .map(|(_, who)| format!(" by {who}"))
+                .unwrap_or_default();
+            let during = failed_step
+                .map(|s| format!(" during {}", at_step(s)))
+                .unwrap_or_default();
+            format!(
+                "{target} {phase} by {} CANCELLED{by}{during} after {took}",
+                run.user
+            )
+        }
+        RunState::Interrupted | RunState::Running => {
+            let during = failed_step
+                .map(|s| format!(" during {}", at_step(s)))
+                .unwrap_or_default();
+            format!(
+                "{target} {phase} by {} was INTERRUPTED: lever stopped{during}; {target} is free again (check it before you go on)",
+                run.user
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{LogEntry, LogKind};
+    use std::path::PathBuf;
+
+    fn config() -> Config {
+        let text = r##"
+            [irc]
+            server = "h"
+            channels = ["#ops", "#dev"]
+            [targets.site]
+            channels = ["#ops"]
+            [[targets.site.deploy]]
+            name = "sync"
+            run = ["true"]
+            [targets.api]
+            [[targets.api.deploy]]
+            name = "sync"
+            run = ["true"]
+        "##;
+        Config::from_toml(text, "t", PathBuf::from(".")).unwrap()
+    }
+
+    fn entry() -> LogEntry {
+        LogEntry {
+            id: 1,
+            at: 0,
+            user: "x".into(),
+            target: None,
+            kind: LogKind::Note,
+            text: String::new(),
+            run_id: None,
+        }
+    }
+
+    fn hold(target: Option<&str>) -> Hold {
+        Hold {
+            target: target.map(Into::into),
+            by_nick: "mygrant".into(),
+            by_account: None,
+            by_source: "mygrant!m@h".into(),
+            reason: "db migration".into(),
+            placed_at: crate::store::now_ms(),
+            expires_at: None,
+        }
+    }
+
+    fn run(phase: Phase, state: RunState) -> Run {
+        Run {
+            id: 7,
+            target: "site".into(),
+            phase,
+            user: "harmes".into(),
+            state,
+            started_at: 0,
+            finished_at: Some(136_000),
+            version: Some("abc123".into()),
+            prev_version: Some("9f8e7d".into()),
+            note: None,
+            error: None,
+        }
+    }
+
+    fn step(idx: i64, name: &str, ms: i64, state: &str) -> StepRecord {
+        StepRecord {
+            run_id: 7,
+            idx,
+            name: name.into(),
+            state: state.into(),
+            started_at: 0,
+            finished_at: Some(ms),
+            status: (state != "ok").then(|| "exit code 2".into()),
+            tail: (state != "ok").then(|| "compiling\nerror: boom\n".into()),
+        }
+    }
+
+    #[test]
+    fn holds_go_to_the_channels_of_what_they_hold() {
+        let cfg = config();
+        let site = lines(
+            &cfg,
+            &Event::HoldPlaced {
+                hold: hold(Some("site")),
+                entry: entry(),
+            },
+        );
+        assert_eq!(
+            site,
+            [(
+                "#ops".to_owned(),
+                "NO DEPLOY PLEASE: site held by mygrant (db migration)".to_owned()
+            )]
+        );
+        let all = lines(
+            &cfg,
+            &Event::HoldPlaced {
+                hold: hold(None),
+                entry: entry(),
+            },
+        );
+        assert_eq!(all.len(), 2);
+        assert_eq!(
+            all[1].1,
+            "NO DEPLOY PLEASE: every target held by mygrant (db migration)"
+        );
+        let api = lines(
+            &cfg,
+            &Event::HoldPlaced {
+                hold: hold(Some("api")),
+                entry: entry(),
+            },
+        );
+        assert_eq!(
+            api.len(),
+            2,
+            "a target without channels is announced everywhere"
+        );
+    }
+
+    #[test]
+    fn a_lift_says_whose_hold_it_was() {
+        let cfg = config();
+        let by_other = lines(
+            &cfg,
+            &Event::HoldLifted {
+                hold: hold(Some("site")),
+                by: "aaron".into(),
+                expired: false,
+                entry: entry(),
+            },
+        );
+        assert!(
+            by_other[0]
+                .1
+                .starts_with("DEPLOY OK: aaron lifted mygrant's hold on site (db migration, held "),
+            "{by_other:?}"
+        );
+        let expired = lines(
+            &cfg,
+            &Event::HoldLifted {
+                hold: hold(None),
+                by: "lever".into(),
+                expired: true,
+                entry: entry(),
+            },
+        );
+        assert_eq!(
+            expired[0].1,
+            "DEPLOY OK: mygrant's hold on every target expired (db migration)"
+        );
+    }
+
+    #[test]
+    fn a_deploy_is_announced_with_who_what_and_the_slowest_steps() {
+        let cfg = config();
+        let started = lines(
+            &cfg,
+            &Event::RunStarted {
+                run: run(Phase::Deploy, RunState::Running),
+                entry: entry(),
+                steps: 6,
+                detail: "abc123 → live, was 9f8e7d".into(),
+            },
+        );
+        assert_eq!(
+            started[0].1,
+            "harmes is deploying site: abc123 → live, was 9f8e7d (6 steps)"
+        );
+        let steps = [
+            step(0, "pulling site", 10_096, "ok"),
+            step(1, "stage 1", 25_322, "ok"),
+            step(2, "stage 3", 45_952, "ok"),
+        ];
+        let done = lines(
+            &cfg,
+            &Event::RunFinished {
+                run: run(Phase::Deploy, RunState::Succeeded),
+                entry: entry(),
+                steps: steps.to_vec(),
+            },
+        );
+        assert_eq!(
+            done[0].1,
+            "site deployed by harmes in 2 min 16 s: abc123 (was 9f8e7d) — slowest: stage 3 46.0 s, stage 1 25.3 s"
+        );
+    }
+
+    #[test]
+    fn a_failure_names_the_step_its_status_and_output() {
+        let cfg = config();
+        let steps = [
+            step(0, "exporting svn", 3202, "ok"),
+            step(1, "precompiling", 4100, "failed"),
+        ];
+        let mut failed = run(Phase::Stage, RunState::Failed);
+        failed.finished_at = Some(12_100);
+        let text = &lines(
+            &cfg,
+            &Event::RunFinished {
+                run: failed,
+                entry: entry(),
+                steps: steps.to_vec(),
+            },
+        )[0]
+        .1;
+        assert_eq!(
+            text,
+            "site stage by harmes FAILED after 12.1 s at step 2/2 'precompiling': exit code 2 — last output: compiling | error: boom"
+        );
+    }
+
+    #[test]
+    fn steps_read_like_flickrs_staging_page() {
+        let cfg = config();
+        let ok = lines(
+            &cfg,
+            &Event::StepFinished {
+                target: "site".into(),
+                phase: Phase::Stage,
+                step: step(0, "exporting svn", 3202, "ok"),
+            },
+        );
+        assert_eq!(ok[0].1, "site: exporting svn.....ok (3202 ms)");
+    }
+
+    #[test]
+    fn cancelled_and_interrupted_runs_say_so() {
+        let cfg = config();
+        let mut cancelled = run(Phase::Deploy, RunState::Cancelled);
+        cancelled.error = Some("cancelled during 'stage 2' by bob".into());
+        let steps = vec![
+            step(0, "stage 1", 1000, "ok"),
+            step(1, "stage 2", 2000, "cancelled"),
+        ];
+        let text = &lines(
+            &cfg,
+            &Event::RunFinished {
+                run: cancelled,
+                entry: entry(),
+                steps: steps.clone(),
+            },
+        )[0]
+        .1;
+        assert_eq!(
+            text,
+            "site deploy by harmes CANCELLED by bob during step 2/2 'stage 2' after 2 min 16 s"
+        );
+        let mut interrupted = run(Phase::Deploy, RunState::Interrupted);
+        interrupted.finished_at = Some(5_000);
+        let mut steps = steps;
+        steps[1].state = "interrupted".into();
+        let text = &lines(
+            &cfg,
+            &Event::RunFinished {
+                run: interrupted,
+                entry: entry(),
+                steps,
+            },
+        )[0]
+        .1;
+        assert!(text.starts_with("site deploy by harmes was INTERRUPTED: lever stopped during step 2/2 'stage 2'; site is free again"), "{text}");
+    }
+}

@@ -1,0 +1,798 @@
+//! The deploy pipeline: targets, runs, holds.
+//!
+//! [`Deploys`] is the one place that decides whether a stage, deploy or rollback may start.
+//! Taking a target is atomic: the busy check, the hold check and the run's row in the store
+//! happen under one lock, so two `!deploy`s at the same instant (from IRC and HTTP alike) start
+//! exactly one run. Placing a hold takes the same lock, so a hold and a deploy cannot cross.
+//! Every change is stored first, then published as an [`Event`] for the announcer.
+//!
+//! - [`plan`]: a target's steps as runnable specs (placeholders, paths, environment)
+//! - [`runner`]: runs the steps of one run in order, recording and publishing each
+//! - [`watch`]: expires holds placed with a duration and reminds the channel of the others
+
+pub mod plan;
+mod runner;
+mod watch;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::activity::Activity;
+use crate::backend::OutputTail;
+use crate::config::{Config, TargetConfig};
+use crate::events::{Event, Events};
+use crate::message::Identity;
+use crate::store::runs::NewRun;
+use crate::store::{format_time, now_ms, Hold, LogEntry, Phase, Run, RunState, Store, StoreError};
+use crate::text::human_duration;
+
+/// Why a request was not carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    /// Said to the user as is: busy target, hold in force, nothing staged, unknown code.
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn refused<T>(text: impl Into<String>) -> Result<T, DeployError> {
+    Err(DeployError::Refused(text.into()))
+}
+
+/// A run in progress, as `!status` and `!cancel` see it.
+#[derive(Debug, Clone)]
+pub struct Active {
+    pub run_id: i64,
+    pub phase: Phase,
+    pub user: String,
+    pub started: Instant,
+    pub steps: usize,
+    /// The step running now: index, name, when it started.
+    pub step: Option<(usize, String, Instant)>,
+    pub output: OutputTail,
+    cancel: CancellationToken,
+    cancelled_by: Option<String>,
+}
+
+/// A deploy waiting for `!confirm <code>`.
+#[derive(Debug, Clone)]
+struct Pending {
+    target: String,
+    who: Identity,
+    force: bool,
+    expires: Instant,
+}
+
+#[derive(Default)]
+struct State {
+    active: HashMap<String, Active>,
+    pending: HashMap<String, Pending>,
+}
+
+/// What `!deploy` led to.
+#[derive(Debug)]
+pub enum DeployStart {
+    Started(Run),
+    /// The target wants a confirmation: tell the user what will ship and the code to confirm.
+    NeedsConfirm {
+        code: String,
+        summary: String,
+    },
+}
+
+/// A target's state for `!status`.
+#[derive(Debug)]
+pub struct TargetStatus {
+    pub target: String,
+    pub holds: Vec<Hold>,
+    pub staged: Option<Run>,
+    pub live: Option<Run>,
+    pub active: Option<Active>,
+}
+
+/// The deploy service.
+pub struct Deploys {
+    config: Arc<Config>,
+    store: Arc<Store>,
+    events: Events,
+    activity: Activity,
+    state: Mutex<State>,
+}
+
+impl Deploys {
+    pub fn new(
+        config: Arc<Config>,
+        store: Arc<Store>,
+        events: Events,
+        activity: Activity,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            config,
+            store,
+            events,
+            activity,
+            state: Mutex::default(),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Marks runs a previous lever left unfinished as interrupted and announces them; their
+    /// targets are free again. Call once at start.
+    pub fn recover(&self) -> Result<usize, StoreError> {
+        let interrupted = self.store.interrupt_unfinished(|run| {
+            format!(
+                "{} {} interrupted (lever stopped while it ran)",
+                run.target,
+                run.phase.as_str()
+            )
+        })?;
+        let count = interrupted.len();
+        for (run, entry) in interrupted {
+            tracing::warn!(run = run.id, target = %run.target, phase = run.phase.as_str(), "run was interrupted by a stop of lever");
+            let steps = self.store.steps(run.id)?;
+            self.events
+                .publish(Event::RunFinished { run, entry, steps });
+        }
+        Ok(count)
+    }
+
+    /// Starts the background task that expires holds and reminds of old ones.
+    pub fn watch_holds(self: &Arc<Self>) {
+        tokio::spawn(watch::run(self.clone()));
+    }
+
+    fn target(&self, name: &str) -> Result<&TargetConfig, DeployError> {
+        match self.config.targets.get(name) {
+            Some(target) => Ok(target),
+            None => {
+                let names: Vec<&str> = self.config.targets.keys().map(String::as_str).collect();
+                if names.is_empty() {
+                    refused("no targets are configured: add [targets.NAME] to the config")
+                } else {
+                    refused(format!("no target '{name}'; targets: {}", names.join(", ")))
+                }
+            }
+        }
+    }
+
+    /// Starts staging `target`.
+    pub fn stage(self: &Arc<Self>, target: &str, who: &Identity) -> Result<Run, DeployError> {
+        let config = self.target(target)?;
+        if config.stage.is_empty() {
+            return refused(format!(
+                "{target} has no stage steps; !deploy {target} ships it directly"
+            ));
+        }
+        let mut state = self.lock();
+        check_free(&state, target)?;
+        let live = self.live(target)?;
+        self.begin(
+            &mut state,
+            target,
+            Phase::Stage,
+            who,
+            None,
+            live.and_then(|r| r.version).as_deref(),
+            None,
+            String::new(),
+        )
+    }
+
+    /// Starts deploying `target` (or asks for a confirmation first). `force` passes anyone's
+    /// hold; the caller has checked that the user may force.
+    pub fn deploy(
+        self: &Arc<Self>,
+        target: &str,
+        who: &Identity,
+        force: bool,
+    ) -> Result<DeployStart, DeployError> {
+        let config = self.target(target)?;
+        let mut state = self.lock();
+        check_free(&state, target)?;
+        // Checked now so the user hears at once; checked again at !confirm.
+        self.hold_gate(target, who, force)?;
+        let (version, prev) = self.shipping(target, config)?;
+        if config.confirm {
+            let code = new_code(&state);
+            let within = self.config.deploy.confirm_within;
+            state.pending.retain(|_, p| p.expires > Instant::now());
+            state.pending.insert(
+                code.clone(),
+                Pending {
+                    target: target.to_owned(),
+                    who: who.clone(),
+                    force,
+                    expires: Instant::now() + within,
+                },
+            );
+            let summary = format!(
+                "{target}: will ship {}{}. To go ahead, say !confirm {code} within {}",
+                self.describe_shipping(target, version.as_deref(), prev.as_deref()),
+                if force { " (through the hold)" } else { "" },
+                human_duration(within)
+            );
+            return Ok(DeployStart::NeedsConfirm { code, summary });
+        }
+        let note = self.hold_gate(target, who, force)?;
+        let detail = self.describe_shipping(target, version.as_deref(), prev.as_deref());
+        self.begin(
+            &mut state,
+            target,
+            Phase::Deploy,
+            who,
+            version.as_deref(),
+            prev.as_deref(),
+            note.as_deref(),
+            detail,
+        )
+        .map(DeployStart::Started)
+    }
+
+    /// Goes ahead with a deploy that waited for `!confirm <code>`, if `who` asked for it.
+    pub fn confirm(self: &Arc<Self>, code: &str, who: &Identity) -> Result<Run, DeployError> {
+        let mut state = self.lock();
+        let code = code.to_ascii_uppercase();
+        let Some(pending) = state.pending.get(&code).cloned() else {
+            return refused(format!("no deploy is waiting for code {code}"));
+        };
+        if pending.expires <= Instant::now() {
+            state.pending.remove(&code);
+            return refused(format!(
+                "code {code} has expired; !deploy {} again",
+                pending.target
+            ));
+        }
+        if !same_person(&pending.who, who) {
+            return refused(format!(
+                "code {code} belongs to {}'s deploy; only they can confirm it",
+                pending.who.nick
+            ));
+        }
+        let target = pending.target.clone();
+        let config = self.target(&target)?;
+        check_free(&state, &target)?;
+        // A hold placed since the request counts too.
+        let note = self.hold_gate(&target, who, pending.force)?;
+        let (version, prev) = self.shipping(&target, config)?;
+        state.pending.remove(&code);
+        let detail = self.describe_shipping(&target, version.as_deref(), prev.as_deref());
+        self.begin(
+            &mut state,
+            &target,
+            Phase::Deploy,
+            who,
+            version.as_deref(),
+            prev.as_deref(),
+            note.as_deref(),
+            detail,
+        )
+    }
+
+    /// Rolls `target` back to the version live before the current one.
+    pub fn rollback(
+        self: &Arc<Self>,
+        target: &str,
+        who: &Identity,
+        force: bool,
+    ) -> Result<Run, DeployError> {
+        let config = self.target(target)?;
+        if config.rollback.is_empty() {
+            return refused(format!("{target} has no rollback steps configured"));
+        }
+        let mut state = self.lock();
+        check_free(&state, target)?;
+        let note = self.hold_gate(target, who, force)?;
+        let live = self.live(target)?.and_then(|r| r.version);
+        let Some(previous) = self.previous_good(target, live.as_deref())? else {
+            return refused(format!(
+                "{target} has no earlier good version to roll back to"
+            ));
+        };
+        let detail = format!(
+            "back to {previous}{}",
+            live.as_ref()
+                .map(|v| format!(", was {v}"))
+                .unwrap_or_default()
+        );
+        self.begin(
+            &mut state,
+            target,
+            Phase::Rollback,
+            who,
+            Some(&previous),
+            live.as_deref(),
+            note.as_deref(),
+            detail,
+        )
+    }
+
+    /// Stops the active run of `target`: kills its step's process group, marks it cancelled.
+    pub fn cancel(&self, target: &str, who: &Identity) -> Result<Active, DeployError> {
+        self.target(target)?;
+        let mut state = self.lock();
+        let Some(active) = state.active.get_mut(target) else {
+            return refused(format!("nothing is running on {target}"));
+        };
+        if active.cancelled_by.is_none() {
+            active.cancelled_by = Some(who.nick.clone());
+            active.cancel.cancel();
+        }
+        Ok(active.clone())
+    }
+
+    /// The target a command means when it names none: the only busy one for `!cancel`, else
+    /// the default target.
+    pub fn default_target(&self) -> Option<&str> {
+        self.config.default_target()
+    }
+
+    /// Targets with a run in progress.
+    pub fn busy_targets(&self) -> Vec<String> {
+        self.lock().active.keys().cloned().collect()
+    }
+
+    /// NO DEPLOY PLEASE: holds `target` (`None`: every target) until lifted or, with a
+    /// duration, until it expires.
+    pub fn hold(
+        &self,
+        target: Option<&str>,
+        who: &Identity,
+        reason: &str,
+        duration: Option<Duration>,
+    ) -> Result<(Hold, Option<String>), DeployError> {
+        if let Some(target) = target {
+            self.target(target)?;
+        }
+        let state = self.lock();
+        let holds = self.store.holds()?;
+        if let Some(existing) = holds.iter().find(|h| h.target.as_deref() == target) {
+            if !same_holder(existing, who) {
+                return refused(format!(
+                    "{} is already held by {} since {} UTC: {} (lift it with !unhold{} first)",
+                    existing.scope(),
+                    existing.by_nick,
+                    format_time(existing.placed_at),
+                    existing.reason,
+                    target.map(|t| format!(" {t}")).unwrap_or_default()
+                ));
+            }
+        }
+        let placed_at = now_ms();
+        let hold = Hold {
+            target: target.map(str::to_owned),
+            by_nick: who.nick.clone(),
+            by_account: who.account.clone(),
+            by_source: who.source(),
+            reason: reason.to_owned(),
+            placed_at,
+            expires_at: duration.map(|d| placed_at + d.as_millis() as i64),
+        };
+        let mut text = "NO DEPLOY PLEASE".to_owned();
+        if let Some(target) = target {
+            text.push_str(&format!(": {target}"));
+        }
+        text.push_str(&format!(" ({reason})"));
+        if let Some(until) = hold.expires_at {
+            text.push_str(&format!(" until {} UTC", format_time(until)));
+        }
+        let entry = self.store.place_hold(&hold, &text)?;
+        // A run already going is not stopped by a hold; say so.
+        let running = state
+            .active
+            .iter()
+            .find(|(t, _)| hold.covers(t))
+            .map(|(t, a)| format!("{} is {} {t} right now; the hold applies from the next deploy (!cancel {t} stops it)", a.user, a.phase_verb()));
+        drop(state);
+        self.events.publish(Event::HoldPlaced {
+            hold: hold.clone(),
+            entry,
+        });
+        Ok((hold, running))
+    }
+
+    /// DEPLOY OK: lifts the hold on `target`; with none named, the hold on every target, or
+    /// the only hold there is.
+    pub fn unhold(&self, target: Option<&str>, who: &Identity) -> Result<Hold, DeployError> {
+        if let Some(target) = target {
+            self.target(target)?;
+        }
+        let _state = self.lock();
+        let holds = self.store.holds()?;
+        let scope = match target {
+            Some(t) => Some(t.to_owned()),
+            None if holds.iter().any(|h| h.target.is_none()) => None,
+            None => match holds.as_slice() {
+                [] => return refused("nothing is held"),
+                [only] => only.target.clone(),
+                many => {
+                    let names: Vec<String> = many
+                        .iter()
+                        .map(|h| format!("{} ({})", h.scope(), h.by_nick))
+                        .collect();
+                    return refused(format!(
+                        "several holds: {}; say which: !unhold <target>",
+                        names.join(", ")
+                    ));
+                }
+            },
+        };
+        let lifted = self.store.lift_hold(scope.as_deref(), &who.nick, |hold| {
+            let mut text = "DEPLOY OK".to_owned();
+            if let Some(t) = &hold.target {
+                text.push_str(&format!(": {t}"));
+            }
+            if !same_holder(hold, who) {
+                text.push_str(&format!(
+                    " (lifted {}'s hold: {})",
+                    hold.by_nick, hold.reason
+                ));
+            }
+            text
+        })?;
+        let Some((hold, entry)) = lifted else {
+            return refused(match &scope {
+                Some(t) if holds.iter().any(|h| h.target.is_none()) => {
+                    format!("{t} has no hold of its own; every target is held: !unhold lifts that")
+                }
+                Some(t) => format!("{t} is not held"),
+                None => "nothing is held".to_owned(),
+            });
+        };
+        self.events.publish(Event::HoldLifted {
+            hold: hold.clone(),
+            by: who.nick.clone(),
+            expired: false,
+            entry,
+        });
+        Ok(hold)
+    }
+
+    /// Every hold in force.
+    pub fn holds(&self) -> Result<Vec<Hold>, DeployError> {
+        Ok(self.store.holds()?)
+    }
+
+    /// The deploy log, newest first.
+    pub fn log(&self, limit: usize, target: Option<&str>) -> Result<Vec<LogEntry>, DeployError> {
+        if let Some(target) = target {
+            self.target(target)?;
+        }
+        Ok(self.store.log(limit, target)?)
+    }
+
+    /// Holds, staged and live versions, and the run in progress, for `target`.
+    pub fn status(&self, target: &str) -> Result<TargetStatus, DeployError> {
+        self.target(target)?;
+        let holds = self
+            .store
+            .holds()?
+            .into_iter()
+            .filter(|h| h.covers(target))
+            .collect();
+        let staged = self.staged(target)?;
+        let live = self.live(target)?;
+        let active = self.lock().active.get(target).cloned();
+        Ok(TargetStatus {
+            target: target.to_owned(),
+            holds,
+            staged,
+            live,
+            active,
+        })
+    }
+
+    /// What a deploy of `target` would ship now.
+    pub fn changes(&self, target: &str) -> Result<String, DeployError> {
+        let config = self.target(target)?;
+        let (version, prev) = self.shipping(target, config)?;
+        let mut text = format!(
+            "{target} would ship {}",
+            self.describe_shipping(target, version.as_deref(), prev.as_deref())
+        );
+        if let Some(staged) = self.staged(target)? {
+            text.push_str(&format!(
+                " (staged by {} at {} UTC)",
+                staged.user,
+                format_time(staged.finished_at.unwrap_or(staged.started_at))
+            ));
+        }
+        Ok(text)
+    }
+
+    /// The last successful stage.
+    fn staged(&self, target: &str) -> Result<Option<Run>, StoreError> {
+        Ok(self
+            .store
+            .runs(target, &[Phase::Stage], RunState::Succeeded, 1)?
+            .pop())
+    }
+
+    /// The last successful deploy or rollback: what is live.
+    fn live(&self, target: &str) -> Result<Option<Run>, StoreError> {
+        Ok(self
+            .store
+            .runs(
+                target,
+                &[Phase::Deploy, Phase::Rollback],
+                RunState::Succeeded,
+                1,
+            )?
+            .pop())
+    }
+
+    /// The newest good version before `live`.
+    fn previous_good(
+        &self,
+        target: &str,
+        live: Option<&str>,
+    ) -> Result<Option<String>, StoreError> {
+        let runs = self.store.runs(
+            target,
+            &[Phase::Deploy, Phase::Rollback],
+            RunState::Succeeded,
+            50,
+        )?;
+        Ok(runs
+            .into_iter()
+            .filter_map(|r| r.version)
+            .find(|v| Some(v.as_str()) != live))
+    }
+
+    /// The version a deploy would ship and the one it replaces.
+    fn shipping(
+        &self,
+        target: &str,
+        config: &TargetConfig,
+    ) -> Result<(Option<String>, Option<String>), DeployError> {
+        let staged = self.staged(target)?;
+        if !config.stage.is_empty() && staged.is_none() {
+            return refused(format!(
+                "{target} has not been staged yet: !stage {target} first"
+            ));
+        }
+        let live = self.live(target)?.and_then(|r| r.version);
+        Ok((staged.and_then(|r| r.version), live))
+    }
+
+    /// "abc123 → live, was 9f8e7d (changes: URL)".
+    fn describe_shipping(&self, target: &str, version: Option<&str>, prev: Option<&str>) -> String {
+        let mut text = match (version, prev) {
+            (Some(v), Some(p)) if v == p => format!("{v} (already live)"),
+            (Some(v), Some(p)) => format!("{v} → live, was {p}"),
+            (Some(v), None) => format!("{v} → live"),
+            (None, _) => "the staged build → live".to_owned(),
+        };
+        if let (Some(url), Some(v), Some(p)) = (
+            self.config
+                .targets
+                .get(target)
+                .and_then(|t| t.changes_url.as_ref()),
+            version,
+            prev,
+        ) {
+            if v != p {
+                text.push_str(&format!(
+                    " (changes: {})",
+                    url.replace("{from}", p).replace("{to}", v)
+                ));
+            }
+        }
+        text
+    }
+
+    /// Refuses a deploy while a hold covers `target`, unless the holder deploys through their
+    /// own hold or an admin forces it; either way the note says so for the log.
+    fn hold_gate(
+        &self,
+        target: &str,
+        who: &Identity,
+        force: bool,
+    ) -> Result<Option<String>, DeployError> {
+        let holds: Vec<Hold> = self
+            .store
+            .holds()?
+            .into_iter()
+            .filter(|h| h.covers(target))
+            .collect();
+        let Some(hold) = holds.first() else {
+            return Ok(None);
+        };
+        if holds.iter().all(|h| same_holder(h, who)) {
+            return Ok(Some(format!(
+                "through {}'s own hold ({})",
+                who.nick, hold.reason
+            )));
+        }
+        let other = holds.iter().find(|h| !same_holder(h, who)).unwrap_or(hold);
+        if force {
+            return Ok(Some(format!(
+                "FORCED through {}'s hold ({})",
+                other.by_nick, other.reason
+            )));
+        }
+        let held_for = Duration::from_millis((now_ms() - other.placed_at).max(0) as u64);
+        refused(format!(
+            "{} is held: NO DEPLOY PLEASE by {} since {} UTC ({} ago): {}. Ask {}, or !unhold{} when it is safe",
+            target,
+            other.by_nick,
+            format_time(other.placed_at),
+            human_duration(held_for),
+            other.reason,
+            other.by_nick,
+            other.target.as_ref().map(|t| format!(" {t}")).unwrap_or_default(),
+        ))
+    }
+
+    /// Records the run, takes the target and starts the run task. Called with the state lock
+    /// held, so no other run can take the target in between.
+    #[allow(clippy::too_many_arguments)]
+    fn begin(
+        self: &Arc<Self>,
+        state: &mut State,
+        target: &str,
+        phase: Phase,
+        who: &Identity,
+        version: Option<&str>,
+        prev_version: Option<&str>,
+        note: Option<&str>,
+        detail: String,
+    ) -> Result<Run, DeployError> {
+        let config = self.target(target)?;
+        let mut text = match phase {
+            Phase::Stage => format!("starting stage of {target}..."),
+            Phase::Deploy => format!("starting deploy of {target}..."),
+            Phase::Rollback => format!("starting rollback of {target}..."),
+        };
+        if !detail.is_empty() {
+            text.push_str(&format!(" ({detail})"));
+        }
+        if let Some(note) = note {
+            text.push_str(&format!(" {note}"));
+        }
+        let (run, entry) = self.store.start_run(
+            &NewRun {
+                target,
+                phase,
+                user: &who.nick,
+                version,
+                prev_version,
+                note,
+            },
+            &text,
+        )?;
+        let steps = plan::steps(
+            &self.config,
+            config,
+            &plan::RunContext {
+                target,
+                phase,
+                user: &who.nick,
+                run_id: run.id,
+                version,
+                prev_version,
+            },
+        );
+        let active = Active {
+            run_id: run.id,
+            phase,
+            user: who.nick.clone(),
+            started: Instant::now(),
+            steps: steps.len(),
+            step: None,
+            output: OutputTail::default(),
+            cancel: CancellationToken::new(),
+            cancelled_by: None,
+        };
+        state.active.insert(target.to_owned(), active.clone());
+        self.events.publish(Event::RunStarted {
+            run: run.clone(),
+            entry,
+            steps: steps.len(),
+            detail,
+        });
+        let busy = self.activity.begin();
+        tokio::spawn(runner::execute(
+            self.clone(),
+            run.clone(),
+            steps,
+            active,
+            busy,
+        ));
+        Ok(run)
+    }
+
+    /// The run task reports the step it is on.
+    fn set_step(&self, target: &str, index: usize, name: &str) {
+        if let Some(active) = self.lock().active.get_mut(target) {
+            active.step = Some((index, name.to_owned(), Instant::now()));
+        }
+    }
+
+    /// Who cancelled the run on `target`, if anyone did.
+    fn cancelled_by(&self, target: &str) -> Option<String> {
+        self.lock()
+            .active
+            .get(target)
+            .and_then(|a| a.cancelled_by.clone())
+    }
+
+    /// The run task is done and its end stored: the target is free.
+    fn release(&self, target: &str) {
+        self.lock().active.remove(target);
+    }
+}
+
+impl Active {
+    /// "staging", "deploying", "rolling back".
+    pub fn phase_verb(&self) -> &'static str {
+        match self.phase {
+            Phase::Stage => "staging",
+            Phase::Deploy => "deploying",
+            Phase::Rollback => "rolling back",
+        }
+    }
+}
+
+fn check_free(state: &State, target: &str) -> Result<(), DeployError> {
+    let Some(active) = state.active.get(target) else {
+        return Ok(());
+    };
+    let step = match &active.step {
+        Some((i, name, _)) => format!("step {}/{} '{name}', ", i + 1, active.steps),
+        None => String::new(),
+    };
+    refused(format!(
+        "{target} is busy: {} is {} it ({step}{} so far); !status {target} shows more",
+        active.user,
+        active.phase_verb(),
+        human_duration(active.started.elapsed())
+    ))
+}
+
+/// Whether two identities are the same person: the same services account where the server told
+/// us one, else the same `nick!user@host`.
+pub fn same_person(a: &Identity, b: &Identity) -> bool {
+    match (&a.account, &b.account) {
+        (Some(x), Some(y)) => x.eq_ignore_ascii_case(y),
+        (Some(_), None) | (None, Some(_)) => false,
+        (None, None) => a.source().eq_ignore_ascii_case(&b.source()),
+    }
+}
+
+fn same_holder(hold: &Hold, who: &Identity) -> bool {
+    let holder = Identity {
+        nick: String::new(),
+        user: String::new(),
+        host: String::new(),
+        account: hold.by_account.clone(),
+    };
+    match (&hold.by_account, &who.account) {
+        (Some(_), _) => same_person(&holder, who),
+        (None, None) => hold.by_source.eq_ignore_ascii_case(&who.source()),
+        (None, Some(_)) => false,
+    }
+}
+
+/// A short code for `!confirm`, unique among those pending; no easily confused characters.
+fn new_code(state: &State) -> String {
+    const ALPHABET: &[u8] = b"ACDEFGHJKLMNPQRTUVWXY34679";
+    loop {
+        let code: String = (0..4)
+            .map(|_| ALPHABET[fastrand::usize(..ALPHABET.len())] as char)
+            .collect();
+        if !state.pending.contains_key(&code) {
+            return code;
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! Runs one run: its steps in order, each recorded before it is announced; a failing step
+//! stops the run. At the end the run's result is stored, the target freed, and the result
+//! published.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Active, Deploys};
+use crate::activity::Busy;
+use crate::backend::{script, OutputTail, StepOutcome, StepSpec};
+use crate::events::Event;
+use crate::store::{Phase, Run, RunState};
+
+/// How long a target's `version` command may take.
+const VERSION_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Output lines kept with a failed step in the store and shown in the failure announcement.
+const FAILURE_TAIL: usize = 5;
+
+pub(super) async fn execute(
+    deploys: Arc<Deploys>,
+    run: Run,
+    steps: Vec<StepSpec>,
+    active: Active,
+    _busy: Busy,
+) {
+    let target = run.target.clone();
+    let announce_steps = deploys
+        .config
+        .targets
+        .get(&target)
+        .is_some_and(|t| t.announce == crate::config::Announce::Steps);
+    let mut failure: Option<(RunState, String)> = None;
+    for (index, step) in steps.iter().enumerate() {
+        deploys.set_step(&target, index, &step.name);
+        if let Err(e) = deploys.store.step_started(run.id, index, &step.name) {
+            tracing::error!(run = run.id, error = %e, "cannot record a step start; stopping the run");
+            failure = Some((RunState::Failed, format!("the store failed: {e}")));
+            break;
+        }
+        let result = script::run_step(step, &active.cancel, &active.output).await;
+        let (state, status) = match &result.outcome {
+            StepOutcome::Succeeded => ("ok", None),
+            StepOutcome::Failed { status } => ("failed", Some(status.clone())),
+            StepOutcome::NotStarted { error } => ("failed", Some(error.clone())),
+            StepOutcome::TimedOut => (
+                "timed out",
+                Some(format!(
+                    "timed out after {}",
+                    crate::text::human_duration(step.timeout)
+                )),
+            ),
+            StepOutcome::Cancelled => ("cancelled", None),
+        };
+        let tail = result
+            .tail
+            .iter()
+            .rev()
+            .take(FAILURE_TAIL)
+            .rev()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n");
+        match deploys
+            .store
+            .step_finished(run.id, index, state, status.as_deref(), &tail)
+        {
+            Ok(record) if announce_steps => deploys.events.publish(Event::StepFinished {
+                target: target.clone(),
+                phase: run.phase,
+                step: record,
+            }),
+            Ok(_) => {}
+            Err(e) => tracing::error!(run = run.id, error = %e, "cannot record a step result"),
+        }
+        match result.outcome {
+            StepOutcome::Succeeded => {}
+            StepOutcome::Cancelled => {
+                failure = Some((
+                    RunState::Cancelled,
+                    format!("cancelled during '{}'", step.name),
+                ));
+                break;
+            }
+            _ => {
+                let why = status.unwrap_or_default();
+                failure = Some((RunState::Failed, format!("'{}' failed: {why}", step.name)));
+                break;
+            }
+        }
+    }
+    let mut version = None;
+    if failure.is_none() && run.phase == Phase::Stage {
+        version = stage_version(&deploys, &run, &active.cancel).await;
+    }
+    let cancelled_by = deploys.cancelled_by(&target);
+    let (state, error) = match failure {
+        None => (RunState::Succeeded, None),
+        Some((RunState::Cancelled, why)) => {
+            let who = cancelled_by.as_deref().unwrap_or("someone");
+            (RunState::Cancelled, Some(format!("{why} by {who}")))
+        }
+        Some((state, why)) => (state, Some(why)),
+    };
+    let text = log_text(
+        &run,
+        state,
+        version.as_deref().or(run.version.as_deref()),
+        error.as_deref(),
+        &deploys,
+    );
+    let finished =
+        deploys
+            .store
+            .finish_run(run.id, state, version.as_deref(), error.as_deref(), &text);
+    deploys.release(&target);
+    match finished {
+        Ok((run, entry)) => {
+            let steps = deploys.store.steps(run.id).unwrap_or_default();
+            deploys
+                .events
+                .publish(Event::RunFinished { run, entry, steps });
+        }
+        Err(e) => {
+            tracing::error!(run = run.id, error = %e, "cannot record the end of a run; it will show as interrupted")
+        }
+    }
+}
+
+/// Runs the target's `version` command after a good stage; its first line is the version.
+async fn stage_version(
+    deploys: &Deploys,
+    run: &Run,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> Option<String> {
+    let target = deploys.config.targets.get(&run.target)?;
+    let argv = target.version.clone()?;
+    let workdir = super::plan::target_workdir(&deploys.config, target);
+    let spec = StepSpec {
+        name: "version".into(),
+        argv: {
+            let mut argv = argv;
+            if argv[0].contains('/') && std::path::Path::new(&argv[0]).is_relative() {
+                argv[0] = workdir.join(&argv[0]).to_string_lossy().into_owned();
+            }
+            argv
+        },
+        env: vec![("LEVER_TARGET".into(), run.target.clone())],
+        workdir,
+        timeout: VERSION_TIMEOUT,
+    };
+    let output = OutputTail::default();
+    let result = script::run_step(&spec, cancel, &output).await;
+    if !result.outcome.is_success() {
+        tracing::warn!(target = %run.target, outcome = ?result.outcome, "the version command failed; the stage has no version");
+        return None;
+    }
+    let first = result.tail.into_iter().find(|l| !l.trim().is_empty())?;
+    Some(crate::text::truncate_chars(first.trim(), 64).into_owned())
+}
+
+/// The deploy log line for a finished run, in the spirit of Flickr's
+/// `site deployed (changes...)`.
+fn log_text(
+    run: &Run,
+    state: RunState,
+    version: Option<&str>,
+    error: Option<&str>,
+    deploys: &Deploys,
+) -> String {
+    let target = &run.target;
+    let version = version.map(|v| format!(" {v}")).unwrap_or_default();
+    match (state, run.phase) {
+        (RunState::Succeeded, Phase::Stage) => format!("{target} staged{version}"),
+        (RunState::Succeeded, Phase::Deploy) => {
+            let mut text = format!("{target} deployed{version}");
+            if let (Some(v), Some(p)) = (run.version.as_deref(), run.prev_version.as_deref()) {
+                text.push_str(&format!(" (was {p}"));
+                if let Some(url) = deploys
+                    .config
+                    .targets
+                    .get(target)
+                    .and_then(|t| t.changes_url.as_ref())
+                {
+                    if v != p {
+                        text.push_str(&format!(
+                            "; changes: {}",
+                            url.replace("{from}", p).replace("{to}", v)
+                        ));
+                    }
+                }
+                text.push(')');
+            }
+            text
+        }
+        (RunState::Succeeded, Phase::Rollback) => format!("{target} rolled back to{version}"),
+        (RunState::Cancelled, phase) => format!(
+            "{target} {} CANCELLED ({})",
+            phase.as_str(),
+            error.unwrap_or("")
+        ),
+        (_, phase) => format!(
+            "{target} {} FAILED ({})",
+            phase.as_str(),
+            error.unwrap_or("")
+        ),
+    }
+}

@@ -1,0 +1,147 @@
+//! The event bus: every state change, after it is stored, is published here as a typed
+//! [`Event`]; the announcer (and later the HTTP side and metrics) subscribe.
+//!
+//! Each subscriber gets its own unbounded queue, so a slow one never makes another miss an
+//! event (a broadcast channel would drop events for a lagging receiver: a deploy announced not
+//! at all). Each delivery carries an [`Activity`] guard until the subscriber has handled it, so
+//! the piped console can wait until a run's end has really been announced.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::activity::{Activity, Busy};
+use crate::store::{Hold, LogEntry, Phase, Run, StepRecord};
+
+/// Something that happened, already stored.
+#[derive(Debug, Clone)]
+pub enum Event {
+    HoldPlaced {
+        hold: Hold,
+        entry: LogEntry,
+    },
+    HoldLifted {
+        hold: Hold,
+        /// Who lifted it (lever itself when it expired).
+        by: String,
+        expired: bool,
+        entry: LogEntry,
+    },
+    /// A hold without a duration is still in force (sent every `deploy.hold_reminder`).
+    HoldReminder {
+        hold: Hold,
+        held_for: Duration,
+    },
+    RunStarted {
+        run: Run,
+        entry: LogEntry,
+        steps: usize,
+        /// What the run is about, for the announcement ("abc123 → live, was 9f8e7d").
+        detail: String,
+    },
+    StepFinished {
+        target: String,
+        phase: Phase,
+        step: StepRecord,
+    },
+    /// A run ended: succeeded, failed, cancelled, or found interrupted at start.
+    RunFinished {
+        run: Run,
+        entry: LogEntry,
+        steps: Vec<StepRecord>,
+    },
+}
+
+/// An event with the guard that keeps the bot "busy" until a subscriber has handled it.
+pub struct Delivery {
+    pub event: Event,
+    _busy: Busy,
+}
+
+/// Where events are published.
+#[derive(Clone)]
+pub struct Events {
+    subscribers: Arc<Mutex<Vec<mpsc::UnboundedSender<Delivery>>>>,
+    activity: Activity,
+}
+
+impl Events {
+    pub fn new(activity: Activity) -> Self {
+        Self {
+            subscribers: Arc::default(),
+            activity,
+        }
+    }
+
+    /// A new subscriber's queue; it sees every event published from now on.
+    pub fn subscribe(&self) -> mpsc::UnboundedReceiver<Delivery> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.subscribers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(tx);
+        rx
+    }
+
+    /// Sends `event` to every subscriber.
+    pub fn publish(&self, event: Event) {
+        let mut subscribers = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+        subscribers.retain(|tx| {
+            tx.send(Delivery {
+                event: event.clone(),
+                _busy: self.activity.begin(),
+            })
+            .is_ok()
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Hold;
+
+    fn hold_event() -> Event {
+        let hold = Hold {
+            target: None,
+            by_nick: "mygrant".into(),
+            by_account: None,
+            by_source: "mygrant!m@h".into(),
+            reason: "db".into(),
+            placed_at: 0,
+            expires_at: None,
+        };
+        Event::HoldReminder {
+            hold,
+            held_for: Duration::from_secs(3600),
+        }
+    }
+
+    #[tokio::test]
+    async fn every_subscriber_gets_every_event_and_activity_waits_for_them() {
+        let activity = Activity::default();
+        let events = Events::new(activity.clone());
+        let mut a = events.subscribe();
+        let mut b = events.subscribe();
+        events.publish(hold_event());
+        events.publish(hold_event());
+        assert_eq!(activity.busy(), 4);
+        for rx in [&mut a, &mut b] {
+            for _ in 0..2 {
+                let delivery = rx.recv().await.unwrap();
+                assert!(matches!(delivery.event, Event::HoldReminder { .. }));
+            }
+        }
+        assert_eq!(activity.busy(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_gone_subscriber_is_dropped_without_holding_activity() {
+        let activity = Activity::default();
+        let events = Events::new(activity.clone());
+        drop(events.subscribe());
+        events.publish(hold_event());
+        assert_eq!(activity.busy(), 0);
+    }
+}
