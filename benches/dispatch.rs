@@ -223,7 +223,9 @@ fn main() {
     )
     .expect("bench config");
     let cfg = Arc::new(cfg);
-    let bot = Bot::new(cfg.clone()).expect("bot");
+    let store =
+        Arc::new(lever::store::Store::open(std::path::Path::new(":memory:")).expect("store"));
+    let bot = Bot::new(cfg.clone(), store).expect("bot");
     let now = Instant::now();
 
     let owned = line_mix();

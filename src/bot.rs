@@ -1,4 +1,5 @@
-//! The bot's services, shared by every command: config, access policy, outbox, activity.
+//! The bot's services, shared by every command: config, access policy, outbox, store, events
+//! and the deploy pipeline.
 //!
 //! Both front ends, the IRC session and the console, feed [`Message`]s to [`Bot::handle`];
 //! handlers reach the rest of lever only through this struct.
@@ -10,26 +11,51 @@ use tokio::task::JoinHandle;
 
 use crate::access::Access;
 use crate::activity::Activity;
+use crate::announce;
 use crate::commands;
 use crate::config::{Config, ConfigError};
+use crate::deploy::Deploys;
+use crate::events::Events;
 use crate::message::Message;
 use crate::outbox::Outbox;
+use crate::store::{Store, StoreError};
 
 /// lever's version string, as `!version` and CTCP VERSION report it.
 pub const VERSION: &str = concat!("lever ", env!("CARGO_PKG_VERSION"));
+
+/// Why the bot could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 pub struct Bot {
     pub config: Arc<Config>,
     pub access: Access,
     pub outbox: Outbox,
-    /// Work in flight (command tasks; later, runs), for the piped console.
+    /// Work in flight (command tasks, runs, undelivered events), for the piped console.
     pub activity: Activity,
+    pub store: Arc<Store>,
+    pub events: Events,
+    pub deploys: Arc<Deploys>,
     pub started: SystemTime,
 }
 
 impl Bot {
-    /// Builds the services from a config.
-    pub fn new(config: Arc<Config>) -> Result<Arc<Self>, ConfigError> {
+    /// Opens the store named in the config and starts the bot's services.
+    pub fn open(config: Arc<Config>) -> Result<Arc<Self>, StartError> {
+        let path = config.resolve(&config.store.path);
+        let store = Arc::new(Store::open(&path)?);
+        Self::new(config, store)
+    }
+
+    /// Starts the bot's services on `store`: the announcer, the hold watcher, and the recovery
+    /// of runs a previous lever left unfinished (announced once lever is in its channels).
+    /// Must be called inside a tokio runtime.
+    pub fn new(config: Arc<Config>, store: Arc<Store>) -> Result<Arc<Self>, StartError> {
         let access = Access::from_config(config.access.as_ref()).map_err(|(key, message)| {
             ConfigError::Invalid {
                 origin: config.origin.clone(),
@@ -38,11 +64,31 @@ impl Bot {
             }
         })?;
         let outbox = Outbox::new(config.irc.queue_limit);
+        let activity = Activity::default();
+        let events = Events::new(activity.clone());
+        announce::spawn(config.clone(), &events, outbox.clone());
+        let deploys = Deploys::new(
+            config.clone(),
+            store.clone(),
+            events.clone(),
+            activity.clone(),
+        );
+        let interrupted = deploys.recover()?;
+        if interrupted > 0 {
+            tracing::warn!(
+                interrupted,
+                "runs left unfinished by the last stop are marked interrupted"
+            );
+        }
+        deploys.watch_holds();
         Ok(Arc::new(Self {
             config,
             access,
             outbox,
-            activity: Activity::default(),
+            activity,
+            store,
+            events,
+            deploys,
             started: SystemTime::now(),
         }))
     }

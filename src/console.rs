@@ -1,6 +1,8 @@
 //! `lever console`: the same bot with the terminal as the channel.
 //!
 //! Each stdin line is a channel message from the local user (`$USER`), who holds every role.
+//! A line starting `<name> ` is said by `name` instead (also local, also holding every role),
+//! so a script can act out a conversation: `<mygrant> !hold db migration`, then `!deploy`.
 //! The bot's lines go to stdout. With piped stdin, each line's work (a run it starts included)
 //! finishes and is printed before the next line is read, so a script reads like a
 //! conversation; at a terminal, work goes on in the background while you type.
@@ -50,14 +52,15 @@ pub async fn run(bot: Arc<Bot>) -> std::io::Result<()> {
         if stdin.read_until(b'\n', &mut raw).await? == 0 {
             break;
         }
-        let text = String::from_utf8_lossy(&raw);
-        let text = text.trim_end_matches(['\n', '\r']);
+        let line = String::from_utf8_lossy(&raw);
+        let line = line.trim_end_matches(['\n', '\r']);
+        let (speaker, text) = speaker(line).unwrap_or((&user, line));
         let msg = Message {
             who: Identity {
-                nick: user.clone(),
-                user: user.clone(),
+                nick: speaker.to_owned(),
+                user: speaker.to_owned(),
                 host: "console".into(),
-                account: Some(user.clone()),
+                account: Some(speaker.to_owned()),
             },
             place: Place::Channel(channel.clone()),
             text: text.to_owned(),
@@ -73,6 +76,18 @@ pub async fn run(bot: Arc<Bot>) -> std::io::Result<()> {
     settle(&bot).await;
     printer.abort();
     Ok(())
+}
+
+/// `<name> text`: a line said by someone other than the console user.
+fn speaker(line: &str) -> Option<(&str, &str)> {
+    let rest = line.strip_prefix('<')?;
+    let (name, text) = rest.split_once("> ")?;
+    let valid = !name.is_empty()
+        && name.len() <= 30
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "[]\\`_^{|}-".contains(c));
+    valid.then_some((name, text))
 }
 
 /// Waits until all work has finished and everything it said has been printed.
@@ -107,4 +122,18 @@ fn print_line(line: &OutLine, channel: &str) -> std::io::Result<()> {
         writeln!(out, "[{}] {notice}{}", line.target, line.text)?;
     }
     out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::speaker;
+
+    #[test]
+    fn a_line_may_name_its_speaker() {
+        assert_eq!(speaker("<mygrant> !hold db"), Some(("mygrant", "!hold db")));
+        assert_eq!(speaker("<a b> !x"), None);
+        assert_eq!(speaker("<> !x"), None);
+        assert_eq!(speaker("!ping"), None);
+        assert_eq!(speaker("<mygrant>!x"), None);
+    }
 }

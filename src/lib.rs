@@ -20,12 +20,17 @@
 
 pub mod access;
 pub mod activity;
+pub mod announce;
+pub mod backend;
 pub mod bot;
 pub mod commands;
 pub mod config;
 pub mod console;
+pub mod deploy;
+pub mod events;
 pub mod irc;
 pub mod message;
 pub mod outbox;
 pub mod serve;
+pub mod store;
 pub mod text;

@@ -66,7 +66,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match command {
-            Command::Console => match lever::bot::Bot::new(config) {
+            Command::Console => match lever::bot::Bot::open(config) {
                 Ok(bot) => lever::console::run(bot)
                     .await
                     .map_err(|e| format!("console: {e}")),

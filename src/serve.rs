@@ -11,8 +11,8 @@ use crate::irc::Session;
 
 /// Connects to IRC and serves until a signal asks lever to stop; then says what is queued,
 /// QUITs, and returns.
-pub async fn run(config: Arc<Config>) -> Result<(), crate::config::ConfigError> {
-    let bot = Bot::new(config.clone())?;
+pub async fn run(config: Arc<Config>) -> Result<(), crate::bot::StartError> {
+    let bot = Bot::open(config.clone())?;
     if bot.access.is_open() {
         tracing::warn!(
             "no [access] section: everyone in lever's channels may stage, deploy and hold; \

@@ -16,13 +16,39 @@ use crate::bot::Bot;
 use crate::message::{Message, Place};
 use crate::outbox::Priority;
 
+mod args;
+mod cancel;
+mod changes;
+mod confirm;
+mod deploy;
 mod help;
+mod hold;
+mod log;
 mod ping;
+mod rollback;
+mod stage;
+mod status;
+mod unhold;
 mod version;
 mod whoami;
 
 /// Every built-in command, in the order `!help` lists them.
-pub static COMMANDS: &[&Spec] = &[&help::SPEC, &ping::SPEC, &version::SPEC, &whoami::SPEC];
+pub static COMMANDS: &[&Spec] = &[
+    &stage::SPEC,
+    &deploy::SPEC,
+    &confirm::SPEC,
+    &hold::SPEC,
+    &unhold::SPEC,
+    &log::SPEC,
+    &status::SPEC,
+    &cancel::SPEC,
+    &rollback::SPEC,
+    &changes::SPEC,
+    &help::SPEC,
+    &ping::SPEC,
+    &version::SPEC,
+    &whoami::SPEC,
+];
 
 /// A handler: gets the invocation, replies through it, returns what went wrong.
 pub type Run = fn(Ctx) -> BoxFuture<'static, Result<(), CommandError>>;
@@ -102,6 +128,33 @@ impl Ctx {
     /// The configured command prefix.
     pub fn prefix(&self) -> &str {
         &self.bot.config.bot.prefix
+    }
+
+    /// Tells the asker `text` unless they will see `target`'s announcement anyway (they asked
+    /// in one of its channels).
+    pub fn ack_if_unheard(&self, target: &str, text: &str) {
+        let channels = self.bot.config.target_channels(target);
+        self.ack_unless_in(channels, text);
+    }
+
+    /// Like [`Ctx::ack_if_unheard`] for something announced in every channel.
+    pub fn ack_if_unheard_everywhere(&self, text: &str) {
+        let channels = &self.bot.config.irc.channels;
+        self.ack_unless_in(channels, text);
+    }
+
+    fn ack_unless_in(&self, channels: &[String], text: &str) {
+        let heard = match &self.msg.place {
+            Place::Channel(here) => channels.iter().any(|c| self.msg.casemap.eq(c, here)),
+            Place::Private => false,
+        };
+        if !heard {
+            let place = match channels.first() {
+                Some(channel) => format!("; announced in {channel}"),
+                None => String::new(),
+            };
+            self.tell(&format!("{text}{place}"));
+        }
     }
 }
 
@@ -282,10 +335,18 @@ pub(crate) mod tests {
         }
     }
 
+    /// A test target: two quick stage steps, a version, one deploy step.
+    pub const SITE: &str = "[targets.site]\nversion = [\"echo\", \"abc123\"]\n\
+        [[targets.site.stage]]\nname = \"exporting\"\nrun = [\"true\"]\n\
+        [[targets.site.stage]]\nname = \"precompiling\"\nrun = [\"true\"]\n\
+        [[targets.site.deploy]]\nname = \"syncing\"\nrun = [\"true\"]\n\
+        [[targets.site.rollback]]\nname = \"reverting\"\nrun = [\"true\"]\n";
+
     pub fn bot(extra: &str) -> Arc<Bot> {
         let text = format!("[irc]\nserver = \"irc.test\"\nchannels = [\"#ops\"]\n{extra}");
         let cfg = Config::from_toml(&text, "test", PathBuf::from(".")).unwrap();
-        Bot::new(Arc::new(cfg)).unwrap()
+        let store = crate::store::Store::open(std::path::Path::new(":memory:")).unwrap();
+        Bot::new(Arc::new(cfg), Arc::new(store)).unwrap()
     }
 
     /// Runs one line through the dispatcher and returns the replies, one per line.
@@ -293,6 +354,10 @@ pub(crate) mod tests {
         if let Some(task) = bot.handle(msg) {
             task.await.unwrap();
         }
+        // Runs and their announcements too.
+        tokio::time::timeout(std::time::Duration::from_secs(30), bot.activity.idle())
+            .await
+            .expect("work settles");
         std::iter::from_fn(|| {
             let line = bot.outbox.try_next()?;
             bot.outbox.sent();
@@ -356,11 +421,12 @@ pub(crate) mod tests {
 
     #[tokio::test]
     async fn every_example_in_every_spec_holds() {
-        let bot = bot("");
         let mut checked = 0;
         for spec in COMMANDS {
             assert!(!spec.examples.is_empty(), "!{} has no example", spec.name);
             for example in spec.examples {
+                // Each example starts from a fresh bot with an empty store.
+                let bot = bot(SITE);
                 let replies = run(&bot, chan(example.input)).await.join("\n");
                 let pattern = regex::Regex::new(&format!("^(?s:{})$", example.reply)).unwrap();
                 assert!(

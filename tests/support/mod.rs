@@ -422,12 +422,14 @@ impl InProcess {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = Config::from_toml(config, "test bot.toml", dir.path().to_path_buf())
             .unwrap_or_else(|e| panic!("test config: {e}"));
-        let bot = Bot::new(Arc::new(config)).expect("bot");
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .expect("runtime");
+        let bot = runtime
+            .block_on(async { Bot::open(Arc::new(config)) })
+            .unwrap_or_else(|e| panic!("start lever: {e}"));
         let shutdown = CancellationToken::new();
         runtime.spawn(lever::serve::serve(bot.clone(), shutdown.clone()));
         InProcess {

@@ -1,0 +1,81 @@
+//! Argument words shared by several commands: target names, `force`, counts, durations.
+
+use std::time::Duration;
+
+use super::{CommandError, Ctx};
+use crate::deploy::DeployError;
+
+impl From<DeployError> for CommandError {
+    fn from(error: DeployError) -> Self {
+        match error {
+            DeployError::Refused(text) => CommandError::User(text),
+            DeployError::Store(e) => {
+                CommandError::Internal(anyhow::Error::new(e).context("the store failed"))
+            }
+        }
+    }
+}
+
+/// Whether `word` names a configured target.
+pub fn is_target(ctx: &Ctx, word: &str) -> bool {
+    ctx.bot.config.targets.contains_key(word)
+}
+
+/// The target a command is about: the word given (which must be a configured target), else
+/// the default target.
+pub fn target(ctx: &Ctx, word: Option<&str>) -> Result<String, CommandError> {
+    let targets = &ctx.bot.config.targets;
+    match word {
+        Some(word) if targets.contains_key(word) => Ok(word.to_owned()),
+        Some(word) => {
+            let names: Vec<&str> = targets.keys().map(String::as_str).collect();
+            Err(CommandError::User(if names.is_empty() {
+                "no targets are configured: add [targets.NAME] to the config".into()
+            } else {
+                format!(
+                    "no target '{}'; targets: {}",
+                    crate::text::truncate_chars(word, 32),
+                    names.join(", ")
+                )
+            }))
+        }
+        None => ctx
+            .bot
+            .config
+            .default_target()
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                CommandError::User(
+                    "no targets are configured: add [targets.NAME] to the config".into(),
+                )
+            }),
+    }
+}
+
+/// A duration word such as `2h`, `30m`, `1h30m` (a number alone is not a duration).
+pub fn duration(word: &str) -> Option<Duration> {
+    if !word.starts_with(|c: char| c.is_ascii_digit())
+        || !word.chars().any(|c| c.is_ascii_alphabetic())
+    {
+        return None;
+    }
+    humantime::parse_duration(word)
+        .ok()
+        .filter(|d| !d.is_zero())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_need_a_number_and_a_unit() {
+        assert_eq!(duration("2h"), Some(Duration::from_secs(7200)));
+        assert_eq!(duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(duration("90s"), Some(Duration::from_secs(90)));
+        assert_eq!(duration("2"), None);
+        assert_eq!(duration("db"), None);
+        assert_eq!(duration("0m"), None);
+        assert_eq!(duration("h2"), None);
+    }
+}
