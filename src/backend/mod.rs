@@ -73,8 +73,10 @@ struct Tail {
 }
 
 impl OutputTail {
-    /// Adds a line of output, keeping only the last [`TAIL_LINES`], each cut to [`LINE_CHARS`].
+    /// Adds a line of output, keeping only the last [`TAIL_LINES`], each cut to [`LINE_CHARS`]
+    /// and without terminal colour codes (which would reach IRC as `[31m` litter).
     pub fn push(&self, line: &str) {
+        let line = strip_ansi(line);
         let line = crate::text::truncate_chars(line.trim_end(), LINE_CHARS).into_owned();
         let mut tail = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         tail.total += 1;
@@ -111,5 +113,61 @@ impl OutputTail {
         let mut tail = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         tail.lines.clear();
         tail.total = 0;
+    }
+}
+
+/// Removes ANSI escape sequences (`ESC [ ... letter`, and other `ESC x` pairs).
+fn strip_ansi(line: &str) -> std::borrow::Cow<'_, str> {
+    if !line.contains('\x1b') {
+        return std::borrow::Cow::Borrowed(line);
+    }
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\x1b' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            // CSI: parameters and intermediates up to a final byte in @..~
+            Some('[') => {
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            // OSC: up to BEL or ESC \
+            Some(']') => {
+                while let Some(c) = chars.next() {
+                    if c == '\x07' || (c == '\x1b' && chars.next_if_eq(&'\\').is_some()) {
+                        break;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tail_keeps_the_last_lines_without_colour_codes() {
+        let tail = OutputTail::default();
+        for i in 0..(TAIL_LINES + 5) {
+            tail.push(&format!("line {i}"));
+        }
+        tail.push("\x1b[1;31mERROR\x1b[0m: \x1b]0;title\x07disk full  ");
+        tail.push("   ");
+        assert_eq!(tail.total(), TAIL_LINES as u64 + 7);
+        assert_eq!(tail.last(2), ["ERROR: disk full", ""]);
+        assert_eq!(tail.last_line().as_deref(), Some("ERROR: disk full"));
+        assert_eq!(tail.last(100).len(), TAIL_LINES);
+        tail.clear();
+        assert_eq!(tail.last_line(), None);
     }
 }

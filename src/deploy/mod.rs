@@ -796,3 +796,214 @@ fn new_code(state: &State) -> String {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::tests::bot;
+
+    const SLOW: &str =
+        "[targets.site]\n[[targets.site.deploy]]\nname = \"wait\"\nrun = [\"sleep\", \"2\"]\n";
+
+    fn person(nick: &str, account: Option<&str>) -> Identity {
+        Identity {
+            nick: nick.into(),
+            user: format!("~{nick}"),
+            host: "10.0.0.1".into(),
+            account: account.map(Into::into),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn simultaneous_deploys_start_exactly_one_run() {
+        let bot = bot(SLOW);
+        let barrier = Arc::new(std::sync::Barrier::new(8));
+        let runtime = tokio::runtime::Handle::current();
+        let threads: Vec<_> = (0..8)
+            .map(|i| {
+                let (deploys, barrier, runtime) =
+                    (bot.deploys.clone(), barrier.clone(), runtime.clone());
+                std::thread::spawn(move || {
+                    let _entered = runtime.enter();
+                    barrier.wait();
+                    deploys.deploy("site", &person(&format!("user{i}"), None), false)
+                })
+            })
+            .collect();
+        let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        let started = results
+            .iter()
+            .filter(|r| matches!(r, Ok(DeployStart::Started(_))))
+            .count();
+        assert_eq!(started, 1, "{results:?}");
+        for result in &results {
+            if let Err(DeployError::Refused(why)) = result {
+                assert!(why.starts_with("site is busy: user"), "{why}");
+            }
+        }
+        let running = bot
+            .store
+            .runs("site", &[Phase::Deploy], RunState::Running, 10)
+            .unwrap();
+        assert_eq!(running.len(), 1);
+        bot.deploys.cancel("site", &person("x", None)).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_hold_blocks_others_but_not_its_holder_and_force_passes_it_loudly() {
+        let bot = bot("[targets.site]\n[[targets.site.deploy]]\nname = \"ok\"\nrun = [\"true\"]\n");
+        let deploys = &bot.deploys;
+        let mygrant = person("mygrant", Some("mygrant"));
+        deploys.hold(None, &mygrant, "db migration", None).unwrap();
+        let Err(DeployError::Refused(why)) =
+            deploys.deploy("site", &person("harmes", Some("harmes")), false)
+        else {
+            panic!("a held target deployed");
+        };
+        assert!(
+            why.starts_with("site is held: NO DEPLOY PLEASE by mygrant since "),
+            "{why}"
+        );
+        assert!(
+            why.ends_with(": db migration. Ask mygrant, or !unhold when it is safe"),
+            "{why}"
+        );
+        // The same account under another nick is the same person.
+        let DeployStart::Started(run) = deploys
+            .deploy("site", &person("mygrant_away", Some("mygrant")), false)
+            .unwrap()
+        else {
+            panic!("no confirm configured");
+        };
+        assert_eq!(
+            run.note.as_deref(),
+            Some("through mygrant_away's own hold (db migration)")
+        );
+        bot.activity.idle().await;
+        let DeployStart::Started(run) = deploys
+            .deploy("site", &person("root", Some("root")), true)
+            .unwrap()
+        else {
+            panic!("no confirm configured");
+        };
+        assert_eq!(
+            run.note.as_deref(),
+            Some("FORCED through mygrant's hold (db migration)")
+        );
+        bot.activity.idle().await;
+        let log = bot.store.log(1, Some("site")).unwrap();
+        assert!(log[0].text.starts_with("site deployed"), "{:?}", log[0]);
+        let started = bot.store.log(2, Some("site")).unwrap();
+        assert!(
+            started[1]
+                .text
+                .contains("FORCED through mygrant's hold (db migration)"),
+            "{started:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_nick_without_the_account_is_not_the_holder() {
+        let bot = bot("[targets.site]\n[[targets.site.deploy]]\nname = \"ok\"\nrun = [\"true\"]\n");
+        bot.deploys
+            .hold(Some("site"), &person("alice", Some("alice")), "mine", None)
+            .unwrap();
+        let impostor = person("alice", None);
+        assert!(matches!(
+            bot.deploys.deploy("site", &impostor, false),
+            Err(DeployError::Refused(_))
+        ));
+        assert!(matches!(
+            bot.deploys.hold(Some("site"), &impostor, "taking over", None),
+            Err(DeployError::Refused(why)) if why.starts_with("site is already held by alice")
+        ));
+    }
+
+    #[tokio::test]
+    async fn confirm_needs_the_code_from_the_same_person_in_time() {
+        let bot = bot("[targets.site]\nconfirm = true\n[[targets.site.deploy]]\nname = \"ok\"\nrun = [\"true\"]\n");
+        let alice = person("alice", Some("alice"));
+        let DeployStart::NeedsConfirm { code, summary } =
+            bot.deploys.deploy("site", &alice, false).unwrap()
+        else {
+            panic!("confirm = true must ask first");
+        };
+        assert!(
+            summary
+                .starts_with("site: will ship the staged build → live. To go ahead, say !confirm "),
+            "{summary}"
+        );
+        assert!(summary.ends_with(" within 5 min 0 s"), "{summary}");
+        let bob = person("bob", Some("bob"));
+        assert!(
+            matches!(bot.deploys.confirm(&code, &bob), Err(DeployError::Refused(why)) if why.contains("only they can confirm"))
+        );
+        assert!(matches!(
+            bot.deploys.confirm("ZZZZ", &alice),
+            Err(DeployError::Refused(_))
+        ));
+        let run = bot.deploys.confirm(&code.to_lowercase(), &alice).unwrap();
+        assert_eq!(run.phase, Phase::Deploy);
+        bot.activity.idle().await;
+        assert!(
+            matches!(
+                bot.deploys.confirm(&code, &alice),
+                Err(DeployError::Refused(_))
+            ),
+            "a code works once"
+        );
+    }
+
+    #[tokio::test]
+    async fn rollback_goes_back_to_the_previous_good_version() {
+        let bot = bot(
+            "[targets.site]\nversion = [\"sh\", \"-c\", \"echo v$LEVER_RUN_ID\"]\n\
+             [[targets.site.stage]]\nname = \"build\"\nrun = [\"true\"]\n\
+             [[targets.site.deploy]]\nname = \"ship\"\nrun = [\"true\"]\n\
+             [[targets.site.rollback]]\nname = \"back\"\nrun = [\"sh\", \"-c\", \"test \\\"$LEVER_VERSION\\\" = v1\"]\n",
+        );
+        let who = person("harmes", None);
+        for _ in 0..2 {
+            bot.deploys.stage("site", &who).unwrap();
+            bot.activity.idle().await;
+            bot.deploys.deploy("site", &who, false).unwrap();
+            bot.activity.idle().await;
+        }
+        let live = bot.deploys.status("site").unwrap().live.unwrap();
+        assert_eq!(
+            live.version.as_deref(),
+            Some("v3"),
+            "stage runs are 1 and 3"
+        );
+        let run = bot.deploys.rollback("site", &who, false).unwrap();
+        assert_eq!(run.version.as_deref(), Some("v1"));
+        bot.activity.idle().await;
+        let done = bot.store.run(run.id).unwrap().unwrap();
+        assert_eq!(
+            done.state,
+            RunState::Succeeded,
+            "the rollback step saw LEVER_VERSION=v1"
+        );
+        assert_eq!(
+            bot.deploys
+                .status("site")
+                .unwrap()
+                .live
+                .unwrap()
+                .version
+                .as_deref(),
+            Some("v1")
+        );
+    }
+
+    #[test]
+    fn the_same_person_is_the_same_account_or_the_same_mask() {
+        assert!(same_person(
+            &person("a", Some("acct")),
+            &person("b", Some("ACCT"))
+        ));
+        assert!(!same_person(&person("a", Some("acct")), &person("a", None)));
+        assert!(same_person(&person("a", None), &person("A", None)));
+        assert!(!same_person(&person("a", None), &person("b", None)));
+    }
+}

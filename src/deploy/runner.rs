@@ -145,7 +145,12 @@ async fn stage_version(
             }
             argv
         },
-        env: vec![("LEVER_TARGET".into(), run.target.clone())],
+        env: vec![
+            ("LEVER_TARGET".into(), run.target.clone()),
+            ("LEVER_USER".into(), run.user.clone()),
+            ("LEVER_RUN_ID".into(), run.id.to_string()),
+            ("LEVER_PHASE".into(), run.phase.as_str().into()),
+        ],
         workdir,
         timeout: VERSION_TIMEOUT,
     };
