@@ -1,6 +1,7 @@
 //! `lever run`: the bot on IRC, until SIGTERM or SIGINT.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
@@ -8,6 +9,7 @@ use crate::bot::{Bot, VERSION};
 use crate::config::Config;
 use crate::irc::session::Deliver;
 use crate::irc::Session;
+use crate::outbox::Priority;
 
 /// Connects to IRC and serves until a signal asks lever to stop; then says what is queued,
 /// QUITs, and returns.
@@ -20,7 +22,7 @@ pub async fn run(config: Arc<Config>) -> Result<(), crate::bot::StartError> {
         );
     }
     let shutdown = CancellationToken::new();
-    tokio::spawn(watch_signals(shutdown.clone()));
+    tokio::spawn(watch_signals(bot.clone(), shutdown.clone()));
     serve(bot, shutdown).await;
     Ok(())
 }
@@ -43,8 +45,14 @@ pub async fn serve(bot: Arc<Bot>, shutdown: CancellationToken) {
     session.run(shutdown).await;
 }
 
-/// First SIGTERM/SIGINT: shut down gracefully. Second: exit at once.
-async fn watch_signals(shutdown: CancellationToken) {
+/// How long cancelled runs get to stop and record it before lever quits anyway.
+const CANCEL_WAIT: Duration = Duration::from_secs(10);
+
+/// The first SIGTERM/SIGINT stops lever gracefully: a run in progress is let finish (a deploy
+/// cut in half is worse than a late restart), and the channel is told. A second signal cancels
+/// the runs (killing their process groups, recorded as cancelled) and stops. A third exits at
+/// once.
+async fn watch_signals(bot: Arc<Bot>, shutdown: CancellationToken) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),
@@ -53,17 +61,43 @@ async fn watch_signals(shutdown: CancellationToken) {
         tracing::error!("cannot listen for signals; stop lever with SIGKILL");
         return;
     };
-    for round in 0..2 {
-        let name = tokio::select! {
+    let mut next_signal = async move || {
+        tokio::select! {
             _ = term.recv() => "SIGTERM",
             _ = int.recv() => "SIGINT",
-        };
-        if round == 0 {
-            tracing::info!(signal = name, "stopping");
-            shutdown.cancel();
-        } else {
-            tracing::warn!(signal = name, "second signal: exiting now");
-            std::process::exit(1);
+        }
+    };
+    let name = next_signal().await;
+    tracing::info!(signal = name, "stopping");
+    let busy = bot.deploys.busy_targets();
+    if !busy.is_empty() {
+        let text = format!(
+            "lever is stopping once the run on {} has finished (!cancel stops it sooner)",
+            busy.join(", ")
+        );
+        tracing::warn!(runs = ?busy, "waiting for runs to finish; signal again to cancel them");
+        for channel in &bot.config.irc.channels {
+            bot.outbox.say(channel, &text, Priority::Announce);
+        }
+        tokio::select! {
+            _ = runs_finished(&bot) => {}
+            name = next_signal() => {
+                tracing::warn!(signal = name, "second signal: cancelling runs");
+                bot.deploys.cancel_all("lever (shutting down)");
+                let _ = tokio::time::timeout(CANCEL_WAIT, runs_finished(&bot)).await;
+            }
         }
     }
+    shutdown.cancel();
+    let name = next_signal().await;
+    tracing::warn!(signal = name, "another signal: exiting now");
+    std::process::exit(1);
+}
+
+/// Waits until no run is in progress, and its end has been announced.
+async fn runs_finished(bot: &Bot) {
+    while !bot.deploys.busy_targets().is_empty() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bot.activity.idle().await;
 }

@@ -331,6 +331,16 @@ impl Deploys {
         Ok(active.clone())
     }
 
+    /// Cancels every run in progress (lever is shutting down).
+    pub fn cancel_all(&self, by: &str) {
+        for active in self.lock().active.values_mut() {
+            if active.cancelled_by.is_none() {
+                active.cancelled_by = Some(by.to_owned());
+                active.cancel.cancel();
+            }
+        }
+    }
+
     /// The target a command means when it names none: the only busy one for `!cancel`, else
     /// the default target.
     pub fn default_target(&self) -> Option<&str> {
