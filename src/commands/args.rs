@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::{CommandError, Ctx};
+use crate::access::Role;
 use crate::deploy::DeployError;
 
 impl From<DeployError> for CommandError {
@@ -50,6 +51,25 @@ pub fn target(ctx: &Ctx, word: Option<&str>) -> Result<String, CommandError> {
                 )
             }),
     }
+}
+
+/// `[target] [force]`, as `!deploy` and `!rollback` take them. `force` needs the admin role.
+pub fn target_and_force(ctx: &Ctx) -> Result<(String, bool), CommandError> {
+    let words: Vec<&str> = ctx.args.split_whitespace().collect();
+    let (target, force) = match words.as_slice() {
+        [] => (None, false),
+        ["force"] => (None, true),
+        [t] => (Some(*t), false),
+        [t, "force"] => (Some(*t), true),
+        _ => return Err(CommandError::Usage),
+    };
+    let target = self::target(ctx, target)?;
+    if force && !ctx.bot.access.allows(&ctx.msg, Role::Admin) {
+        return Err(CommandError::User(
+            "'force' needs the admin role, which you do not have".into(),
+        ));
+    }
+    Ok((target, force))
 }
 
 /// A duration word such as `2h`, `30m`, `1h30m` (a number alone is not a duration).

@@ -17,20 +17,7 @@ pub const SPEC: Spec = Spec {
 };
 
 async fn run(ctx: Ctx) -> Result<(), CommandError> {
-    let words: Vec<&str> = ctx.args.split_whitespace().collect();
-    let (target, force) = match words.as_slice() {
-        [] => (None, false),
-        ["force"] => (None, true),
-        [t] => (Some(*t), false),
-        [t, "force"] => (Some(*t), true),
-        _ => return Err(CommandError::Usage),
-    };
-    let target = args::target(&ctx, target)?;
-    if force && !ctx.bot.access.allows(&ctx.msg, Role::Admin) {
-        return Err(CommandError::User(
-            "'force' needs the admin role, which you do not have".into(),
-        ));
-    }
+    let (target, force) = args::target_and_force(&ctx)?;
     ctx.bot.deploys.rollback(&target, &ctx.msg.who, force)?;
     ctx.ack_if_unheard(&target, &format!("rolling back {target}"));
     Ok(())
