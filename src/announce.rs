@@ -155,6 +155,12 @@ fn step_line(target: &str, step: &StepRecord) -> String {
         .unwrap_or_default();
     match step.state.as_str() {
         "ok" => format!("{target}: {}.....ok ({took})", step.name),
+        // The status already says the limit; the time taken adds the kill grace and confuses.
+        "timed out" => {
+            let status = step.status.as_deref().unwrap_or("");
+            let limit = status.strip_prefix("timed out after ").unwrap_or(status);
+            format!("{target}: {}.....TIMED OUT (limit {limit})", step.name)
+        }
         state => {
             let status = step
                 .status
@@ -178,7 +184,9 @@ fn run_finished(run: &Run, steps: &[StepRecord]) -> String {
     let target = &run.target;
     let phase = run.phase.as_str();
     let failed_step = steps.iter().find(|s| s.state != "ok");
-    let at_step = |s: &StepRecord| format!("step {}/{} '{}'", s.idx + 1, steps.len(), s.name);
+    // Steps are recorded as they start; the run knows how many it planned.
+    let total = run.steps.max(steps.len());
+    let at_step = |s: &StepRecord| format!("step {}/{} '{}'", s.idx + 1, total, s.name);
     match run.state {
         RunState::Succeeded => {
             let mut text = format!(
@@ -335,6 +343,7 @@ mod tests {
             prev_version: Some("9f8e7d".into()),
             note: None,
             error: None,
+            steps: 3,
         }
     }
 
@@ -482,7 +491,7 @@ mod tests {
         .1;
         assert_eq!(
             text,
-            "site stage by harmes FAILED after 12.1 s at step 2/2 'precompiling': exit code 2 — last output: compiling | error: boom"
+            "site stage by harmes FAILED after 12.1 s at step 2/3 'precompiling': exit code 2 — last output: compiling | error: boom"
         );
     }
 
@@ -520,7 +529,7 @@ mod tests {
         .1;
         assert_eq!(
             text,
-            "site deploy by harmes CANCELLED by bob during step 2/2 'stage 2' after 2 min 16 s"
+            "site deploy by harmes CANCELLED by bob during step 2/3 'stage 2' after 2 min 16 s"
         );
         let mut interrupted = run(Phase::Deploy, RunState::Interrupted);
         interrupted.finished_at = Some(5_000);
@@ -535,6 +544,6 @@ mod tests {
             },
         )[0]
         .1;
-        assert!(text.starts_with("site deploy by harmes was INTERRUPTED: lever stopped during step 2/2 'stage 2'; site is free again"), "{text}");
+        assert!(text.starts_with("site deploy by harmes was INTERRUPTED: lever stopped during step 2/3 'stage 2'; site is free again"), "{text}");
     }
 }

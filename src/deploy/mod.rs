@@ -365,7 +365,7 @@ impl Deploys {
             self.target(target)?;
         }
         let state = self.lock();
-        let holds = self.store.holds()?;
+        let holds = self.holds_in_force()?;
         if let Some(existing) = holds.iter().find(|h| h.target.as_deref() == target) {
             if !same_holder(existing, who) {
                 return refused(format!(
@@ -386,7 +386,8 @@ impl Deploys {
             by_source: who.source(),
             reason: reason.to_owned(),
             placed_at,
-            expires_at: duration.map(|d| placed_at + d.as_millis() as i64),
+            expires_at: duration
+                .map(|d| placed_at.saturating_add(d.as_millis().min(i64::MAX as u128) as i64)),
         };
         let mut text = "NO DEPLOY PLEASE".to_owned();
         if let Some(target) = target {
@@ -437,19 +438,21 @@ impl Deploys {
                 }
             },
         };
-        let lifted = self.store.lift_hold(scope.as_deref(), &who.nick, |hold| {
-            let mut text = "DEPLOY OK".to_owned();
-            if let Some(t) = &hold.target {
-                text.push_str(&format!(": {t}"));
-            }
-            if !same_holder(hold, who) {
-                text.push_str(&format!(
-                    " (lifted {}'s hold: {})",
-                    hold.by_nick, hold.reason
-                ));
-            }
-            text
-        })?;
+        let lifted = self
+            .store
+            .lift_hold(scope.as_deref(), None, &who.nick, |hold| {
+                let mut text = "DEPLOY OK".to_owned();
+                if let Some(t) = &hold.target {
+                    text.push_str(&format!(": {t}"));
+                }
+                if !same_holder(hold, who) {
+                    text.push_str(&format!(
+                        " (lifted {}'s hold: {})",
+                        hold.by_nick, hold.reason
+                    ));
+                }
+                text
+            })?;
         let Some((hold, entry)) = lifted else {
             return refused(match &scope {
                 Some(t) if holds.iter().any(|h| h.target.is_none()) => {
@@ -468,9 +471,17 @@ impl Deploys {
         Ok(hold)
     }
 
-    /// Every hold in force.
+    /// Every hold in force. A hold past its expiry no longer counts, even in the moments
+    /// before the watcher lifts it.
     pub fn holds(&self) -> Result<Vec<Hold>, DeployError> {
-        Ok(self.store.holds()?)
+        Ok(self.holds_in_force()?)
+    }
+
+    fn holds_in_force(&self) -> Result<Vec<Hold>, StoreError> {
+        let now = now_ms();
+        let mut holds = self.store.holds()?;
+        holds.retain(|h| h.expires_at.is_none_or(|at| at > now));
+        Ok(holds)
     }
 
     /// The deploy log, newest first.
@@ -581,7 +592,16 @@ impl Deploys {
             (Some(v), Some(p)) if v == p => format!("{v} (already live)"),
             (Some(v), Some(p)) => format!("{v} → live, was {p}"),
             (Some(v), None) => format!("{v} → live"),
-            (None, _) => "the staged build → live".to_owned(),
+            (None, _)
+                if self
+                    .config
+                    .targets
+                    .get(target)
+                    .is_some_and(|t| t.stage.is_empty()) =>
+            {
+                "the current build → live".to_owned()
+            }
+            (None, _) => "the staged build (no version) → live".to_owned(),
         };
         if let (Some(url), Some(v), Some(p)) = (
             self.config
@@ -593,7 +613,7 @@ impl Deploys {
         ) {
             if v != p {
                 text.push_str(&format!(
-                    " (changes: {})",
+                    "; changes: {}",
                     url.replace("{from}", p).replace("{to}", v)
                 ));
             }
@@ -632,8 +652,12 @@ impl Deploys {
             )));
         }
         let held_for = Duration::from_millis((now_ms() - other.placed_at).max(0) as u64);
+        let until = other
+            .expires_at
+            .map(|at| format!(" (lifts by itself at {} UTC)", format_time(at)))
+            .unwrap_or_default();
         refused(format!(
-            "{} is held: NO DEPLOY PLEASE by {} since {} UTC ({} ago): {}. Ask {}, or !unhold{} when it is safe",
+            "{} is held: NO DEPLOY PLEASE by {} since {} UTC ({} ago): {}{until}. Ask {}, or !unhold{} when it is safe",
             target,
             other.by_nick,
             format_time(other.placed_at),
@@ -678,6 +702,7 @@ impl Deploys {
                 version,
                 prev_version,
                 note,
+                steps: plan::configured(config, phase).len(),
             },
             &text,
         )?;
@@ -939,8 +964,9 @@ mod tests {
             panic!("confirm = true must ask first");
         };
         assert!(
-            summary
-                .starts_with("site: will ship the staged build → live. To go ahead, say !confirm "),
+            summary.starts_with(
+                "site: will ship the current build → live. To go ahead, say !confirm "
+            ),
             "{summary}"
         );
         assert!(summary.ends_with(" within 5 min 0 s"), "{summary}");

@@ -40,9 +40,11 @@ fn check(
         match hold.expires_at {
             Some(expires) if expires <= now => {
                 let _state = deploys.lock();
-                let lifted = deploys
-                    .store
-                    .lift_hold(hold.target.as_deref(), "lever", |h| {
+                let lifted = deploys.store.lift_hold(
+                    hold.target.as_deref(),
+                    Some(hold.placed_at),
+                    "lever",
+                    |h| {
                         let scope = h
                             .target
                             .as_ref()
@@ -52,7 +54,8 @@ fn check(
                             "DEPLOY OK{scope} ({}'s hold expired: {})",
                             h.by_nick, h.reason
                         )
-                    })?;
+                    },
+                )?;
                 if let Some((hold, entry)) = lifted {
                     tracing::info!(scope = hold.scope(), by = %hold.by_nick, "hold expired");
                     deploys.events.publish(Event::HoldLifted {

@@ -89,10 +89,13 @@ impl Store {
     }
 
     /// Lifts the hold on `target` (`None`: the hold on every target), logging the text
-    /// `describe` makes of it as `by`, in one transaction. `None` if there was no such hold.
+    /// `describe` makes of it as `by`, in one transaction. With `placed_at`, only the hold
+    /// placed at that moment is lifted (not one that replaced it meanwhile). `None` if there
+    /// was no such hold.
     pub fn lift_hold(
         &self,
         target: Option<&str>,
+        placed_at: Option<Millis>,
         by: &str,
         describe: impl FnOnce(&Hold) -> String,
     ) -> Result<Option<(Hold, LogEntry)>, StoreError> {
@@ -105,7 +108,7 @@ impl Store {
                 from_row,
             )
             .optional()?;
-        let Some(hold) = hold else {
+        let Some(hold) = hold.filter(|h| placed_at.is_none_or(|at| at == h.placed_at)) else {
             return Ok(None);
         };
         tx.execute(
@@ -178,11 +181,18 @@ mod tests {
             .place_hold(&hold(Some("site"), "flaky"), "NO DEPLOY PLEASE (flaky)")
             .unwrap();
         assert!(store
-            .lift_hold(None, "aaron", |_| "x".into())
+            .lift_hold(None, None, "aaron", |_| "x".into())
             .unwrap()
             .is_none());
+        assert!(
+            store
+                .lift_hold(Some("site"), Some(999), "lever", |_| "x".into())
+                .unwrap()
+                .is_none(),
+            "a hold placed at another moment is not the one to lift"
+        );
         let (lifted, entry) = store
-            .lift_hold(Some("site"), "aaron", |h| {
+            .lift_hold(Some("site"), Some(1_000), "aaron", |h| {
                 format!("DEPLOY OK (was {}'s)", h.by_nick)
             })
             .unwrap()

@@ -34,9 +34,12 @@ pub fn now_ms() -> Millis {
         .map_or(0, |d| d.as_millis() as Millis)
 }
 
+/// The last moment the log format can show (9999-12-31 23:59:59 UTC).
+const LAST_SHOWABLE: Millis = 253_402_300_799_000;
+
 /// Formats a time the way the deploy log shows it: `2009-06-18 13:05:25` (UTC).
 pub fn format_time(at: Millis) -> String {
-    let time = UNIX_EPOCH + std::time::Duration::from_millis(at.max(0) as u64);
+    let time = UNIX_EPOCH + std::time::Duration::from_millis(at.clamp(0, LAST_SHOWABLE) as u64);
     let text = humantime::format_rfc3339_seconds(time).to_string();
     text.trim_end_matches('Z').replacen('T', " ", 1)
 }
@@ -44,7 +47,7 @@ pub fn format_time(at: Millis) -> String {
 /// Why the store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open the store {path}: {source} (check [store] path and that its folder is writable)")]
+    #[error("cannot open the store {path}: {source} (check [store] path or LEVER_STORE__PATH, and that its folder is writable)")]
     Open {
         path: String,
         source: rusqlite::Error,
@@ -62,7 +65,8 @@ pub enum StoreError {
 }
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts how many ran.
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
     CREATE TABLE log (
         id      INTEGER PRIMARY KEY,
         at      INTEGER NOT NULL,
@@ -110,7 +114,12 @@ const MIGRATIONS: &[&str] = &[r"
         tail         TEXT,
         PRIMARY KEY (run_id, idx)
     );
-"];
+",
+    r"
+    -- How many steps a run planned, so an early failure still reads 'step 2/3'.
+    ALTER TABLE runs ADD COLUMN steps INTEGER NOT NULL DEFAULT 0;
+",
+];
 
 /// A handle to the SQLite store. Operations are short; they serialise on one connection.
 pub struct Store {
@@ -201,6 +210,8 @@ pub(crate) mod tests {
     #[test]
     fn log_times_read_like_flickrs() {
         assert_eq!(format_time(1_245_330_325_000), "2009-06-18 13:05:25");
+        assert_eq!(format_time(i64::MAX), "9999-12-31 23:59:59");
+        assert_eq!(format_time(-5), "1970-01-01 00:00:00");
     }
 
     #[test]

@@ -82,6 +82,8 @@ pub struct Run {
     pub note: Option<String>,
     /// Why it failed.
     pub error: Option<String>,
+    /// How many steps it planned.
+    pub steps: usize,
 }
 
 /// A step as stored.
@@ -115,10 +117,11 @@ pub struct NewRun<'a> {
     pub version: Option<&'a str>,
     pub prev_version: Option<&'a str>,
     pub note: Option<&'a str>,
+    pub steps: usize,
 }
 
 const RUN_COLUMNS: &str =
-    "id, target, phase, user, state, started_at, finished_at, version, prev_version, note, error";
+    "id, target, phase, user, state, started_at, finished_at, version, prev_version, note, error, steps";
 
 fn run_from_row(row: &Row<'_>) -> rusqlite::Result<Run> {
     Ok(Run {
@@ -133,6 +136,7 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<Run> {
         prev_version: row.get(8)?,
         note: row.get(9)?,
         error: row.get(10)?,
+        steps: row.get::<_, i64>(11)?.max(0) as usize,
     })
 }
 
@@ -175,8 +179,8 @@ impl Store {
         let tx = conn.transaction()?;
         let started_at = now_ms();
         tx.execute(
-            "INSERT INTO runs (target, phase, user, state, started_at, version, prev_version, note)
-             VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6, ?7)",
+            "INSERT INTO runs (target, phase, user, state, started_at, version, prev_version, note, steps)
+             VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6, ?7, ?8)",
             params![
                 run.target,
                 run.phase.as_str(),
@@ -184,7 +188,8 @@ impl Store {
                 started_at,
                 run.version,
                 run.prev_version,
-                run.note
+                run.note,
+                run.steps as i64
             ],
         )?;
         let id = tx.last_insert_rowid();
@@ -211,6 +216,7 @@ impl Store {
             prev_version: run.prev_version.map(str::to_owned),
             note: run.note.map(str::to_owned),
             error: None,
+            steps: run.steps,
         };
         Ok((stored, entry))
     }
@@ -397,6 +403,7 @@ mod tests {
             version: None,
             prev_version: None,
             note: None,
+            steps: 1,
         }
     }
 
