@@ -172,6 +172,18 @@ impl Access {
         self.rules.is_none()
     }
 
+    /// Whether any rule that grants `role` (directly or through admin) names an account.
+    pub fn grants_by_account(&self, role: Role) -> bool {
+        let Some(rules) = &self.rules else {
+            return false;
+        };
+        [role, Role::Admin].iter().any(|r| {
+            rules
+                .get(r)
+                .is_some_and(|list| list.iter().any(|rule| matches!(rule, Rule::Account(_))))
+        })
+    }
+
     /// Whether the sender of `msg` holds `role` (admin implies every role).
     pub fn allows(&self, msg: &Message, role: Role) -> bool {
         if msg.trusted {

@@ -33,8 +33,11 @@ pub fn target(ctx: &Ctx, word: Option<&str>) -> Result<String, CommandError> {
             Err(CommandError::User(if names.is_empty() {
                 "no targets are configured: add [targets.NAME] to the config".into()
             } else {
+                let hint = close_target(ctx, word)
+                    .map(|t| format!(" (did you mean {t}?)"))
+                    .unwrap_or_default();
                 format!(
-                    "no target '{}'; targets: {}",
+                    "no target '{}'{hint}; targets: {}",
                     crate::text::truncate_chars(word, 32),
                     names.join(", ")
                 )
@@ -70,6 +73,23 @@ pub fn target_and_force(ctx: &Ctx) -> Result<(String, bool), CommandError> {
         ));
     }
     Ok((target, force))
+}
+
+/// The longest a hold may be given a duration for; longer holds are simply open-ended.
+pub const MAX_HOLD: Duration = Duration::from_secs(366 * 24 * 3600);
+
+/// The configured target closest to a mistyped word, for "did you mean". Short words must be
+/// one edit away, so an ordinary word ("db") is not taken for a target ("dev").
+pub fn close_target<'a>(ctx: &'a Ctx, word: &str) -> Option<&'a str> {
+    let max = if word.chars().count() <= 5 { 1 } else { 2 };
+    ctx.bot
+        .config
+        .targets
+        .keys()
+        .map(|t| (strsim::damerau_levenshtein(word, t), t.as_str()))
+        .filter(|(d, t)| *d > 0 && *d <= max && *d < t.len())
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, t)| t)
 }
 
 /// A duration word such as `2h`, `30m`, `1h30m` (a number alone is not a duration).

@@ -9,8 +9,8 @@ const MAX_REASON: usize = 200;
 pub const SPEC: Spec = Spec {
     name: "hold",
     aliases: &[],
-    usage: "[target] [duration] <reason>",
-    help: "Writes NO DEPLOY PLEASE into the deploy log and blocks deploys of a target (every target if none is named) until !unhold, or until a duration such as 2h has passed.",
+    usage: "[target|all] [duration] <reason>",
+    help: "Writes NO DEPLOY PLEASE into the deploy log and blocks deploys of a target (every target if none is named, or 'all') until !unhold, or until a duration such as 2h has passed.",
     role: Some(Role::Hold),
     examples: &[
         Example {
@@ -26,16 +26,33 @@ pub const SPEC: Spec = Spec {
 };
 
 async fn run(ctx: Ctx) -> Result<(), CommandError> {
-    let mut rest = ctx.args.trim();
+    let text = crate::text::sanitize_line(&ctx.args).into_owned();
+    let mut rest = text.trim();
     let mut target = None;
     let (word, tail) = first_word(rest);
     if args::is_target(&ctx, word) {
         target = Some(word.to_owned());
         rest = tail;
+    } else if word == "all" {
+        rest = tail;
+    } else if let Some(close) = args::close_target(&ctx, word) {
+        // "!hold sitee freeze" must not quietly hold every target.
+        return Err(CommandError::User(format!(
+            "no target '{}' (did you mean {close}?); to hold every target, say {}hold all <reason>",
+            crate::text::truncate_chars(word, 32),
+            ctx.prefix()
+        )));
     }
     let (word, tail) = first_word(rest);
     let duration = args::duration(word);
-    if duration.is_some() {
+    if let Some(d) = duration {
+        if d > args::MAX_HOLD {
+            return Err(CommandError::User(format!(
+                "a hold can last at most {} days; leave the duration out to hold until {}unhold",
+                args::MAX_HOLD.as_secs() / 86_400,
+                ctx.prefix()
+            )));
+        }
         rest = tail;
     }
     let reason = rest.trim();

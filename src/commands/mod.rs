@@ -296,7 +296,7 @@ fn check_role(bot: &Bot, msg: &Message, role: Role, command: &str) -> Result<(),
     }
     let prefix = &bot.config.bot.prefix;
     let mut text = format!("{prefix}{command} needs the {role} role, which you do not have");
-    if msg.who.account.is_none() {
+    if msg.who.account.is_none() && bot.access.grants_by_account(role) {
         text.push_str(" (you are not logged in to services, so account: rules cannot match)");
     }
     Err(text)
@@ -455,6 +455,13 @@ pub(crate) mod tests {
         );
         m.who.account = Some("alice".into());
         assert!(refused(&m).is_ok());
+        m.who.account = None;
+        let masks_only = super::tests::bot("[access]\ndeploy = [\"*!*@trusted\"]\n");
+        assert_eq!(
+            check_role(&masks_only, &m, Role::Deploy, "whatever").unwrap_err(),
+            "!whatever needs the deploy role, which you do not have",
+            "no hint about services when no rule names an account"
+        );
         m.who.account = Some("bob".into());
         assert_eq!(
             refused(&m).unwrap_err(),

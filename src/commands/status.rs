@@ -106,9 +106,9 @@ pub fn describe(status: &TargetStatus) -> String {
         None => "idle".to_owned(),
         Some(active) => {
             let mut text = format!(
-                "{} by {} for {}",
-                active.phase_verb(),
+                "{} is {} it for {}",
                 active.user,
+                active.phase_verb(),
                 human_duration(active.started.elapsed())
             );
             if let Some((index, name, since)) = &active.step {
