@@ -19,7 +19,7 @@ use crate::message::{Identity, Message, Place};
 use crate::outbox::{Kind, OutLine};
 
 /// The channel the console pretends to be, when the config lists none.
-const DEFAULT_CHANNEL: &str = "#console";
+pub const DEFAULT_CHANNEL: &str = "#console";
 /// How long the printer may take to catch up before the next line is read.
 const PRINT_WAIT: Duration = Duration::from_secs(60);
 

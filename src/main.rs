@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use lever::config::{Config, ConfigError, EMBEDDED};
+use lever::config::{example, Config, ConfigError, EMBEDDED};
 
 /// lever: a chat-ops IRC bot for one-step stage and deploy, a shared deploy log, and holds.
 #[derive(Parser)]
@@ -35,13 +35,21 @@ fn main() -> ExitCode {
         Command::Console => "warn",
         _ => "info",
     });
-    let config = match load(cli.config.as_deref()) {
-        Ok(config) => Arc::new(config),
+    let mut config = match load(cli.config.as_deref(), !matches!(command, Command::Check)) {
+        Ok(config) => config,
         Err(e) => {
             eprintln!("lever: {e}");
             return ExitCode::FAILURE;
         }
     };
+    if matches!(command, Command::Console) && config.irc.channels.is_empty() {
+        // The console is a channel; announcements must have somewhere to go.
+        config
+            .irc
+            .channels
+            .push(lever::console::DEFAULT_CHANNEL.to_owned());
+    }
+    let config = Arc::new(config);
     if let Command::Check = command {
         println!(
             "{}: ok ({} {}, {} channel(s), access {})",
@@ -84,8 +92,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// The named config; else `bot.toml` here; else the built-in example.
-fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+/// The named config; else `bot.toml` here; else the built-in example. To run the example, its
+/// step scripts are written to a folder of lever's own (`install`), which also holds its store.
+fn load(path: Option<&Path>, install: bool) -> Result<Config, ConfigError> {
     if let Some(path) = path {
         return Config::load(path);
     }
@@ -93,9 +102,24 @@ fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
     if default.exists() {
         return Config::load(default);
     }
-    tracing::info!("no bot.toml here: using the built-in example config");
     let here = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    Config::from_toml(EMBEDDED, "built-in bot.toml", here)
+    if !install {
+        return Config::from_toml(EMBEDDED, "built-in bot.toml", here);
+    }
+    let folder = match example::install() {
+        Ok(folder) => folder,
+        Err(e) => {
+            eprintln!(
+                "lever: cannot write the built-in example's steps ({e}); its steps will not run"
+            );
+            here
+        }
+    };
+    eprintln!(
+        "lever: no bot.toml here; using the built-in example config (its steps and lever.db are in {})",
+        folder.display()
+    );
+    Config::from_toml(EMBEDDED, "built-in bot.toml", folder)
 }
 
 fn init_logging(default: &str) {

@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use crate::access::{Access, AccessConfig};
 
+pub mod example;
 mod targets;
 
 pub use targets::{Announce, DeployConfig, StepConfig, StoreConfig, TargetConfig};
