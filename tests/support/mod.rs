@@ -79,24 +79,42 @@ impl Ngircd {
             dir.path(),
             std::os::unix::fs::PermissionsExt::from_mode(0o755),
         );
-        let port = free_port();
-        let conf = format!(
-            "[Global]\n\tName = irc.lever.test\n\tInfo = lever test server\n\tListen = 127.0.0.1\n\
-             \tPorts = {port}\n\tMotdPhrase = \"lever test\"\n\
-             [Limits]\n\tMaxConnectionsIP = 0\n\tMaxNickLength = 30\n\tPingTimeout = 120\n\tPongTimeout = 20\n\t{limits}\n\
-             [Options]\n\tDNS = no\n\tIdent = no\n\tPAM = no\n"
-        );
-        std::fs::write(dir.path().join("ngircd.conf"), conf).expect("write ngircd.conf");
         let mut server = Self {
             dir,
-            port,
+            port: 0,
             child: None,
         };
-        server.launch();
-        server
+        // A port found free may be taken by a parallel test before ngircd binds it; then
+        // ngircd exits, and another port is tried.
+        for _ in 0..5 {
+            server.port = free_port();
+            let port = server.port;
+            let conf = format!(
+                "[Global]\n\tName = irc.lever.test\n\tInfo = lever test server\n\tListen = 127.0.0.1\n\
+                 \tPorts = {port}\n\tMotdPhrase = \"lever test\"\n\
+                 [Limits]\n\tMaxConnectionsIP = 0\n\tMaxNickLength = 30\n\tPingTimeout = 120\n\tPongTimeout = 20\n\t{limits}\n\
+                 [Options]\n\tDNS = no\n\tIdent = no\n\tPAM = no\n"
+            );
+            std::fs::write(server.dir.path().join("ngircd.conf"), conf).expect("write ngircd.conf");
+            if server.try_launch() {
+                return server;
+            }
+        }
+        panic!("ngircd would not start: {}", server.log());
     }
 
     fn launch(&mut self) {
+        for _ in 0..5 {
+            if self.try_launch() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("ngircd did not come back on {}: {}", self.port, self.log());
+    }
+
+    /// Starts ngircd; true once this very process listens on the port (its log says so).
+    fn try_launch(&mut self) -> bool {
         let log = std::fs::File::create(self.dir.path().join("ngircd.log")).expect("log file");
         let child = Command::new(ngircd_binary())
             .arg("-n")
@@ -107,12 +125,24 @@ impl Ngircd {
             .spawn()
             .expect("start ngircd");
         self.child = Some(child);
-        assert!(
-            wait_for_port(self.port, Duration::from_secs(10)),
-            "ngircd did not listen on {}: {}",
-            self.port,
-            self.log()
-        );
+        let listening = format!("Now listening on [127.0.0.1]:{}", self.port);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.log().contains(&listening) {
+                return true;
+            }
+            let exited = self
+                .child
+                .as_mut()
+                .is_some_and(|c| c.try_wait().ok().flatten().is_some());
+            if exited {
+                self.child = None;
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.stop();
+        false
     }
 
     /// Kills the server (every client is disconnected).

@@ -1,0 +1,1253 @@
+//! The deploy pipeline end to end: lever's real binary on a real ngIRCd (and InspIRCd with
+//! Atheme for services accounts), raw clients typing `!stage`, `!deploy`, `!hold` and friends,
+//! step scripts written into each test's folder. Announcements and replies are checked word
+//! for word against lever's wording (src/announce.rs, src/deploy/, src/commands/).
+
+mod support;
+use support::inspircd::*;
+use support::*;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+// ---------------------------------------------------------------------------------------------
+// lever as a process of our own: a folder prepared first (config, step scripts), then lever
+// started on it, stopped, killed and started again on the same store.
+
+/// lever's binary on a folder holding `bot.toml`, the step scripts and the store (`lever.db`).
+struct Bot {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Bot {
+    /// A folder with `bot.toml`; lever is not started yet (write the scripts first).
+    fn prepare(config: &str) -> Bot {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("bot.toml"), config).expect("write bot.toml");
+        Bot { dir, child: None }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes an executable `#!/bin/sh` script `name` into the folder.
+    fn script(&self, name: &str, body: &str) {
+        let path = self.path(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write script");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+
+    /// Starts `lever run` on the folder (again, after a stop: same config, same store).
+    fn start(&mut self) {
+        assert!(self.child.is_none(), "lever is already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path("lever.log"))
+            .expect("log file");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_lever"));
+        command
+            .args(["run", "--config"])
+            .arg(self.path("bot.toml"))
+            .env("RUST_LOG", "lever=debug")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        for (key, _) in std::env::vars_os() {
+            if key
+                .to_string_lossy()
+                .to_ascii_uppercase()
+                .starts_with("LEVER_")
+            {
+                command.env_remove(key);
+            }
+        }
+        self.child = Some(command.spawn().expect("start lever"));
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().expect("lever is running").id()
+    }
+
+    /// Whether lever is still running.
+    fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().expect("wait for lever").is_none())
+    }
+
+    /// Waits (against a hang) for lever to exit; returns whether it exited with status 0.
+    fn wait_exit(&mut self) -> bool {
+        let mut child = self.child.take().expect("lever is running");
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = child.try_wait().expect("wait for lever") {
+                return status.success();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("lever did not exit within {WAIT:?}:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, and lever exits 0.
+    fn terminate(&mut self) {
+        signal(self.pid(), "TERM");
+        assert!(self.wait_exit(), "lever exited non-zero:\n{}", self.log());
+    }
+
+    /// `kill -9`: no chance to record or say anything.
+    fn kill9(&mut self) {
+        signal(self.pid(), "KILL");
+        assert!(!self.wait_exit(), "SIGKILL cannot end in exit 0");
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.path("lever.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Bot {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("--- lever log ---\n{}", self.log());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Talking to lever.
+
+/// A client named `nick`, connected and in #ops.
+fn member(port: u16, nick: &str) -> Client {
+    let mut client = Client::connect(port, nick);
+    client.join("#ops");
+    client
+}
+
+/// Waits until `client` sees lever join #ops.
+fn sees_lever_join(client: &mut Client) {
+    client.expect(|l| l.verb == "JOIN" && l.from == "lever" && l.text() == "#ops");
+}
+
+/// Whether `line` is something lever said in #ops.
+fn said(line: &Line) -> bool {
+    line.verb == "PRIVMSG"
+        && line.from == "lever"
+        && line.params.first().is_some_and(|c| c == "#ops")
+}
+
+/// Says `text` in #ops.
+fn say(client: &mut Client, text: &str) {
+    client.privmsg("#ops", text);
+}
+
+/// The next thing lever says in #ops, whatever it is.
+fn next_said(client: &mut Client) -> String {
+    client.expect(said).text().to_owned()
+}
+
+/// The next thing lever says in #ops that starts with `prefix` (others are skipped).
+fn hear(client: &mut Client, prefix: &str) -> String {
+    client
+        .expect(|l| said(l) && l.text().starts_with(prefix))
+        .text()
+        .to_owned()
+}
+
+/// Like [`hear`], waiting up to `within` (for what lever says on its own clock).
+fn hear_within(client: &mut Client, within: Duration, prefix: &str) -> String {
+    client
+        .expect_within(within, |l| said(l) && l.text().starts_with(prefix))
+        .text()
+        .to_owned()
+}
+
+/// Asserts that `text` is exactly `template`, where `{time}` stands for a time as lever writes
+/// it (`2009-06-18 13:05:25`), `{dur}` for a duration (`3202 ms`, `42.9 s`, `2 min 16 s`),
+/// `{word}` for one word, `{code}` for a confirm code and `{*}` for anything. Returns what the
+/// placeholders stood for, in order.
+fn like(text: &str, template: &str) -> Vec<String> {
+    let holes = regex::Regex::new(r"\{(time|dur|word|code|\*)\}").unwrap();
+    let mut pattern = String::from("^");
+    let mut last = 0;
+    for hole in holes.captures_iter(template) {
+        let whole = hole.get(0).unwrap();
+        pattern.push_str(&regex::escape(&template[last..whole.start()]));
+        pattern.push_str(match &hole[1] {
+            "time" => r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)",
+            "dur" => r"(\d+ ms|\d+\.\d s|\d+ min \d+ s|\d+ h \d+ min|\d+ d \d+ h)",
+            "word" => r"(\S+)",
+            "code" => r"([ACDEFGHJKLMNPQRTUVWXY34679]{4})",
+            _ => r"(.*)",
+        });
+        last = whole.end();
+    }
+    pattern.push_str(&regex::escape(&template[last..]));
+    pattern.push('$');
+    let re = regex::Regex::new(&pattern).unwrap();
+    let caps = re
+        .captures(text)
+        .unwrap_or_else(|| panic!("lever said:\n  {text:?}\nexpected:\n  {template:?}"));
+    caps.iter()
+        .skip(1)
+        .map(|c| c.map_or(String::new(), |m| m.as_str().to_owned()))
+        .collect()
+}
+
+/// Lever answers `!ping` with nothing else queued before it: everything it had to say to
+/// what came before has been read.
+fn pong(client: &mut Client) {
+    say(client, "!ping");
+    assert_eq!(next_said(client), "pong");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files and processes the steps leave behind.
+
+/// Waits (against a hang) until a step has created `path`.
+fn wait_for_file(path: &Path) {
+    let deadline = Instant::now() + WAIT;
+    while !path.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared: the step did not get that far",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The pid a step wrote into `path`.
+fn read_pid(path: &Path) -> u32 {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{}: {text:?}: {e}", path.display()))
+}
+
+/// Whether process `pid` has ended (gone, or a zombie waiting to be reaped).
+fn ended(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+    }
+}
+
+/// Asserts that process `pid` ends (a killed process may take a moment to be torn down; the
+/// wait only guards against a hang).
+fn assert_ended(pid: u32, what: &str) {
+    let deadline = Instant::now() + WAIT;
+    while !ended(pid) {
+        if Instant::now() > deadline {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            panic!("{what} (pid {pid}) is still running:\n{status}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A step that waits for the file `release` in its folder (60 s at most, so a failed test
+/// leaves nothing running for long), after creating `started`.
+const WAIT_FOR_RELEASE: &str = "touch started
+echo waiting for release
+i=0
+while [ ! -e release ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done";
+
+// ---------------------------------------------------------------------------------------------
+// 1. Flickr's flow, on the shipped example config and steps.
+
+/// The shipped `bot.toml` pointed at the test server with the throttle off, and the shipped
+/// `steps/` beside it.
+fn shipped_example(port: u16) -> Bot {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let shipped = std::fs::read_to_string(root.join("bot.toml")).expect("read bot.toml");
+    for key in ["port = 6667\n", "line_interval = \"1s\""] {
+        assert!(shipped.contains(key), "the shipped bot.toml has no {key:?}");
+    }
+    let config = shipped
+        .replacen("port = 6667\n", &format!("port = {port}\n"), 1)
+        .replacen("line_interval = \"1s\"", "line_interval = \"0s\"", 1);
+    let bot = Bot::prepare(&config);
+    std::fs::create_dir(bot.path("steps")).unwrap();
+    for script in ["act.sh", "version.sh"] {
+        std::fs::copy(
+            root.join("steps").join(script),
+            bot.path("steps").join(script),
+        )
+        .unwrap();
+    }
+    bot
+}
+
+#[test]
+fn the_flickr_flow_hold_refused_unhold_stage_deploy_log() {
+    let server = Ngircd::start();
+    let mut alice = member(server.port, "alice");
+    let mut bob = member(server.port, "bob");
+    let mut bot = shipped_example(server.port);
+    bot.start();
+    sees_lever_join(&mut bob);
+
+    // NO DEPLOY PLEASE.
+    say(&mut alice, "!hold db migration");
+    assert_eq!(
+        next_said(&mut bob),
+        "NO DEPLOY PLEASE: every target held by alice (db migration)"
+    );
+    say(&mut bob, "!deploy");
+    like(
+        &next_said(&mut bob),
+        "bob: site is held: NO DEPLOY PLEASE by alice since {time} UTC ({dur} ago): db migration. \
+         Ask alice, or !unhold when it is safe",
+    );
+    say(&mut alice, "!unhold");
+    like(
+        &next_said(&mut bob),
+        "DEPLOY OK: alice lifted the hold on every target (held {dur})",
+    );
+
+    // The one-step stage, a line per step.
+    say(&mut bob, "!stage");
+    assert_eq!(next_said(&mut bob), "bob is staging site (5 steps)");
+    for step in [
+        "exporting svn",
+        "fetching versions",
+        "precompiling",
+        "sync strings",
+        "push to staging",
+    ] {
+        like(
+            &next_said(&mut bob),
+            &format!("site: {step}.....ok ({{dur}})"),
+        );
+    }
+    let staged = like(
+        &next_said(&mut bob),
+        "site staged by bob in {dur}: {word} — slowest: {*}",
+    );
+    let version = &staged[1];
+    assert!(
+        regex::Regex::new(r"^r\d{5}$").unwrap().is_match(version),
+        "steps/version.sh prints r and five digits: {version:?}"
+    );
+
+    // The deploy.
+    say(&mut bob, "!deploy");
+    assert_eq!(
+        next_said(&mut bob),
+        format!("bob is deploying site: {version} → live (6 steps)")
+    );
+    for step in [
+        "pulling site from staging host",
+        "syncing to ramdisk in mud",
+        "syncing to ramdisk in re2",
+        "stage 1",
+        "stage 2",
+        "stage 3",
+    ] {
+        like(
+            &next_said(&mut bob),
+            &format!("site: {step}.....ok ({{dur}})"),
+        );
+    }
+    like(
+        &next_said(&mut bob),
+        &format!("site deployed by bob in {{dur}}: {version} — slowest: {{*}}"),
+    );
+
+    // The deploy log, newest first; nothing else is in it.
+    say(&mut bob, "!log 10");
+    for (who, text) in [
+        ("bob", format!("site deployed {version}")),
+        (
+            "bob",
+            format!("starting deploy of site... ({version} → live)"),
+        ),
+        ("bob", format!("site staged {version}")),
+        ("bob", "starting stage of site...".to_owned()),
+        ("alice", "DEPLOY OK".to_owned()),
+        ("alice", "NO DEPLOY PLEASE (db migration)".to_owned()),
+    ] {
+        like(&next_said(&mut bob), &format!("[{{time}}] [{who}] {text}"));
+    }
+    pong(&mut bob);
+
+    say(&mut bob, "!status");
+    like(
+        &next_said(&mut bob),
+        &format!(
+            "site: not held · live {version} (deploy by bob at {{time}} UTC) · \
+             staged {version} (by bob at {{time}} UTC) · idle"
+        ),
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. The store outlives lever.
+
+/// A target `site` with a quick stage and deploy, beside whatever else `rest` adds.
+fn quick_site(port: u16, rest: &str) -> String {
+    bot_config(
+        port,
+        "",
+        &format!(
+            "{rest}\n[targets.site]\n\
+             [[targets.site.stage]]\nname = \"build\"\nrun = [\"true\"]\n\
+             [[targets.site.deploy]]\nname = \"ship\"\nrun = [\"true\"]\n"
+        ),
+    )
+}
+
+#[test]
+fn holds_and_the_log_survive_a_restart() {
+    let server = Ngircd::start();
+    let mut alice = member(server.port, "alice");
+    let mut bob = member(server.port, "bob");
+    let mut bot = Bot::prepare(&quick_site(server.port, ""));
+    bot.start();
+    sees_lever_join(&mut bob);
+
+    say(&mut alice, "!hold site payments outage");
+    assert_eq!(
+        next_said(&mut bob),
+        "NO DEPLOY PLEASE: site held by alice (payments outage)"
+    );
+    say(&mut bob, "!status");
+    let before = like(
+        &next_said(&mut bob),
+        "site: HELD by alice since {time} UTC ({dur}): payments outage · nothing live yet · \
+         nothing staged · idle",
+    );
+
+    bot.terminate();
+    bob.expect(|l| l.verb == "QUIT" && l.from == "lever");
+    bot.start();
+    sees_lever_join(&mut bob);
+
+    say(&mut bob, "!status");
+    let after = like(
+        &next_said(&mut bob),
+        "site: HELD by alice since {time} UTC ({dur}): payments outage · nothing live yet · \
+         nothing staged · idle",
+    );
+    assert_eq!(
+        before[0], after[0],
+        "the same hold, placed at the same time"
+    );
+    say(&mut bob, "!deploy");
+    like(
+        &next_said(&mut bob),
+        "bob: site is held: NO DEPLOY PLEASE by alice since {time} UTC ({dur} ago): \
+         payments outage. Ask alice, or !unhold site when it is safe",
+    );
+    say(&mut bob, "!log");
+    like(
+        &next_said(&mut bob),
+        "[{time}] [alice] NO DEPLOY PLEASE: site (payments outage)",
+    );
+    pong(&mut bob);
+
+    // alice is still the holder after the restart: she lifts it, and the log has both.
+    say(&mut alice, "!unhold site");
+    like(
+        &next_said(&mut bob),
+        "DEPLOY OK: alice lifted the hold on site (held {dur})",
+    );
+    say(&mut bob, "!log");
+    like(&next_said(&mut bob), "[{time}] [alice] DEPLOY OK: site");
+    like(
+        &next_said(&mut bob),
+        "[{time}] [alice] NO DEPLOY PLEASE: site (payments outage)",
+    );
+    pong(&mut bob);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Nothing anyone types reaches a shell.
+
+/// What lever shows of a word it names in a refusal: at most 32 characters, the cut marked.
+fn shown(word: &str) -> String {
+    if word.chars().count() > 32 {
+        format!("{}…", word.chars().take(31).collect::<String>())
+    } else {
+        word.to_owned()
+    }
+}
+
+#[test]
+fn injection_attempts_run_nothing_and_are_refused_or_kept_literally() {
+    let marks = tempfile::tempdir().expect("temp dir");
+    let server = Ngircd::start();
+    // ngIRCd refuses `|` in a user name, so the client registers plainly and then renames.
+    let nick = "x|touch";
+    let mut x = member(server.port, "xtouch");
+    x.send(&format!("NICK {nick}"));
+    x.expect(|l| l.verb == "NICK" && l.text() == nick);
+    let config = bot_config(
+        server.port,
+        "",
+        "[targets.site]\n\
+         [[targets.site.stage]]\nname = \"build\"\nrun = [\"./argv.sh\", \"--by={user}\", \"{target}\"]\n\
+         [[targets.site.deploy]]\nname = \"ship\"\nrun = [\"true\"]\n\
+         [[targets.site.rollback]]\nname = \"back\"\nrun = [\"true\"]\n",
+    );
+    let mut bot = Bot::prepare(&config);
+    bot.script(
+        "argv.sh",
+        "printf '%s\\n' \"$@\" > argv.txt\nprintf '%s\\n' \"$LEVER_USER\" >> argv.txt",
+    );
+    bot.start();
+    sees_lever_join(&mut x);
+
+    let mut payloads = Vec::new();
+    for (i, form) in [
+        "$(touch M)",
+        "`touch M`",
+        "; touch M",
+        "&& touch M",
+        "| touch M",
+        // The same as single words, so each reaches the place that reads one word.
+        "$(touch${IFS}M)",
+        "`touch${IFS}M`",
+        ";touch${IFS}M",
+        "&&touch${IFS}M",
+        "|touch${IFS}M",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let marker = marks.path().join(format!("marker{i}"));
+        payloads.push(form.replace('M', &marker.to_string_lossy()));
+    }
+
+    let usage = |synopsis: &str| format!("{nick}: usage: {synopsis}");
+    let no_target = |word: &str| format!("{nick}: no target '{}'; targets: site", shown(word));
+    for p in &payloads {
+        let words: Vec<&str> = p.split_whitespace().collect();
+        let first = words[0];
+        let one_word = words.len() == 1;
+        // Commands that check the target word before anything else.
+        for command in ["stage", "unhold", "log", "changes"] {
+            say(&mut x, &format!("!{command} {p}"));
+            assert_eq!(next_said(&mut x), no_target(first), "!{command} {p}");
+        }
+        // Commands that take at most one word (or `[target] [force]`).
+        for (command, synopsis) in [
+            ("deploy", "!deploy [target] [force]"),
+            ("rollback", "!rollback [target] [force]"),
+            ("status", "!status [target]"),
+            ("cancel", "!cancel [target]"),
+        ] {
+            say(&mut x, &format!("!{command} {p}"));
+            let expected = if one_word {
+                no_target(first)
+            } else {
+                usage(synopsis)
+            };
+            assert_eq!(next_said(&mut x), expected, "!{command} {p}");
+        }
+        say(&mut x, &format!("!deploy site {p}"));
+        assert_eq!(next_said(&mut x), usage("!deploy [target] [force]"));
+        // A code is one word of at most 16 characters.
+        assert!(!one_word || p.len() > 16);
+        say(&mut x, &format!("!confirm {p}"));
+        assert_eq!(next_said(&mut x), usage("!confirm <code>"), "!confirm {p}");
+
+        // As a hold reason it is just text: held, shown and logged as typed.
+        say(&mut x, &format!("!hold {p} reason"));
+        assert_eq!(
+            next_said(&mut x),
+            format!("NO DEPLOY PLEASE: every target held by {nick} ({p} reason)")
+        );
+        say(&mut x, "!unhold");
+        like(
+            &next_said(&mut x),
+            &format!("DEPLOY OK: {nick} lifted the hold on every target (held {{dur}})"),
+        );
+        say(&mut x, &format!("!hold site 2h {p}"));
+        like(
+            &next_said(&mut x),
+            &format!("NO DEPLOY PLEASE: site held by {nick} ({p}) until {{time}} UTC"),
+        );
+        say(&mut x, "!status site");
+        like(
+            &next_said(&mut x),
+            &format!(
+                "site: HELD by {nick} since {{time}} UTC ({{dur}}): {p}, until {{time}} UTC · \
+                 nothing live yet · nothing staged · idle"
+            ),
+        );
+        say(&mut x, "!log 1");
+        like(
+            &next_said(&mut x),
+            &format!("[{{time}}] [{nick}] NO DEPLOY PLEASE: site ({p}) until {{time}} UTC"),
+        );
+        say(&mut x, "!unhold site");
+        like(
+            &next_said(&mut x),
+            &format!("DEPLOY OK: {nick} lifted the hold on site (held {{dur}})"),
+        );
+    }
+
+    // A nick full of shell characters reaches a step as one literal argument.
+    say(&mut x, "!stage");
+    assert_eq!(
+        next_said(&mut x),
+        format!("{nick} is staging site (1 step)")
+    );
+    like(
+        &next_said(&mut x),
+        &format!("site staged by {nick} in {{dur}}"),
+    );
+    let argv = std::fs::read_to_string(bot.path("argv.txt")).expect("the step ran");
+    assert_eq!(argv, format!("--by={nick}\nsite\n{nick}\n"));
+
+    pong(&mut x);
+    assert!(bot.running(), "lever died:\n{}", bot.log());
+    let created: Vec<_> = std::fs::read_dir(marks.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(created.is_empty(), "injected commands ran: {created:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. A failing step.
+
+#[test]
+fn a_failing_step_is_reported_with_its_name_status_and_output_and_stops_the_run() {
+    let server = Ngircd::start();
+    let mut fay = member(server.port, "fay");
+    let config = bot_config(
+        server.port,
+        "",
+        "[targets.site]\n\
+         [[targets.site.stage]]\nname = \"prepare\"\nrun = [\"true\"]\n\
+         [[targets.site.stage]]\nname = \"compile\"\nrun = [\"./compile.sh\"]\n\
+         [[targets.site.stage]]\nname = \"publish\"\nrun = [\"./publish.sh\"]\n\
+         [[targets.site.deploy]]\nname = \"ship\"\nrun = [\"true\"]\n",
+    );
+    let mut bot = Bot::prepare(&config);
+    bot.script(
+        "compile.sh",
+        "echo 'compiling 4211 templates'\necho 'error: photo.tpl line 12: unexpected EOF'\nexit 3",
+    );
+    bot.script("publish.sh", "touch published");
+    bot.start();
+    sees_lever_join(&mut fay);
+
+    say(&mut fay, "!stage");
+    assert_eq!(next_said(&mut fay), "fay is staging site (3 steps)");
+    // Checked word for word at the end, after everything else about the failure.
+    let failed = hear(&mut fay, "site stage by fay FAILED");
+    assert!(
+        !bot.path("published").exists(),
+        "the step after the failing one ran"
+    );
+    say(&mut fay, "!log 1");
+    like(
+        &next_said(&mut fay),
+        "[{time}] [fay] site stage FAILED ('compile' failed: exit code 3)",
+    );
+    // A failed stage is not something to deploy, and the target is free.
+    say(&mut fay, "!deploy");
+    assert_eq!(
+        next_said(&mut fay),
+        "fay: site has not been staged yet: !stage site first"
+    );
+    say(&mut fay, "!status");
+    assert_eq!(
+        next_said(&mut fay),
+        "site: not held · nothing live yet · nothing staged · idle"
+    );
+    // The step count is the run's (3 steps), as its start said, not the steps that ran.
+    like(
+        &failed,
+        "site stage by fay FAILED after {dur} at step 2/3 'compile': exit code 3 — \
+         last output: compiling 4211 templates | error: photo.tpl line 12: unexpected EOF",
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. A step's timeout.
+
+#[test]
+fn a_step_timeout_kills_its_whole_process_group() {
+    let server = Ngircd::start();
+    let mut gus = member(server.port, "gus");
+    let config = bot_config(
+        server.port,
+        "",
+        "[targets.site]\nannounce = \"steps\"\n\
+         [[targets.site.stage]]\nname = \"hang\"\nrun = [\"./hang.sh\"]\ntimeout = \"2s\"\n\
+         [[targets.site.stage]]\nname = \"after\"\nrun = [\"./after.sh\"]\n",
+    );
+    let mut bot = Bot::prepare(&config);
+    bot.script(
+        "hang.sh",
+        "sleep 60 &\necho $! > child.pid\necho $$ > step.pid\necho 'waiting for the lock'\nsleep 60",
+    );
+    bot.script("after.sh", "touch after-ran");
+    bot.start();
+    sees_lever_join(&mut gus);
+
+    say(&mut gus, "!stage");
+    assert_eq!(next_said(&mut gus), "gus is staging site (2 steps)");
+    like(
+        &next_said(&mut gus),
+        "site: hang.....TIMED OUT (limit 2000 ms)",
+    );
+    let failed = hear(&mut gus, "site stage by gus FAILED");
+    assert_ended(read_pid(&bot.path("step.pid")), "the timed-out step");
+    assert_ended(
+        read_pid(&bot.path("child.pid")),
+        "the step's background child",
+    );
+    assert!(
+        !bot.path("after-ran").exists(),
+        "the run went on after a timeout"
+    );
+    say(&mut gus, "!log 1");
+    like(
+        &next_said(&mut gus),
+        "[{time}] [gus] site stage FAILED ('hang' failed: timed out after 2000 ms)",
+    );
+    like(
+        &failed,
+        "site stage by gus FAILED after {dur} at step 1/2 'hang': timed out after 2000 ms — \
+         last output: waiting for the lock",
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. One run per target.
+
+#[test]
+fn a_busy_target_is_refused_while_another_target_runs() {
+    let server = Ngircd::start();
+    let mut alice = member(server.port, "alice");
+    let mut bob = member(server.port, "bob");
+    let config = bot_config(
+        server.port,
+        "",
+        "[targets.site]\n\
+         [[targets.site.stage]]\nname = \"build\"\nrun = [\"./wait.sh\"]\n\
+         [[targets.site.stage]]\nname = \"package\"\nrun = [\"true\"]\n\
+         [[targets.site.deploy]]\nname = \"ship\"\nrun = [\"true\"]\n\
+         [targets.docs]\n\
+         [[targets.docs.stage]]\nname = \"render\"\nrun = [\"true\"]\n\
+         [[targets.docs.deploy]]\nname = \"ship\"\nrun = [\"true\"]\n",
+    );
+    let mut bot = Bot::prepare(&config);
+    bot.script("wait.sh", WAIT_FOR_RELEASE);
+    bot.start();
+    sees_lever_join(&mut bob);
+
+    say(&mut alice, "!stage");
+    assert_eq!(next_said(&mut bob), "alice is staging site (2 steps)");
+    wait_for_file(&bot.path("started"));
+
+    let busy = "bob: site is busy: alice is staging it (step 1/2 'build', {dur} so far); \
+                !status site shows more";
+    say(&mut bob, "!stage");
+    like(&next_said(&mut bob), busy);
+    say(&mut bob, "!deploy");
+    like(&next_said(&mut bob), busy);
+    say(&mut bob, "!stage site");
+    like(&next_said(&mut bob), busy);
+    say(&mut bob, "!status site");
+    like(
+        &next_said(&mut bob),
+        "site: not held · nothing live yet · nothing staged · alice is staging it for {dur}, \
+         step 1/2 'build' for {dur} — last output: waiting for release",
+    );
+
+    // Another target runs meanwhile, start to end.
+    say(&mut bob, "!stage docs");
+    assert_eq!(next_said(&mut bob), "bob is staging docs (1 step)");
+    like(&next_said(&mut bob), "docs staged by bob in {dur}");
+    say(&mut bob, "!deploy docs");
+    assert_eq!(
+        next_said(&mut bob),
+        "bob is deploying docs: the staged build (no version) → live (1 step)"
+    );
+    like(&next_said(&mut bob), "docs deployed by bob in {dur}");
+
+    // site was busy all along; released, its stage ends well.
+    assert!(!bot.path("release").exists());
+    std::fs::write(bot.path("release"), "").unwrap();
+    like(&next_said(&mut bob), "site staged by alice in {dur}");
+    say(&mut bob, "!deploy");
+    assert_eq!(
+        next_said(&mut bob),
+        "bob is deploying site: the staged build (no version) → live (1 step)"
+    );
+    like(&next_said(&mut bob), "site deployed by bob in {dur}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. !cancel.
+
+/// A step that writes its pid and its background child's pid, then waits for the child —
+/// unless `release` exists, when it ends at once.
+const WAIT_WITH_CHILD: &str = "echo $$ > step.pid
+if [ -e release ]; then exit 0; fi
+sleep 60 &
+echo $! > child.pid
+touch started
+echo 'waiting for the build farm'
+wait";
+
+#[test]
+fn cancel_kills_the_steps_processes_and_frees_the_target() {
+    let server = Ngircd::start();
+    let mut alice = member(server.port, "alice");
+    let mut bob = member(server.port, "bob");
+    let config = bot_config(
+        server.port,
+        "",
+        "[targets.site]\n\
+         [[targets.site.stage]]\nname = \"wait\"\nrun = [\"./wait.sh\"]\n\
+         [[targets.site.stage]]\nname = \"after\"\nrun = [\"./after.sh\"]\n",
+    );
+    let mut bot = Bot::prepare(&config);
+    bot.script("wait.sh", WAIT_WITH_CHILD);
+    bot.script("after.sh", "touch after-ran");
+    bot.start();
+    sees_lever_join(&mut bob);
+
+    say(&mut alice, "!stage");
+    assert_eq!(next_said(&mut bob), "alice is staging site (2 steps)");
+    wait_for_file(&bot.path("started"));
+    let step = read_pid(&bot.path("step.pid"));
+    let child = read_pid(&bot.path("child.pid"));
+    assert!(!ended(step) && !ended(child), "the step is running");
+
+    say(&mut bob, "!cancel");
+    assert_eq!(
+        next_said(&mut bob),
+        "bob: cancelling alice's stage of site, step 1/2 'wait'"
+    );
+    let cancelled = hear(&mut bob, "site stage by alice CANCELLED");
+    assert_ended(step, "the cancelled step");
+    assert_ended(child, "the cancelled step's background child");
+    assert!(
+        !bot.path("after-ran").exists(),
+        "the run went on after !cancel"
+    );
+    say(&mut bob, "!log 1");
+    like(
+        &next_said(&mut bob),
+        "[{time}] [alice] site stage CANCELLED (cancelled during 'wait' by bob)",
+    );
+    say(&mut bob, "!cancel");
+    assert_eq!(next_said(&mut bob), "bob: nothing is running on site");
+
+    // The target is free: a new stage runs to its end.
+    std::fs::write(bot.path("release"), "").unwrap();
+    say(&mut alice, "!stage");
+    assert_eq!(next_said(&mut bob), "alice is staging site (2 steps)");
+    like(&next_said(&mut bob), "site staged by alice in {dur}");
+    assert!(bot.path("after-ran").exists());
+    // Step 1 of the run's 2, as the !cancel reply said.
+    like(
+        &cancelled,
+        "site stage by alice CANCELLED by bob during step 1/2 'wait' after {dur}",
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. kill -9 in the middle of a stage.
+
+#[test]
+fn a_run_cut_by_kill_9_is_announced_interrupted_after_a_restart_and_the_target_freed() {
+    let server = Ngircd::start();
+    let mut alice = member(server.port, "alice");
+    let config = bot_config(
+        server.port,
+        "",
+        "[targets.site]\n\
+         [[targets.site.stage]]\nname = \"wait\"\nrun = [\"./wait.sh\"]\n\
+         [[targets.site.stage]]\nname = \"finish\"\nrun = [\"true\"]\n",
+    );
+    let mut bot = Bot::prepare(&config);
+    bot.script("wait.sh", WAIT_FOR_RELEASE);
+    bot.start();
+    sees_lever_join(&mut alice);
+
+    say(&mut alice, "!stage");
+    assert_eq!(next_said(&mut alice), "alice is staging site (2 steps)");
+    wait_for_file(&bot.path("started"));
+    bot.kill9();
+    alice.expect(|l| l.verb == "QUIT" && l.from == "lever");
+    // The orphaned step (its own process group outlives lever) may end now.
+    std::fs::write(bot.path("release"), "").unwrap();
+
+    bot.start();
+    sees_lever_join(&mut alice);
+    let interrupted = hear(&mut alice, "site stage by alice was INTERRUPTED");
+    say(&mut alice, "!log 2");
+    like(
+        &next_said(&mut alice),
+        "[{time}] [alice] site stage interrupted (lever stopped while it ran)",
+    );
+    like(
+        &next_said(&mut alice),
+        "[{time}] [alice] starting stage of site...",
+    );
+    say(&mut alice, "!stage");
+    assert_eq!(next_said(&mut alice), "alice is staging site (2 steps)");
+    like(&next_said(&mut alice), "site staged by alice in {dur}");
+    pong(&mut alice);
+    let told = alice
+        .seen
+        .iter()
+        .filter(|l| l.contains("was INTERRUPTED"))
+        .count();
+    assert_eq!(told, 1, "the interruption is announced once");
+    // Step 1 of the run's 2.
+    assert_eq!(
+        interrupted,
+        "site stage by alice was INTERRUPTED: lever stopped during step 1/2 'wait'; \
+         site is free again (check it before you go on)"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. Roles.
+
+#[test]
+fn roles_from_masks_and_accounts_on_a_server_without_services() {
+    let server = Ngircd::start();
+    let mut alice = member(server.port, "alice");
+    let mut bob = member(server.port, "bob");
+    let config = quick_site(
+        server.port,
+        "[access]\nstage = [\"*!~alice@127.0.0.1\"]\nhold = [\"*!*@127.0.0.1\"]\n\
+         deploy = [\"account:alice\"]\n",
+    );
+    let mut bot = Bot::prepare(&config);
+    bot.start();
+    sees_lever_join(&mut alice);
+
+    say(&mut alice, "!whoami");
+    assert_eq!(
+        next_said(&mut alice),
+        "alice: you are alice!~alice@127.0.0.1, not logged in to services; roles: stage, hold"
+    );
+    say(&mut alice, "!stage");
+    assert_eq!(next_said(&mut alice), "alice is staging site (1 step)");
+    like(&next_said(&mut alice), "site staged by alice in {dur}");
+    let no_deploy = "!deploy needs the deploy role, which you do not have \
+                     (you are not logged in to services, so account: rules cannot match)";
+    say(&mut alice, "!deploy");
+    assert_eq!(next_said(&mut alice), format!("alice: {no_deploy}"));
+    say(&mut alice, "!deploy site force");
+    assert_eq!(next_said(&mut alice), format!("alice: {no_deploy}"));
+
+    // bob's mask matches the hold rule but not the stage rule.
+    say(&mut bob, "!stage");
+    assert_eq!(
+        next_said(&mut alice),
+        "bob: !stage needs the stage role, which you do not have",
+        "no hint about services: the stage rule is a mask"
+    );
+    say(&mut bob, "!hold site load test");
+    assert_eq!(
+        next_said(&mut alice),
+        "NO DEPLOY PLEASE: site held by bob (load test)"
+    );
+    pong(&mut alice);
+}
+
+#[test]
+fn a_nick_change_does_not_grant_rights_and_force_needs_an_admin() {
+    let server = InspIRCd::with_atheme();
+    for (account, password) in [
+        ("alice", "alicepass1"),
+        ("bob", "bobpass123"),
+        ("carol", "carolpass1"),
+    ] {
+        register_account(server.port, account, password);
+    }
+    let mut ops = member(server.port, "ops");
+    let mut alice = connect_with(server.port, "alice", &[], Some(("alice", "alicepass1")));
+    alice.join("#ops");
+    let mut bob = connect_with(server.port, "bob", &[], Some(("bob", "bobpass123")));
+    bob.join("#ops");
+    let mut carol = connect_with(server.port, "carol", &[], Some(("carol", "carolpass1")));
+    carol.join("#ops");
+    let config = lever_config(
+        server.port,
+        "lever",
+        &["#ops"],
+        "line_interval = \"0s\"",
+        "[access]\nstage = [\"account:alice\"]\ndeploy = [\"account:alice\", \"account:bob\"]\n\
+         hold = [\"account:alice\", \"account:bob\"]\nadmin = [\"account:carol\"]\n\
+         [targets.site]\n\
+         [[targets.site.stage]]\nname = \"build\"\nrun = [\"true\"]\n\
+         [[targets.site.deploy]]\nname = \"ship\"\nrun = [\"true\"]\n",
+    );
+    let mut bot = Bot::prepare(&config);
+    bot.start();
+    sees_lever_join(&mut ops);
+    pong(&mut ops);
+
+    say(&mut alice, "!stage");
+    assert_eq!(next_said(&mut ops), "alice is staging site (1 step)");
+    like(&next_said(&mut ops), "site staged by alice in {dur}");
+    say(&mut alice, "!hold site db migration");
+    assert_eq!(
+        next_said(&mut ops),
+        "NO DEPLOY PLEASE: site held by alice (db migration)"
+    );
+
+    // alice steps away; a stranger takes the nick alice and gets none of her rights.
+    alice.send("NICK alice_away");
+    alice.expect(|l| l.verb == "NICK" && l.text() == "alice_away");
+    let mut mallory = member(server.port, "mallory");
+    mallory.send("NICK alice");
+    mallory.expect(|l| l.verb == "NICK" && l.text() == "alice");
+    for (command, role) in [
+        ("!stage", "stage"),
+        ("!deploy", "deploy"),
+        ("!unhold site", "hold"),
+    ] {
+        say(&mut mallory, command);
+        let name = command.split_whitespace().next().unwrap();
+        assert_eq!(
+            next_said(&mut ops),
+            format!(
+                "alice: {name} needs the {role} role, which you do not have \
+                 (you are not logged in to services, so account: rules cannot match)"
+            )
+        );
+    }
+
+    // bob may deploy, but not through alice's hold, and he may not force.
+    say(&mut bob, "!deploy");
+    like(
+        &next_said(&mut ops),
+        "bob: site is held: NO DEPLOY PLEASE by alice since {time} UTC ({dur} ago): \
+         db migration. Ask alice, or !unhold site when it is safe",
+    );
+    say(&mut bob, "!deploy force");
+    assert_eq!(
+        next_said(&mut ops),
+        "bob: 'force' needs the admin role, which you do not have"
+    );
+    say(&mut bob, "!deploy site force");
+    assert_eq!(
+        next_said(&mut ops),
+        "bob: 'force' needs the admin role, which you do not have"
+    );
+
+    // carol is an admin: her force passes the hold, loudly.
+    say(&mut carol, "!deploy site force");
+    assert_eq!(
+        next_said(&mut ops),
+        "carol is deploying site: the staged build (no version) → live (1 step) — \
+         ⚠ FORCED through alice's hold (db migration)"
+    );
+    like(&next_said(&mut ops), "site deployed by carol in {dur}");
+    say(&mut ops, "!log 2");
+    like(&next_said(&mut ops), "[{time}] [carol] site deployed");
+    like(
+        &next_said(&mut ops),
+        "[{time}] [carol] starting deploy of site... (the staged build (no version) → live) \
+         FORCED through alice's hold (db migration)",
+    );
+
+    // The real alice keeps her rights under another nick.
+    say(&mut alice, "!stage");
+    assert_eq!(next_said(&mut ops), "alice_away is staging site (1 step)");
+    like(&next_said(&mut ops), "site staged by alice_away in {dur}");
+    pong(&mut ops);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 10. Holds that end by themselves, and holds that are recalled.
+
+#[test]
+fn a_hold_with_a_duration_expires_and_one_without_is_recalled() {
+    let server = Ngircd::start();
+    let mut dana = member(server.port, "dana");
+    let mut erin = member(server.port, "erin");
+    let config = bot_config(
+        server.port,
+        "",
+        "[deploy]\nhold_reminder = \"2s\"\n\
+         [targets.site]\n[[targets.site.deploy]]\nname = \"ship\"\nrun = [\"true\"]\n",
+    );
+    let mut bot = Bot::prepare(&config);
+    bot.start();
+    sees_lever_join(&mut erin);
+
+    say(&mut dana, "!hold site 3s flaky");
+    like(
+        &next_said(&mut erin),
+        "NO DEPLOY PLEASE: site held by dana (flaky) until {time} UTC",
+    );
+    say(&mut erin, "!deploy");
+    like(
+        &next_said(&mut erin),
+        "erin: site is held: NO DEPLOY PLEASE by dana since {time} UTC ({dur} ago): flaky \
+         (lifts by itself at {time} UTC). \
+         Ask dana, or !unhold site when it is safe",
+    );
+    // Holds are checked every 5 s: the expiry is announced within about 8 s.
+    assert_eq!(
+        hear_within(&mut erin, Duration::from_secs(30), "DEPLOY OK"),
+        "DEPLOY OK: dana's hold on site expired (flaky)"
+    );
+    say(&mut erin, "!deploy");
+    assert_eq!(
+        next_said(&mut erin),
+        "erin is deploying site: the current build → live (1 step)"
+    );
+    like(&next_said(&mut erin), "site deployed by erin in {dur}");
+    say(&mut erin, "!log 3");
+    like(&next_said(&mut erin), "[{time}] [erin] site deployed");
+    like(
+        &next_said(&mut erin),
+        "[{time}] [erin] starting deploy of site... (the current build → live)",
+    );
+    like(
+        &next_said(&mut erin),
+        "[{time}] [lever] DEPLOY OK: site (dana's hold expired: flaky)",
+    );
+
+    // A hold without a duration is recalled.
+    say(&mut dana, "!hold db migration");
+    assert_eq!(
+        next_said(&mut erin),
+        "NO DEPLOY PLEASE: every target held by dana (db migration)"
+    );
+    like(
+        &hear_within(&mut erin, Duration::from_secs(30), "reminder:"),
+        "reminder: every target held by dana for {dur}: db migration (!unhold when it is safe)",
+    );
+    say(&mut dana, "!unhold");
+    like(
+        &hear(&mut erin, "DEPLOY OK"),
+        "DEPLOY OK: dana lifted the hold on every target (held {dur})",
+    );
+    let about_site = erin
+        .seen
+        .iter()
+        .filter(|l| l.contains("reminder: site"))
+        .count();
+    assert_eq!(about_site, 0, "a hold with a duration is not recalled");
+    assert!(bot.running());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 11. !confirm.
+
+#[test]
+fn confirm_shows_what_will_ship_and_only_the_asker_can_confirm() {
+    let server = Ngircd::start();
+    let mut alice = member(server.port, "alice");
+    let mut bob = member(server.port, "bob");
+    let config = bot_config(
+        server.port,
+        "",
+        "[targets.site]\nconfirm = true\nversion = [\"./version.sh\"]\n\
+         changes_url = \"https://git.example/compare/{from}...{to}\"\n\
+         [[targets.site.stage]]\nname = \"build\"\nrun = [\"true\"]\n\
+         [[targets.site.deploy]]\nname = \"ship\"\nrun = [\"./ship.sh\"]\n\
+         [[targets.site.rollback]]\nname = \"back\"\nrun = [\"./ship.sh\"]\n",
+    );
+    let mut bot = Bot::prepare(&config);
+    bot.script("version.sh", "echo \"v$LEVER_RUN_ID\"");
+    bot.script("ship.sh", "echo \"$LEVER_VERSION\" >> shipped");
+    bot.start();
+    sees_lever_join(&mut bob);
+
+    say(&mut alice, "!stage");
+    assert_eq!(next_said(&mut bob), "alice is staging site (1 step)");
+    like(&next_said(&mut bob), "site staged by alice in {dur}: v1");
+
+    say(&mut alice, "!deploy");
+    let code = like(
+        &next_said(&mut bob),
+        "alice: site: will ship v1 → live. To go ahead, say !confirm {code} within 5 min 0 s",
+    )
+    .remove(0);
+    // Nothing ships before the confirmation.
+    say(&mut bob, "!status");
+    like(
+        &next_said(&mut bob),
+        "site: not held · nothing live yet · staged v1 (by alice at {time} UTC) · idle",
+    );
+    say(&mut bob, &format!("!confirm {code}"));
+    assert_eq!(
+        next_said(&mut bob),
+        format!("bob: code {code} belongs to alice's deploy; only they can confirm it")
+    );
+    assert!(!bot.path("shipped").exists());
+    say(&mut alice, &format!("!confirm {}", code.to_lowercase()));
+    assert_eq!(
+        next_said(&mut bob),
+        "alice is deploying site: v1 → live (1 step)"
+    );
+    like(&next_said(&mut bob), "site deployed by alice in {dur}: v1");
+    say(&mut alice, &format!("!confirm {code}"));
+    assert_eq!(
+        next_said(&mut bob),
+        format!("alice: no deploy is waiting for code {code}")
+    );
+
+    // A second round shows the change and its link; then a rollback returns to v1.
+    say(&mut alice, "!stage");
+    assert_eq!(next_said(&mut bob), "alice is staging site (1 step)");
+    like(&next_said(&mut bob), "site staged by alice in {dur}: v3");
+    say(&mut bob, "!changes");
+    like(
+        &next_said(&mut bob),
+        "site would ship v3 → live, was v1; changes: https://git.example/compare/v1...v3 \
+         (staged by alice at {time} UTC)",
+    );
+    say(&mut alice, "!deploy");
+    let code = like(
+        &next_said(&mut bob),
+        "alice: site: will ship v3 → live, was v1; changes: https://git.example/compare/v1...v3. \
+         To go ahead, say !confirm {code} within 5 min 0 s",
+    )
+    .remove(0);
+    say(&mut alice, &format!("!confirm {code}"));
+    assert_eq!(
+        next_said(&mut bob),
+        "alice is deploying site: v3 → live, was v1; \
+         changes: https://git.example/compare/v1...v3 (1 step)"
+    );
+    like(
+        &next_said(&mut bob),
+        "site deployed by alice in {dur}: v3 (was v1)",
+    );
+    say(&mut alice, "!rollback");
+    assert_eq!(
+        next_said(&mut bob),
+        "alice is rolling back site: back to v1, was v3 (1 step)"
+    );
+    like(
+        &next_said(&mut bob),
+        "site rolled back by alice in {dur}: v1 (was v3)",
+    );
+    let shipped = std::fs::read_to_string(bot.path("shipped")).unwrap();
+    assert_eq!(shipped, "v1\nv3\nv1\n", "each run got its LEVER_VERSION");
+}
