@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::events::{Event, Events};
+use crate::deploy::external::{ExternalDeploy, ExternalStatus};
+use crate::events::{BuildReport, Event, Events};
 use crate::outbox::{Outbox, Priority};
 use crate::store::{format_time, Hold, Phase, Run, RunState, StepRecord};
 use crate::text::{human_duration, truncate_chars};
@@ -60,6 +61,11 @@ pub fn lines(config: &Config, event: &Event) -> Vec<(String, String)> {
         Event::RunFinished { run, steps, .. } => {
             (run_channels(config, &run.target), run_finished(run, steps))
         }
+        Event::ExternalDeploy { report, hold, .. } => (
+            run_channels(config, &report.target),
+            external_deploy(report, hold.as_ref()),
+        ),
+        Event::Build(build) => (config.irc.channels.clone(), build_line(build)),
     };
     channels.into_iter().map(|c| (c, text.clone())).collect()
 }
@@ -280,6 +286,75 @@ fn run_finished(run: &Run, steps: &[StepRecord]) -> String {
             )
         }
     }
+}
+
+/// Another tool's deploy: "Who? When? What?", and a warning if it went past a hold.
+fn external_deploy(report: &ExternalDeploy, hold: Option<&Hold>) -> String {
+    let version = report
+        .version
+        .as_ref()
+        .map(|v| format!(" {v}"))
+        .unwrap_or_default();
+    let via = format!("via {}", report.via);
+    let url = report
+        .url
+        .as_ref()
+        .map(|u| format!(" — {u}"))
+        .unwrap_or_default();
+    let mut text = match report.status {
+        ExternalStatus::Started => format!(
+            "{} is deploying {}{version} ({via}){url}",
+            report.user, report.target
+        ),
+        ExternalStatus::Succeeded => format!(
+            "{} deployed by {}{version} ({via}){url}",
+            report.target, report.user
+        ),
+        ExternalStatus::Failed => {
+            let why = report
+                .message
+                .as_ref()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default();
+            format!(
+                "{} deploy by {}{version} FAILED ({via}){why}{url}",
+                report.target, report.user
+            )
+        }
+    };
+    if let Some(hold) = hold {
+        text = format!(
+            "⚠ {text} — while NO DEPLOY PLEASE is in force: {} held by {} ({})",
+            hold.scope(),
+            hold.by_nick,
+            hold.reason
+        );
+    }
+    text
+}
+
+/// A CI result: "build tools_statsd #31 SUCCESS in 2 min 3 s (alice) — URL".
+fn build_line(build: &BuildReport) -> String {
+    let number = build.number.map(|n| format!(" #{n}")).unwrap_or_default();
+    let took = build
+        .duration_ms
+        .map(|ms| format!(" in {}", human_duration(Duration::from_millis(ms))))
+        .unwrap_or_default();
+    let user = build
+        .user
+        .as_ref()
+        .map(|u| format!(" ({u})"))
+        .unwrap_or_default();
+    let url = build
+        .url
+        .as_ref()
+        .map(|u| format!(" — {u}"))
+        .unwrap_or_default();
+    let status = match build.status.as_str() {
+        "SUCCESS" | "STARTED" => build.status.clone(),
+        other => format!("⚠ {other}"),
+    };
+    format!("build {}{number} {status}{took}{user}{url}", build.job)
 }
 
 #[cfg(test)]

@@ -30,6 +30,8 @@ pub enum StartError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("{0}")]
+    Http(String),
 }
 
 pub struct Bot {
@@ -41,6 +43,8 @@ pub struct Bot {
     pub store: Arc<Store>,
     pub events: Events,
     pub deploys: Arc<Deploys>,
+    /// The IRC connection, as far as the rest of lever needs to know it.
+    pub irc: Arc<crate::irc::Status>,
     pub started: SystemTime,
 }
 
@@ -89,6 +93,7 @@ impl Bot {
             store,
             events,
             deploys,
+            irc: Arc::default(),
             started: SystemTime::now(),
         }))
     }

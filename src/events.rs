@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::activity::{Activity, Busy};
+use crate::deploy::external::ExternalDeploy;
 use crate::store::{Hold, LogEntry, Phase, Run, StepRecord};
 
 /// Something that happened, already stored.
@@ -51,6 +52,28 @@ pub enum Event {
         entry: LogEntry,
         steps: Vec<StepRecord>,
     },
+    /// Another tool reported a deploy (`/hooks/deploy`); `hold` covered its target as it began.
+    ExternalDeploy {
+        report: ExternalDeploy,
+        entry: LogEntry,
+        hold: Option<Hold>,
+    },
+    /// A CI build finished or started (`/hooks/build`); announced, not logged.
+    Build(BuildReport),
+}
+
+/// A CI build, as `/hooks/build` reports it. Every text is already sanitised and bounded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildReport {
+    pub job: String,
+    pub number: Option<u64>,
+    /// "SUCCESS", "FAILURE", "UNSTABLE", "ABORTED", or "STARTED".
+    pub status: String,
+    pub url: Option<String>,
+    pub duration_ms: Option<u64>,
+    pub user: Option<String>,
+    /// The credential the report came with.
+    pub via: String,
 }
 
 /// An event with the guard that keeps the bot "busy" until a subscriber has handled it.

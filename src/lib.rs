@@ -28,6 +28,7 @@ pub mod config;
 pub mod console;
 pub mod deploy;
 pub mod events;
+pub mod http;
 pub mod irc;
 pub mod message;
 pub mod outbox;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::bot::{Bot, VERSION};
+use crate::bot::{Bot, StartError, VERSION};
 use crate::config::Config;
 use crate::irc::session::Deliver;
 use crate::irc::Session;
@@ -13,7 +13,7 @@ use crate::outbox::Priority;
 
 /// Connects to IRC and serves until a signal asks lever to stop; then says what is queued,
 /// QUITs, and returns.
-pub async fn run(config: Arc<Config>) -> Result<(), crate::bot::StartError> {
+pub async fn run(config: Arc<Config>) -> Result<(), StartError> {
     let bot = Bot::open(config.clone())?;
     if bot.access.is_open() {
         tracing::warn!(
@@ -21,9 +21,19 @@ pub async fn run(config: Arc<Config>) -> Result<(), crate::bot::StartError> {
              add [access] to restrict"
         );
     }
+    // Bind before anything else, so a taken port stops lever at start with a clear message.
+    let listener = match &config.http {
+        Some(http) => Some(crate::http::bind(http).await.map_err(StartError::Http)?),
+        None => None,
+    };
     let shutdown = CancellationToken::new();
     tokio::spawn(watch_signals(bot.clone(), shutdown.clone()));
+    let http = listener
+        .map(|listener| tokio::spawn(crate::http::serve(listener, bot.clone(), shutdown.clone())));
     serve(bot, shutdown).await;
+    if let Some(http) = http {
+        let _ = http.await;
+    }
     Ok(())
 }
 
@@ -41,6 +51,7 @@ pub async fn serve(bot: Arc<Bot>, shutdown: CancellationToken) {
         bot.outbox.clone(),
         deliver,
         VERSION.to_owned(),
+        bot.irc.clone(),
     );
     session.run(shutdown).await;
 }

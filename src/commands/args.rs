@@ -75,9 +75,6 @@ pub fn target_and_force(ctx: &Ctx) -> Result<(String, bool), CommandError> {
     Ok((target, force))
 }
 
-/// The longest a hold may be given a duration for; longer holds are simply open-ended.
-pub const MAX_HOLD: Duration = Duration::from_secs(366 * 24 * 3600);
-
 /// The configured target closest to a mistyped word, for "did you mean". Short words must be
 /// one edit away, so an ordinary word ("db") is not taken for a target ("dev").
 pub fn close_target<'a>(ctx: &'a Ctx, word: &str) -> Option<&'a str> {

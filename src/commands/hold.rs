@@ -45,14 +45,7 @@ async fn run(ctx: Ctx) -> Result<(), CommandError> {
     }
     let (word, tail) = first_word(rest);
     let duration = args::duration(word);
-    if let Some(d) = duration {
-        if d > args::MAX_HOLD {
-            return Err(CommandError::User(format!(
-                "a hold can last at most {} days; leave the duration out to hold until {}unhold",
-                args::MAX_HOLD.as_secs() / 86_400,
-                ctx.prefix()
-            )));
-        }
+    if duration.is_some() {
         rest = tail;
     }
     let reason = rest.trim();

@@ -16,8 +16,10 @@ use serde::Deserialize;
 use crate::access::{Access, AccessConfig};
 
 pub mod example;
+mod http;
 mod targets;
 
+pub use http::HttpConfig;
 pub use targets::{Announce, DeployConfig, StepConfig, StoreConfig, TargetConfig};
 
 /// The example config shipped with lever, used when no `bot.toml` is found and none was named.
@@ -44,6 +46,9 @@ pub struct Config {
     /// What lever stages and deploys, in order; the first is the default.
     #[serde(default)]
     pub targets: IndexMap<String, TargetConfig>,
+    /// Webhooks in, the JSON API and health checks; no section, no HTTP server.
+    #[serde(default)]
+    pub http: Option<HttpConfig>,
     /// The folder relative paths resolve against: the config file's folder.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -447,6 +452,9 @@ impl Config {
         for (name, target) in &self.targets {
             targets::check_target(name, target, &irc.channels)
                 .map_err(|(key, why)| self.invalid(key, why))?;
+        }
+        if let Some(http) = &self.http {
+            http.check().map_err(|(key, why)| self.invalid(key, why))?;
         }
         Ok(())
     }

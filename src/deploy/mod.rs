@@ -10,6 +10,7 @@
 //! - [`runner`]: runs the steps of one run in order, recording and publishing each
 //! - [`watch`]: expires holds placed with a duration and reminds the channel of the others
 
+pub mod external;
 pub mod plan;
 mod runner;
 mod watch;
@@ -28,6 +29,9 @@ use crate::message::Identity;
 use crate::store::runs::NewRun;
 use crate::store::{format_time, now_ms, Hold, LogEntry, Phase, Run, RunState, Store, StoreError};
 use crate::text::human_duration;
+
+/// The longest a hold may be placed for with a duration; longer holds are simply open-ended.
+pub const MAX_HOLD: Duration = Duration::from_secs(366 * 24 * 3600);
 
 /// Why a request was not carried out.
 #[derive(Debug, thiserror::Error)]
@@ -363,6 +367,12 @@ impl Deploys {
     ) -> Result<(Hold, Option<String>), DeployError> {
         if let Some(target) = target {
             self.target(target)?;
+        }
+        if duration.is_some_and(|d| d > MAX_HOLD) {
+            return refused(format!(
+                "a hold can last at most {} days; leave the duration out to hold until !unhold",
+                MAX_HOLD.as_secs() / 86_400
+            ));
         }
         let state = self.lock();
         let holds = self.holds_in_force()?;

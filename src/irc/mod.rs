@@ -18,4 +18,4 @@ pub mod state;
 pub mod throttle;
 pub mod transport;
 
-pub use session::Session;
+pub use session::{Session, Status};

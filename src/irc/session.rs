@@ -42,6 +42,35 @@ pub struct Session {
     outbox: Outbox,
     deliver: Deliver,
     version: String,
+    status: Arc<Status>,
+}
+
+/// What the rest of lever may know of the connection: whether lever is registered and in its
+/// channels, and under which nick (for `/readyz` and `/metrics`).
+#[derive(Debug, Default)]
+pub struct Status {
+    ready: std::sync::atomic::AtomicBool,
+    nick: std::sync::Mutex<String>,
+}
+
+impl Status {
+    /// Registered, identified and joined (or joining): lines flow.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The nick lever has on the network (empty before the first registration).
+    pub fn nick(&self) -> String {
+        self.nick.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn set(&self, ready: bool, nick: Option<&str>) {
+        self.ready
+            .store(ready, std::sync::atomic::Ordering::Relaxed);
+        if let Some(nick) = nick {
+            *self.nick.lock().unwrap_or_else(|p| p.into_inner()) = nick.to_owned();
+        }
+    }
 }
 
 /// How one connection ended.
@@ -51,12 +80,19 @@ enum Ended {
 }
 
 impl Session {
-    pub fn new(cfg: Arc<Config>, outbox: Outbox, deliver: Deliver, version: String) -> Self {
+    pub fn new(
+        cfg: Arc<Config>,
+        outbox: Outbox,
+        deliver: Deliver,
+        version: String,
+        status: Arc<Status>,
+    ) -> Self {
         Self {
             cfg,
             outbox,
             deliver,
             version,
+            status,
         }
     }
 
@@ -64,7 +100,9 @@ impl Session {
     pub async fn run(self, shutdown: CancellationToken) {
         let mut failures = 0;
         loop {
-            let (reason, ready_for) = match self.connect_once(&shutdown).await {
+            let ended = self.connect_once(&shutdown).await;
+            self.status.set(false, None);
+            let (reason, ready_for) = match ended {
                 Ended::Shutdown => return,
                 Ended::Lost { reason, ready_for } => (reason, ready_for),
             };
@@ -140,6 +178,7 @@ impl Session {
                     send_protocol(&mut conn, &mut throttle);
                     if conn.is_ready() && ready_since.is_none() {
                         ready_since = Some(Instant::now());
+                        self.status.set(true, Some(conn.nick()));
                         tracing::info!(nick = conn.nick(), queued = outbox.len(), "ready; sending queued lines");
                     }
                 }

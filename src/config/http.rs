@@ -1,0 +1,110 @@
+//! `[http]`: the HTTP side (webhooks in, the JSON API, health). No section, no HTTP server.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+use super::{duration, Secret};
+
+/// `[http]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address to listen on: "127.0.0.1:8080". Required.
+    pub listen: String,
+    /// A bearer token for `/hooks/*` and API writes (`Authorization: Bearer …`); logged as
+    /// "token". Better set with `LEVER_HTTP__TOKEN`.
+    #[serde(default)]
+    pub token: Option<Secret>,
+    /// More bearer tokens, by name (the name is logged with each request it authorises):
+    /// `{ ci = "…", deployer = "…" }`.
+    #[serde(default)]
+    pub tokens: IndexMap<String, Secret>,
+    /// Shared secrets for HMAC-SHA256 signed bodies (`X-Lever-Signature: sha256=<hex>`, or
+    /// GitHub's `X-Hub-Signature-256`), by name.
+    #[serde(default)]
+    pub hmac_secrets: IndexMap<String, Secret>,
+    /// Largest request body accepted, in bytes; larger gets 413. Default: 1048576 (1 MiB).
+    #[serde(default = "default_body_limit")]
+    pub body_limit: usize,
+    /// A request taking longer is answered 408. Default: "10s".
+    #[serde(default = "default_request_timeout", with = "duration")]
+    pub request_timeout: Duration,
+}
+
+fn default_body_limit() -> usize {
+    1024 * 1024
+}
+
+fn default_request_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// Shortest secret accepted: anything shorter can be guessed.
+const MIN_SECRET: usize = 16;
+
+impl HttpConfig {
+    /// The address, parsed.
+    pub fn addr(&self) -> Result<SocketAddr, String> {
+        self.listen.parse().map_err(|_| {
+            format!(
+                "'{}' is not an address:port such as \"127.0.0.1:8080\"",
+                self.listen
+            )
+        })
+    }
+
+    /// Every bearer token with its name.
+    pub fn bearer_tokens(&self) -> impl Iterator<Item = (&str, &Secret)> {
+        self.token
+            .iter()
+            .map(|t| ("token", t))
+            .chain(self.tokens.iter().map(|(n, t)| (n.as_str(), t)))
+    }
+
+    /// Whether any credential is configured (else no hook or write is ever accepted).
+    pub fn has_credentials(&self) -> bool {
+        self.token.is_some() || !self.tokens.is_empty() || !self.hmac_secrets.is_empty()
+    }
+
+    pub(super) fn check(&self) -> Result<(), (String, String)> {
+        self.addr().map_err(|why| ("http.listen".to_owned(), why))?;
+        if self.body_limit < 1024 {
+            return Err((
+                "http.body_limit".into(),
+                "must be at least 1024 bytes".into(),
+            ));
+        }
+        if self.request_timeout < Duration::from_millis(100) {
+            return Err((
+                "http.request_timeout".into(),
+                "must be at least 100ms".into(),
+            ));
+        }
+        let named = self
+            .token
+            .iter()
+            .map(|t| ("http.token".to_owned(), t))
+            .chain(
+                self.tokens
+                    .iter()
+                    .map(|(n, t)| (format!("http.tokens.{n}"), t)),
+            )
+            .chain(
+                self.hmac_secrets
+                    .iter()
+                    .map(|(n, t)| (format!("http.hmac_secrets.{n}"), t)),
+            );
+        for (key, secret) in named {
+            if secret.expose().len() < MIN_SECRET {
+                return Err((
+                    key,
+                    format!("is shorter than {MIN_SECRET} characters: too easy to guess"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,289 @@
+//! `/api/v1`: the deploy log, holds and status as JSON. Reads are open; writes need a
+//! credential and go through the same code as `!hold` and `!unhold`.
+//!
+//! A deploy script gates itself with one request: `curl --fail http://lever/api/v1/holds/site`
+//! answers 200 when `site` may be deployed and 423 (Locked) while a hold covers it.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::auth::{authenticate, Caller};
+use super::ApiError;
+use crate::bot::Bot;
+use crate::deploy::Active;
+use crate::message::Identity;
+use crate::store::{format_time, Hold, LogEntry, Millis, Run};
+use crate::text::{sanitize_line, truncate_chars};
+
+/// Entries `/api/v1/log` returns without a limit, and at most.
+const DEFAULT_LOG: usize = 50;
+const MAX_LOG: usize = 1000;
+/// The word that names the hold on every target in a path.
+const EVERY_TARGET: &str = "all";
+
+fn rfc3339(at: Millis) -> String {
+    format!("{}Z", format_time(at).replacen(' ', "T", 1))
+}
+
+pub fn hold_json(hold: &Hold) -> Value {
+    json!({
+        "target": hold.target,
+        "by": hold.by_nick,
+        "by_account": hold.by_account,
+        "reason": hold.reason,
+        "placed_at": rfc3339(hold.placed_at),
+        "expires_at": hold.expires_at.map(rfc3339),
+    })
+}
+
+fn entry_json(entry: &LogEntry) -> Value {
+    json!({
+        "id": entry.id,
+        "at": rfc3339(entry.at),
+        "user": entry.user,
+        "target": entry.target,
+        "kind": entry.kind.as_str(),
+        "text": entry.text,
+        "run_id": entry.run_id,
+        "line": entry.to_string(),
+    })
+}
+
+fn run_json(run: &Run) -> Value {
+    json!({
+        "id": run.id,
+        "phase": run.phase.as_str(),
+        "state": run.state.as_str(),
+        "user": run.user,
+        "version": run.version,
+        "started_at": rfc3339(run.started_at),
+        "finished_at": run.finished_at.map(rfc3339),
+    })
+}
+
+fn active_json(active: &Active) -> Value {
+    json!({
+        "run_id": active.run_id,
+        "phase": active.phase.as_str(),
+        "user": active.user,
+        "elapsed_ms": active.started.elapsed().as_millis() as u64,
+        "steps": active.steps,
+        "step": active.step.as_ref().map(|(i, name, since)| json!({
+            "number": i + 1,
+            "name": name,
+            "elapsed_ms": since.elapsed().as_millis() as u64,
+        })),
+        "last_output": active.output.last_line(),
+    })
+}
+
+/// `GET /api/v1/status`: every target's holds, versions and run in progress; IRC state.
+pub async fn status(State(bot): State<Arc<Bot>>) -> Result<Json<Value>, ApiError> {
+    let mut targets = Vec::new();
+    for name in bot.config.targets.keys() {
+        let status = bot.deploys.status(name)?;
+        targets.push(json!({
+            "name": name,
+            "held": !status.holds.is_empty(),
+            "holds": status.holds.iter().map(hold_json).collect::<Vec<_>>(),
+            "live": status.live.as_ref().map(run_json),
+            "staged": status.staged.as_ref().map(run_json),
+            "active": status.active.as_ref().map(active_json),
+        }));
+    }
+    let holds = bot.deploys.holds()?;
+    Ok(Json(json!({
+        "irc": { "ready": bot.irc.is_ready(), "nick": bot.irc.nick() },
+        "holds": holds.iter().map(hold_json).collect::<Vec<_>>(),
+        "targets": targets,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogQuery {
+    limit: Option<usize>,
+    target: Option<String>,
+}
+
+/// `GET /api/v1/log?limit=&target=`: the deploy log, newest first.
+pub async fn log(
+    State(bot): State<Arc<Bot>>,
+    Query(query): Query<LogQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = query.limit.unwrap_or(DEFAULT_LOG);
+    if limit == 0 || limit > MAX_LOG {
+        return Err(ApiError::bad_request(format!(
+            "limit must be 1 to {MAX_LOG}"
+        )));
+    }
+    let entries = bot.deploys.log(limit, query.target.as_deref())?;
+    Ok(Json(
+        json!({ "entries": entries.iter().map(entry_json).collect::<Vec<_>>() }),
+    ))
+}
+
+/// `GET /api/v1/holds`: every hold in force.
+pub async fn holds(State(bot): State<Arc<Bot>>) -> Result<Json<Value>, ApiError> {
+    let holds = bot.deploys.holds()?;
+    Ok(Json(
+        json!({ "holds": holds.iter().map(hold_json).collect::<Vec<_>>() }),
+    ))
+}
+
+/// `GET /api/v1/holds/{target}`: 200 when `target` may be deployed, 423 while held.
+pub async fn gate(
+    State(bot): State<Arc<Bot>>,
+    Path(target): Path<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    if !bot.config.targets.contains_key(&target) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no target '{}'", truncate_chars(&target, 64)),
+        ));
+    }
+    let holds = bot.deploys.status(&target)?.holds;
+    let Some(first) = holds.first() else {
+        return Ok((
+            StatusCode::OK,
+            Json(json!({ "target": target, "held": false })),
+        ));
+    };
+    let message = format!(
+        "NO DEPLOY PLEASE: {} held by {} since {} UTC: {}",
+        first.scope(),
+        first.by_nick,
+        format_time(first.placed_at),
+        first.reason
+    );
+    Ok((
+        StatusCode::LOCKED,
+        Json(json!({
+            "target": target,
+            "held": true,
+            "error": message,
+            "holds": holds.iter().map(hold_json).collect::<Vec<_>>(),
+        })),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HoldRequest {
+    /// A target; absent (or "all") holds every target.
+    target: Option<String>,
+    reason: String,
+    by: String,
+    /// "2h", "30m"; absent: until lifted.
+    duration: Option<String>,
+}
+
+/// Who a write is from: the `by` the caller names, vouched for by its credential.
+fn api_identity(by: &str, caller: &Caller) -> Result<Identity, ApiError> {
+    let by = sanitize_line(by);
+    let by = by.trim();
+    if by.is_empty() || by.chars().count() > 32 || by.contains(char::is_whitespace) {
+        return Err(ApiError::bad_request(
+            "'by' must name who acts: one word of 1 to 32 characters",
+        ));
+    }
+    Ok(Identity {
+        nick: by.to_owned(),
+        user: "api".into(),
+        host: caller.name.clone(),
+        account: None,
+    })
+}
+
+/// The JSON body, or 400 saying exactly what is wrong with it.
+pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("bad JSON body: {e}")))
+}
+
+fn target_word(target: Option<&str>) -> Option<&str> {
+    target.filter(|t| *t != EVERY_TARGET)
+}
+
+/// `POST /api/v1/holds` `{"target"?, "reason", "by", "duration"?}`: NO DEPLOY PLEASE, as `!hold`.
+pub async fn place_hold(
+    State(bot): State<Arc<Bot>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let caller = authenticate(bot.config.http.as_ref(), &headers, &body)?;
+    let request: HoldRequest = parse_json(&body)?;
+    let who = api_identity(&request.by, &caller)?;
+    let reason = sanitize_line(&request.reason);
+    let reason = truncate_chars(reason.trim(), 200);
+    if reason.is_empty() {
+        return Err(ApiError::bad_request(
+            "'reason' must say why deploys are held",
+        ));
+    }
+    let duration = match request.duration.as_deref() {
+        None => None,
+        Some(text) => Some(humantime::parse_duration(text).map_err(|e| {
+            ApiError::bad_request(format!(
+                "'duration' {text:?} is not a duration ({e}); write e.g. \"2h\""
+            ))
+        })?),
+    };
+    let target = target_word(request.target.as_deref());
+    let (hold, _) = bot
+        .deploys
+        .hold(target, &who, &reason, duration)
+        .map_err(|e| {
+            let mut e = ApiError::from(e);
+            if e.message.starts_with("no target") {
+                e.status = StatusCode::NOT_FOUND;
+            }
+            e
+        })?;
+    tracing::info!(via = %caller.name, by = %who.nick, scope = hold.scope(), "hold placed over HTTP");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "hold": hold_json(&hold) })),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiftQuery {
+    by: Option<String>,
+}
+
+/// `DELETE /api/v1/holds/{target}?by=NAME` (`all` for the hold on every target): DEPLOY OK.
+pub async fn lift_hold(
+    State(bot): State<Arc<Bot>>,
+    Path(target): Path<String>,
+    Query(query): Query<LiftQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let caller = authenticate(bot.config.http.as_ref(), &headers, &body)?;
+    let by = query
+        .by
+        .ok_or_else(|| ApiError::bad_request("say who lifts the hold: ?by=NAME"))?;
+    let who = api_identity(&by, &caller)?;
+    let hold = bot
+        .deploys
+        .unhold(target_word(Some(&target)), &who)
+        .map_err(|e| {
+            let mut e = ApiError::from(e);
+            if e.message.starts_with("no target")
+                || e.message.contains("is not held")
+                || e.message == "nothing is held"
+            {
+                e.status = StatusCode::NOT_FOUND;
+            }
+            e
+        })?;
+    tracing::info!(via = %caller.name, by = %who.nick, scope = hold.scope(), "hold lifted over HTTP");
+    Ok(Json(json!({ "lifted": hold_json(&hold) })))
+}

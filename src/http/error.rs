@@ -1,0 +1,54 @@
+//! The one error shape every endpoint answers with: a status and `{"error": "…"}` saying what
+//! was wrong and what to do.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use crate::deploy::DeployError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(serde_json::json!({ "error": self.message })),
+        )
+            .into_response()
+    }
+}
+
+impl From<DeployError> for ApiError {
+    fn from(error: DeployError) -> Self {
+        match error {
+            // Refusals are the API's answers: held, busy, no such target.
+            DeployError::Refused(text) => ApiError::new(StatusCode::CONFLICT, text),
+            DeployError::Store(e) => {
+                let id = format!("{:06x}", fastrand::u32(..0x100_0000));
+                tracing::error!(error = %e, %id, "HTTP request failed in the store");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("the store failed (error id {id}; the details are in lever's log)"),
+                )
+            }
+        }
+    }
+}
