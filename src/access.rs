@@ -19,16 +19,19 @@ pub enum Role {
     Deploy,
     Hold,
     Metrics,
+    /// May silence and acknowledge alerts.
+    Alerts,
     /// Implies every other role.
     Admin,
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [
+    pub const ALL: [Role; 6] = [
         Role::Stage,
         Role::Deploy,
         Role::Hold,
         Role::Metrics,
+        Role::Alerts,
         Role::Admin,
     ];
 
@@ -38,6 +41,7 @@ impl Role {
             Role::Deploy => "deploy",
             Role::Hold => "hold",
             Role::Metrics => "metrics",
+            Role::Alerts => "alerts",
             Role::Admin => "admin",
         }
     }
@@ -66,6 +70,9 @@ pub struct AccessConfig {
     /// May run raw `!metric` expressions.
     #[serde(default)]
     pub metrics: Vec<String>,
+    /// May `!silence` and `!ack` alerts.
+    #[serde(default)]
+    pub alerts: Vec<String>,
     /// May do everything, including forcing a deploy through a hold.
     #[serde(default)]
     pub admin: Vec<String>,
@@ -78,6 +85,7 @@ impl AccessConfig {
             Role::Deploy => &self.deploy,
             Role::Hold => &self.hold,
             Role::Metrics => &self.metrics,
+            Role::Alerts => &self.alerts,
             Role::Admin => &self.admin,
         }
     }

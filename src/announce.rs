@@ -66,6 +66,8 @@ pub fn lines(config: &Config, event: &Event) -> Vec<(String, String)> {
             external_deploy(report, hold.as_ref()),
         ),
         Event::Build(build) => (config.irc.channels.clone(), build_line(build)),
+        // Alerts arrive already routed and worded.
+        Event::Alerts { lines } => return lines.clone(),
     };
     channels.into_iter().map(|c| (c, text.clone())).collect()
 }

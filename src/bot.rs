@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 
 use crate::access::Access;
 use crate::activity::Activity;
+use crate::alerts::Alerts;
 use crate::announce;
 use crate::commands;
 use crate::config::{Config, ConfigError};
@@ -43,6 +44,8 @@ pub struct Bot {
     pub store: Arc<Store>,
     pub events: Events,
     pub deploys: Arc<Deploys>,
+    /// Alertmanager's notifications, de-duplicated and rate-capped.
+    pub alerts: Arc<Alerts>,
     /// The IRC connection, as far as the rest of lever needs to know it.
     pub irc: Arc<crate::irc::Status>,
     pub started: SystemTime,
@@ -85,6 +88,8 @@ impl Bot {
             );
         }
         deploys.watch_holds();
+        let alerts = Alerts::new(config.clone(), deploys.clone(), events.clone());
+        alerts.watch();
         Ok(Arc::new(Self {
             config,
             access,
@@ -93,6 +98,7 @@ impl Bot {
             store,
             events,
             deploys,
+            alerts,
             irc: Arc::default(),
             started: SystemTime::now(),
         }))

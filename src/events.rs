@@ -60,6 +60,11 @@ pub enum Event {
     },
     /// A CI build finished or started (`/hooks/build`); announced, not logged.
     Build(BuildReport),
+    /// Alert lines, already grouped, de-duplicated and rate-capped by [`crate::alerts`], each
+    /// with its channel.
+    Alerts {
+        lines: Vec<(String, String)>,
+    },
 }
 
 /// A CI build, as `/hooks/build` reports it. Every text is already sanitised and bounded.

@@ -20,6 +20,7 @@
 
 pub mod access;
 pub mod activity;
+pub mod alerts;
 pub mod announce;
 pub mod backend;
 pub mod bot;
@@ -35,3 +36,4 @@ pub mod outbox;
 pub mod serve;
 pub mod store;
 pub mod text;
+pub mod tls;

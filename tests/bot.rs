@@ -62,7 +62,7 @@ fn help_lists_explains_and_admits_what_it_does_not_know() {
     let (_server, mut hana, _lever) = setup("hana", "", "");
     assert_channel_reply(
         &ask(&mut hana, "!help"),
-        "commands you can use: stage, deploy, confirm, hold, unhold, log, status, cancel, rollback, changes, help, ping, version, whoami; !help <command> explains one",
+        "commands you can use: stage, deploy, confirm, hold, unhold, log, status, cancel, rollback, changes, alerts, ack, silence, help, ping, version, whoami; !help <command> explains one",
     );
     assert_channel_reply(
         &ask(&mut hana, "!help ping"),
@@ -105,7 +105,7 @@ fn whoami_without_access_section_grants_every_role() {
     assert_channel_reply(
         &ask(&mut wren, "!whoami"),
         "wren: you are wren!~wren@127.0.0.1, not logged in to services; \
-         roles: stage, deploy, hold, metrics, admin \
+         roles: stage, deploy, hold, metrics, alerts, admin \
          (no [access] section: everyone holds every role)",
     );
 }

@@ -279,7 +279,7 @@ fn rights_follow_the_account(options: support::inspircd::Options) {
     let reply = whoami(&mut alice);
     assert!(reply.contains(", logged in as alice;"), "{reply}");
     assert!(
-        reply.ends_with("; roles: stage, deploy, hold, metrics, admin"),
+        reply.ends_with("; roles: stage, deploy, hold, metrics, alerts, admin"),
         "{reply}"
     );
 
@@ -308,7 +308,7 @@ fn rights_follow_the_account(options: support::inspircd::Options) {
     // The real alice still has her rights under another nick.
     let reply = whoami(&mut alice);
     assert!(
-        reply.contains("logged in as alice; roles: stage, deploy, hold, metrics, admin"),
+        reply.contains("logged in as alice; roles: stage, deploy, hold, metrics, alerts, admin"),
         "{reply}"
     );
 

@@ -16,6 +16,7 @@ use crate::bot::Bot;
 use crate::message::{Message, Place};
 use crate::outbox::Priority;
 
+mod alerts;
 mod args;
 mod cancel;
 mod changes;
@@ -26,6 +27,7 @@ mod hold;
 mod log;
 mod ping;
 mod rollback;
+mod silence;
 mod stage;
 mod status;
 mod unhold;
@@ -44,6 +46,9 @@ pub static COMMANDS: &[&Spec] = &[
     &cancel::SPEC,
     &rollback::SPEC,
     &changes::SPEC,
+    &alerts::SPEC,
+    &silence::ACK,
+    &silence::SPEC,
     &help::SPEC,
     &ping::SPEC,
     &version::SPEC,

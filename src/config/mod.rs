@@ -15,10 +15,12 @@ use serde::Deserialize;
 
 use crate::access::{Access, AccessConfig};
 
+mod alerts;
 pub mod example;
 mod http;
 mod targets;
 
+pub use alerts::{AlertRoute, AlertmanagerConfig, AlertsConfig, AutoHold};
 pub use http::HttpConfig;
 pub use targets::{Announce, DeployConfig, StepConfig, StoreConfig, TargetConfig};
 
@@ -49,6 +51,12 @@ pub struct Config {
     /// Webhooks in, the JSON API and health checks; no section, no HTTP server.
     #[serde(default)]
     pub http: Option<HttpConfig>,
+    /// How alerts from Alertmanager are announced.
+    #[serde(default)]
+    pub alerts: AlertsConfig,
+    /// Where `!alerts`, `!ack` and `!silence` reach Alertmanager.
+    #[serde(default)]
+    pub alertmanager: Option<AlertmanagerConfig>,
     /// The folder relative paths resolve against: the config file's folder.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -243,6 +251,7 @@ const LIST_KEYS: &[&str] = &[
     "access.hold",
     "access.admin",
     "access.metrics",
+    "access.alerts",
 ];
 
 impl Config {
@@ -455,6 +464,12 @@ impl Config {
         }
         if let Some(http) = &self.http {
             http.check().map_err(|(key, why)| self.invalid(key, why))?;
+        }
+        let targets: Vec<&str> = self.targets.keys().map(String::as_str).collect();
+        alerts::check(&self.alerts, &irc.channels, &targets)
+            .map_err(|(key, why)| self.invalid(key, why))?;
+        if let Some(am) = &self.alertmanager {
+            am.check().map_err(|(key, why)| self.invalid(key, why))?;
         }
         Ok(())
     }

@@ -180,3 +180,22 @@ fn normalise_status(status: Option<&str>) -> Result<String, ApiError> {
         )),
     }
 }
+
+/// `POST /hooks/alertmanager`: Alertmanager's webhook (version 4). Announced as Alertmanager
+/// groups it, once per alert and status, within the configured caps.
+pub async fn alertmanager(
+    State(bot): State<Arc<Bot>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let caller = authenticate(bot.config.http.as_ref(), &headers, &body)?;
+    let hook = crate::alerts::webhook::Webhook::parse(&body).map_err(ApiError::bad_request)?;
+    let receipt = bot.alerts.receive(&hook);
+    tracing::info!(via = %caller.name, group = %hook.group_key, new = receipt.new, duplicates = receipt.duplicates, held_back = receipt.held_back, "alert notification");
+    Ok(Json(json!({
+        "new": receipt.new,
+        "duplicates": receipt.duplicates,
+        "lines": receipt.lines,
+        "held_back": receipt.held_back,
+    })))
+}

@@ -5,7 +5,8 @@
 //! exactly the code `!hold`/`!unhold` use, so they are logged and announced the same way.
 //!
 //! - [`api`]: `/api/v1/status`, `/log`, `/holds` (and the gate a deploy script checks)
-//! - [`hooks`]: `/hooks/deploy` (deploys by other tools), `/hooks/build` (CI results)
+//! - [`hooks`]: `/hooks/deploy` (deploys by other tools), `/hooks/build` (CI results),
+//!   `/hooks/alertmanager` (alerts)
 //! - `/healthz` (alive) and `/readyz` (store writable and IRC registered)
 
 pub mod api;
@@ -81,6 +82,7 @@ pub fn router(bot: Arc<Bot>) -> Router {
         )
         .route("/hooks/deploy", post(hooks::deploy))
         .route("/hooks/build", post(hooks::build))
+        .route("/hooks/alertmanager", post(hooks::alertmanager))
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,

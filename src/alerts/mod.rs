@@ -1,0 +1,399 @@
+//! Alerts from Alertmanager, announced the way it groups them, once each, and never as a flood.
+//!
+//! Alertmanager re-sends a whole group whenever an alert joins it (and again every
+//! `repeat_interval`), so each alert's firing and its resolution are announced once, by
+//! fingerprint and status. A group gets at most `lines_per_group` lines ("… and 997 more"); all
+//! groups together at most `lines_per_minute`, and what is held back is summarised once the
+//! minute is over. Alerts matching an `auto_hold` rule place a hold themselves (logged as
+//! lever's), and their resolution proposes `!unhold`.
+//!
+//! - [`webhook`]: the notification Alertmanager POSTs (version 4)
+//! - [`client`]: Alertmanager's API v2, for `!alerts`, `!ack` and `!silence`
+
+pub mod client;
+pub mod webhook;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+use crate::deploy::Deploys;
+use crate::events::{Event, Events};
+use crate::message::Identity;
+use crate::text::{sanitize_line, truncate_chars};
+use webhook::{Alert, Webhook};
+
+/// The rate window for `lines_per_minute`.
+const WINDOW: Duration = Duration::from_secs(60);
+/// How long an announced alert is remembered (Alertmanager repeats at least every few hours).
+const REMEMBER: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Instances named in one line before "… and N more".
+const INSTANCES_SHOWN: usize = 5;
+
+/// What one notification led to (the webhook's answer).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Receipt {
+    /// Alerts whose status was new.
+    pub new: usize,
+    /// Alerts already announced with this status (Alertmanager re-sent the group).
+    pub duplicates: usize,
+    /// Lines said now.
+    pub lines: usize,
+    /// Lines held back by the per-minute cap.
+    pub held_back: usize,
+}
+
+#[derive(Default)]
+struct State {
+    /// Fingerprint → the status last announced and when.
+    announced: HashMap<String, (String, Instant)>,
+    window_start: Option<Instant>,
+    sent_in_window: usize,
+    /// Alert name → lines held back in this window.
+    held_back: BTreeMap<String, usize>,
+    /// Fingerprint → the hold scope an auto-hold placed for it.
+    auto_holds: HashMap<String, Option<String>>,
+}
+
+/// The alert announcer.
+pub struct Alerts {
+    config: Arc<Config>,
+    deploys: Arc<Deploys>,
+    events: Events,
+    state: Mutex<State>,
+}
+
+impl Alerts {
+    pub fn new(config: Arc<Config>, deploys: Arc<Deploys>, events: Events) -> Arc<Self> {
+        Arc::new(Self {
+            config,
+            deploys,
+            events,
+            state: Mutex::default(),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts the task that summarises held-back lines once their minute is over.
+    pub fn watch(self: &Arc<Self>) {
+        let alerts = self.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                ticker.tick().await;
+                alerts.flush_held_back(Instant::now());
+            }
+        });
+    }
+
+    /// Announces what is new in one notification.
+    pub fn receive(&self, hook: &Webhook) -> Receipt {
+        self.receive_at(hook, Instant::now())
+    }
+
+    fn receive_at(&self, hook: &Webhook, now: Instant) -> Receipt {
+        let mut receipt = Receipt::default();
+        let mut fresh: BTreeMap<&str, Vec<&Alert>> = BTreeMap::new();
+        {
+            let mut state = self.lock();
+            state
+                .announced
+                .retain(|_, (_, at)| now.duration_since(*at) < REMEMBER);
+            for alert in &hook.alerts {
+                let key = alert.key();
+                if state
+                    .announced
+                    .get(&key)
+                    .is_some_and(|(status, _)| *status == alert.status)
+                {
+                    receipt.duplicates += 1;
+                    continue;
+                }
+                state.announced.insert(key, (alert.status.clone(), now));
+                fresh.entry(alert.status.as_str()).or_default().push(alert);
+                receipt.new += 1;
+            }
+        }
+        let channels = self.route(hook);
+        let mut lines = Vec::new();
+        // Firing first: it is what people act on.
+        for status in ["firing", "resolved"] {
+            if let Some(alerts) = fresh.get(status) {
+                lines.extend(self.group_lines(hook, status, alerts));
+            }
+        }
+        if let Some(firing) = fresh.get("firing") {
+            lines.extend(firing.iter().filter_map(|a| self.auto_hold(a)));
+        }
+        if let Some(resolved) = fresh.get("resolved") {
+            lines.extend(resolved.iter().filter_map(|a| self.propose_unhold(a)));
+        }
+        let name = hook.alertname();
+        let mut out = Vec::new();
+        {
+            let mut state = self.lock();
+            for line in lines {
+                if state
+                    .window_start
+                    .is_none_or(|start| now.duration_since(start) >= WINDOW)
+                {
+                    if !state.held_back.is_empty() {
+                        // A new window: first say what the old one held back.
+                        out.extend(
+                            channels_for_all(&self.config)
+                                .into_iter()
+                                .map(|c| (c, held_back_line(&state.held_back))),
+                        );
+                        state.held_back.clear();
+                    }
+                    state.window_start = Some(now);
+                    state.sent_in_window = 0;
+                }
+                if state.sent_in_window < self.config.alerts.lines_per_minute {
+                    state.sent_in_window += 1;
+                    receipt.lines += 1;
+                    out.extend(channels.iter().map(|c| (c.clone(), line.clone())));
+                } else {
+                    *state.held_back.entry(name.clone()).or_default() += 1;
+                    receipt.held_back += 1;
+                }
+            }
+        }
+        if !out.is_empty() {
+            self.events.publish(Event::Alerts { lines: out });
+        }
+        if receipt.held_back > 0 {
+            tracing::warn!(held_back = receipt.held_back, alert = %name, "alert lines over the per-minute cap held back");
+        }
+        receipt
+    }
+
+    /// Once a window with held-back lines is over, says what was held back.
+    fn flush_held_back(&self, now: Instant) {
+        let mut state = self.lock();
+        let over = state
+            .window_start
+            .is_some_and(|start| now.duration_since(start) >= WINDOW);
+        if !over || state.held_back.is_empty() {
+            return;
+        }
+        let line = held_back_line(&state.held_back);
+        state.held_back.clear();
+        state.window_start = None;
+        drop(state);
+        let lines = channels_for_all(&self.config)
+            .into_iter()
+            .map(|c| (c, line.clone()))
+            .collect();
+        self.events.publish(Event::Alerts { lines });
+    }
+
+    /// The channels of the first route whose labels all match the group's; else every channel.
+    fn route(&self, hook: &Webhook) -> Vec<String> {
+        let labels = hook.labels();
+        self.config
+            .alerts
+            .routes
+            .iter()
+            .find(|route| route.labels.iter().all(|(k, v)| labels.get(k) == Some(v)))
+            .map(|route| route.channels.clone())
+            .unwrap_or_else(|| channels_for_all(&self.config))
+    }
+
+    /// `[FIRING:3] HighErrorRate critical — www1, www2, www3 — 5xx above 2% — runbook: URL`, then
+    /// per-alert lines when their summaries differ, at most `lines_per_group` in all.
+    fn group_lines(&self, hook: &Webhook, status: &str, alerts: &[&Alert]) -> Vec<String> {
+        let mut parts = vec![format!(
+            "[{}:{}] {}",
+            status.to_uppercase(),
+            alerts.len(),
+            clean(&hook.alertname(), 80)
+        )];
+        if let Some(severity) = hook.common_labels.get("severity") {
+            parts[0].push_str(&format!(" {}", clean(severity, 20)));
+        }
+        let instances: Vec<String> = unique(alerts.iter().map(|a| a.instance()));
+        if !instances.is_empty() {
+            let mut shown: Vec<String> = instances
+                .iter()
+                .take(INSTANCES_SHOWN)
+                .map(|i| clean(i, 60))
+                .collect();
+            if instances.len() > INSTANCES_SHOWN {
+                shown.push(format!("… and {} more", instances.len() - INSTANCES_SHOWN));
+            }
+            parts.push(shown.join(", "));
+        }
+        let common_summary = hook.common_summary();
+        let summary =
+            common_summary.or_else(|| (alerts.len() == 1).then(|| alerts[0].summary()).flatten());
+        if let Some(summary) = summary {
+            parts.push(clean(summary, 200));
+        }
+        if let Some(runbook) = hook.runbook().or_else(|| {
+            alerts
+                .iter()
+                .find_map(|a| a.annotations.get("runbook_url").map(String::as_str))
+        }) {
+            parts.push(format!("runbook: {}", clean(runbook, 200)));
+        }
+        let mut header = parts.join(" — ");
+        if hook.truncated_alerts > 0 {
+            header.push_str(&format!(
+                " (+{} more Alertmanager did not send)",
+                hook.truncated_alerts
+            ));
+        }
+        let mut lines = vec![header];
+        if summary.is_none() && alerts.len() > 1 {
+            let room = self.config.alerts.lines_per_group.saturating_sub(1);
+            let details: Vec<String> = alerts
+                .iter()
+                .map(|a| {
+                    let what = a.summary().unwrap_or("(no summary)");
+                    format!(
+                        "  {}: {}",
+                        clean(&a.instance().unwrap_or_default(), 60),
+                        clean(what, 200)
+                    )
+                })
+                .collect();
+            let fits = if details.len() <= room {
+                room
+            } else {
+                room.saturating_sub(1)
+            };
+            lines.extend(details.iter().take(fits).cloned());
+            if details.len() > fits {
+                lines.push(format!("  … and {} more", details.len() - fits));
+            }
+        }
+        lines.truncate(self.config.alerts.lines_per_group.max(1));
+        lines
+    }
+
+    /// Places the hold an `auto_hold` rule asks for; returns a line saying so.
+    fn auto_hold(&self, alert: &Alert) -> Option<String> {
+        let rule = self.config.alerts.auto_hold.iter().find(|rule| {
+            rule.labels
+                .iter()
+                .all(|(k, v)| alert.labels.get(k) == Some(v))
+        })?;
+        let target = rule.target.clone().or_else(|| {
+            alert
+                .labels
+                .get("target")
+                .filter(|t| self.config.targets.contains_key(*t))
+                .cloned()
+        });
+        let name = clean(
+            alert
+                .labels
+                .get("alertname")
+                .map_or("alert", String::as_str),
+            80,
+        );
+        let mut reason = format!("alert {name}");
+        if let Some(summary) = alert.summary() {
+            reason.push_str(&format!(": {}", clean(summary, 150)));
+        }
+        let lever = Identity {
+            nick: "lever".into(),
+            user: "alertmanager".into(),
+            host: "alerts".into(),
+            account: None,
+        };
+        // A hold already in force (anyone's) is left as it is.
+        let held = self
+            .deploys
+            .holds()
+            .ok()?
+            .iter()
+            .any(|h| h.target == target);
+        if held {
+            return None;
+        }
+        match self.deploys.hold(target.as_deref(), &lever, &reason, None) {
+            Ok((hold, _)) => {
+                self.lock()
+                    .auto_holds
+                    .insert(alert.key(), hold.target.clone());
+                tracing::warn!(alert = %name, scope = hold.scope(), "alert placed a hold");
+                None // the hold's own announcement says it
+            }
+            Err(e) => {
+                tracing::error!(alert = %name, error = %e, "an auto_hold rule could not place its hold");
+                None
+            }
+        }
+    }
+
+    /// When an alert that placed a hold resolves, proposes lifting it (a person decides).
+    fn propose_unhold(&self, alert: &Alert) -> Option<String> {
+        let scope = self.lock().auto_holds.remove(&alert.key())?;
+        let still_held = self
+            .deploys
+            .holds()
+            .ok()?
+            .iter()
+            .any(|h| h.target == scope && h.by_nick == "lever");
+        if !still_held {
+            return None;
+        }
+        let name = clean(
+            alert
+                .labels
+                .get("alertname")
+                .map_or("alert", String::as_str),
+            80,
+        );
+        let (what, command) = match &scope {
+            Some(t) => (t.clone(), format!("!unhold {t}")),
+            None => ("every target".to_owned(), "!unhold".to_owned()),
+        };
+        Some(format!("{name} resolved: the hold lever placed on {what} for it can go when you are happy — {command}"))
+    }
+}
+
+fn channels_for_all(config: &Config) -> Vec<String> {
+    config.irc.channels.clone()
+}
+
+/// "… held back 37 alert lines in the last minute: HighErrorRate ×30, DiskFull ×7".
+fn held_back_line(held: &BTreeMap<String, usize>) -> String {
+    let total: usize = held.values().sum();
+    let mut by_name: Vec<(&String, &usize)> = held.iter().collect();
+    by_name.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let names: Vec<String> = by_name
+        .iter()
+        .take(5)
+        .map(|(n, c)| format!("{} ×{c}", clean(n, 60)))
+        .collect();
+    format!(
+        "… held back {total} alert line{} in the last minute to keep the channel readable: {} — !alerts lists what is firing",
+        if total == 1 { "" } else { "s" },
+        names.join(", ")
+    )
+}
+
+/// Text from a webhook, made safe and short.
+fn clean(text: &str, max: usize) -> String {
+    truncate_chars(sanitize_line(text).trim(), max).into_owned()
+}
+
+fn unique(values: impl Iterator<Item = Option<String>>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for value in values.flatten() {
+        if !out.contains(&value) {
+            out.push(value);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,141 @@
+//! `[alerts]` (how Alertmanager's notifications are announced) and `[alertmanager]` (where
+//! `!alerts`, `!ack` and `!silence` reach it).
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+use super::Secret;
+
+/// `[alerts]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// At most this many lines for one group in one notification ("… and 997 more"). Default: 4.
+    #[serde(default = "default_lines_per_group")]
+    pub lines_per_group: usize,
+    /// At most this many alert lines a minute over all groups; the rest is held back and
+    /// summarised. Default: 20.
+    #[serde(default = "default_lines_per_minute")]
+    pub lines_per_minute: usize,
+    /// Which channels hear which alerts: the first route whose labels all match wins; no match,
+    /// every channel.
+    #[serde(default)]
+    pub routes: Vec<AlertRoute>,
+    /// Alerts that place a hold by themselves (logged as lever's, with the alert); their
+    /// resolution proposes `!unhold`.
+    #[serde(default)]
+    pub auto_hold: Vec<AutoHold>,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        Self {
+            lines_per_group: default_lines_per_group(),
+            lines_per_minute: default_lines_per_minute(),
+            routes: Vec::new(),
+            auto_hold: Vec::new(),
+        }
+    }
+}
+
+fn default_lines_per_group() -> usize {
+    4
+}
+fn default_lines_per_minute() -> usize {
+    20
+}
+
+/// `[[alerts.routes]]`: `match = { team = "web" }`, `channels = ["#web"]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertRoute {
+    #[serde(rename = "match")]
+    pub labels: IndexMap<String, String>,
+    pub channels: Vec<String>,
+}
+
+/// `[[alerts.auto_hold]]`: `match = { severity = "critical" }`, optional `target`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutoHold {
+    #[serde(rename = "match")]
+    pub labels: IndexMap<String, String>,
+    /// The target to hold. Default: the alert's `target` label when it names a target, else
+    /// every target.
+    #[serde(default)]
+    pub target: Option<String>,
+}
+
+/// `[alertmanager]`: the Alertmanager API v2 that `!alerts`, `!ack` and `!silence` use.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertmanagerConfig {
+    /// "http://127.0.0.1:9093". Required.
+    pub url: String,
+    /// A bearer token for Alertmanager, if it sits behind one. Better set with
+    /// `LEVER_ALERTMANAGER__TOKEN`.
+    #[serde(default)]
+    pub token: Option<Secret>,
+}
+
+/// Checks `[alerts]` against the channels and targets; errors are `(key, why)`.
+pub(super) fn check(
+    alerts: &AlertsConfig,
+    channels: &[String],
+    targets: &[&str],
+) -> Result<(), (String, String)> {
+    if alerts.lines_per_group == 0 {
+        return Err(("alerts.lines_per_group".into(), "must be at least 1".into()));
+    }
+    if alerts.lines_per_minute < alerts.lines_per_group {
+        return Err((
+            "alerts.lines_per_minute".into(),
+            "must be at least alerts.lines_per_group".into(),
+        ));
+    }
+    for (i, route) in alerts.routes.iter().enumerate() {
+        if route.labels.is_empty() {
+            return Err((
+                format!("alerts.routes[{i}].match"),
+                "needs at least one label".into(),
+            ));
+        }
+        for (j, channel) in route.channels.iter().enumerate() {
+            if !channels.contains(channel) {
+                return Err((
+                    format!("alerts.routes[{i}].channels[{j}]"),
+                    format!("'{channel}' is not one of irc.channels"),
+                ));
+            }
+        }
+    }
+    for (i, rule) in alerts.auto_hold.iter().enumerate() {
+        if rule.labels.is_empty() {
+            return Err((
+                format!("alerts.auto_hold[{i}].match"),
+                "needs at least one label".into(),
+            ));
+        }
+        if let Some(target) = &rule.target {
+            if !targets.contains(&target.as_str()) {
+                return Err((
+                    format!("alerts.auto_hold[{i}].target"),
+                    format!("'{target}' is not a configured target"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+impl AlertmanagerConfig {
+    pub(super) fn check(&self) -> Result<(), (String, String)> {
+        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
+            return Err((
+                "alertmanager.url".into(),
+                "must be an http:// or https:// URL".into(),
+            ));
+        }
+        Ok(())
+    }
+}
