@@ -46,6 +46,8 @@ pub struct Bot {
     pub deploys: Arc<Deploys>,
     /// Alertmanager's notifications, de-duplicated and rate-capped.
     pub alerts: Arc<Alerts>,
+    /// lever's own counters, for `/metrics`.
+    pub telemetry: Arc<crate::telemetry::Telemetry>,
     /// The IRC connection, as far as the rest of lever needs to know it.
     pub irc: Arc<crate::irc::Status>,
     pub started: SystemTime,
@@ -90,6 +92,8 @@ impl Bot {
         deploys.watch_holds();
         let alerts = Alerts::new(config.clone(), deploys.clone(), events.clone());
         alerts.watch();
+        let telemetry = crate::telemetry::Telemetry::new();
+        telemetry.watch(&events);
         Ok(Arc::new(Self {
             config,
             access,
@@ -99,6 +103,7 @@ impl Bot {
             events,
             deploys,
             alerts,
+            telemetry,
             irc: Arc::default(),
             started: SystemTime::now(),
         }))

@@ -35,5 +35,6 @@ pub mod message;
 pub mod outbox;
 pub mod serve;
 pub mod store;
+pub mod telemetry;
 pub mod text;
 pub mod tls;

@@ -238,6 +238,10 @@ pub fn dispatch(bot: &Arc<Bot>, msg: Message) -> Option<JoinHandle<()>> {
     let Some(spec) = lookup(invocation.name) else {
         // Channels often hold several bots: an unknown `!word` is not ours to answer.
         if invocation.addressed {
+            bot.telemetry.count(
+                "lever_commands_total",
+                vec![("command", "unknown".into()), ("result", "unknown".into())],
+            );
             let mut text = format!(
                 "unknown command '{}'",
                 crate::text::truncate_chars(invocation.name, 30)
@@ -252,6 +256,10 @@ pub fn dispatch(bot: &Arc<Bot>, msg: Message) -> Option<JoinHandle<()>> {
     };
     if let Some(role) = spec.role {
         if let Err(refusal) = check_role(bot, &msg, role, spec.name) {
+            bot.telemetry.count(
+                "lever_commands_total",
+                vec![("command", spec.name.into()), ("result", "refused".into())],
+            );
             reply_to(bot, &msg, &refusal);
             return None;
         }
@@ -267,7 +275,18 @@ pub fn dispatch(bot: &Arc<Bot>, msg: Message) -> Option<JoinHandle<()>> {
     Some(tokio::spawn(async move {
         let _busy = busy;
         let (bot, msg) = (ctx.bot.clone(), ctx.msg.clone());
-        match (spec.run)(ctx).await {
+        let result = (spec.run)(ctx).await;
+        let outcome = match &result {
+            Ok(()) => "ok",
+            Err(CommandError::User(_)) => "user_error",
+            Err(CommandError::Usage) => "usage",
+            Err(CommandError::Internal(_)) => "internal_error",
+        };
+        bot.telemetry.count(
+            "lever_commands_total",
+            vec![("command", spec.name.into()), ("result", outcome.into())],
+        );
+        match result {
             Ok(()) => {}
             Err(CommandError::User(text)) => reply_to(&bot, &msg, &text),
             Err(CommandError::Usage) => {

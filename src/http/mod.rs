@@ -7,7 +7,7 @@
 //! - [`api`]: `/api/v1/status`, `/log`, `/holds` (and the gate a deploy script checks)
 //! - [`hooks`]: `/hooks/deploy` (deploys by other tools), `/hooks/build` (CI results),
 //!   `/hooks/alertmanager` (alerts)
-//! - `/healthz` (alive) and `/readyz` (store writable and IRC registered)
+//! - `/healthz` (alive), `/readyz` (store writable and IRC registered), `/metrics` (lever's own)
 
 pub mod api;
 pub mod auth;
@@ -83,6 +83,7 @@ pub fn router(bot: Arc<Bot>) -> Router {
         .route("/hooks/deploy", post(hooks::deploy))
         .route("/hooks/build", post(hooks::build))
         .route("/hooks/alertmanager", post(hooks::alertmanager))
+        .route("/metrics", get(metrics))
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -94,7 +95,95 @@ pub fn router(bot: Arc<Bot>) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            bot.clone(),
+            count_requests,
+        ))
         .with_state(bot)
+}
+
+/// Counts every request by route (the pattern, not the path: no unbounded label values) and
+/// status.
+async fn count_requests(
+    State(bot): State<Arc<Bot>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_owned();
+    let response = next.run(request).await;
+    bot.telemetry.count(
+        "lever_http_requests_total",
+        vec![
+            ("route", route),
+            ("status", response.status().as_u16().to_string()),
+        ],
+    );
+    response
+}
+
+/// `GET /metrics`: lever's own counters and gauges in Prometheus' text format.
+async fn metrics(
+    State(bot): State<Arc<Bot>>,
+) -> Result<([(axum::http::header::HeaderName, &'static str); 1], String), ApiError> {
+    use crate::telemetry::gauge;
+    let mut out = String::new();
+    bot.telemetry.render_counters(&mut out);
+    let irc = if bot.irc.is_ready() { 1.0 } else { 0.0 };
+    gauge(
+        &mut out,
+        "lever_irc_connected",
+        "1 while lever is registered on IRC.",
+        &[(vec![], irc)],
+    );
+    gauge(
+        &mut out,
+        "lever_outbox_depth",
+        "Lines waiting in the outbox.",
+        &[(vec![], bot.outbox.len() as f64)],
+    );
+    gauge(
+        &mut out,
+        "lever_outbox_dropped",
+        "Lines dropped because the outbox was full, since start.",
+        &[(vec![], bot.outbox.dropped() as f64)],
+    );
+    let busy = bot.deploys.busy_targets();
+    let mut held = Vec::new();
+    let mut active = Vec::new();
+    for target in bot.config.targets.keys() {
+        let holds = bot.deploys.status(target)?.holds;
+        held.push((
+            vec![("target", target.clone())],
+            if holds.is_empty() { 0.0 } else { 1.0 },
+        ));
+        active.push((
+            vec![("target", target.clone())],
+            if busy.contains(target) { 1.0 } else { 0.0 },
+        ));
+    }
+    gauge(
+        &mut out,
+        "lever_hold_active",
+        "1 while a hold covers the target.",
+        &held,
+    );
+    gauge(
+        &mut out,
+        "lever_run_active",
+        "1 while a run is in progress on the target.",
+        &active,
+    );
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        out,
+    ))
 }
 
 /// Ready when the store takes writes and lever is registered on IRC; otherwise 503 with why.
