@@ -25,7 +25,10 @@ async fn run(ctx: Ctx) -> Result<(), CommandError> {
     if words.next().is_some() {
         return Err(CommandError::Usage);
     }
-    let hold = ctx.bot.deploys.unhold(target.as_deref(), &ctx.msg.who)?;
+    let hold = ctx
+        .bot
+        .deploys
+        .unhold(target.as_deref(), &ctx.msg.who, false)?;
     match &hold.target {
         Some(t) => ctx.ack_if_unheard(t, &format!("{t}: DEPLOY OK")),
         None => ctx.ack_if_unheard_everywhere("DEPLOY OK"),

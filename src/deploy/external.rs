@@ -64,7 +64,7 @@ impl ExternalDeploy {
 
 impl Deploys {
     /// Records another tool's deploy in the log and announces it. Returns the entry and the
-    /// hold that covered the target when a deploy started anyway.
+    /// hold that covered the target when a deploy started or finished anyway.
     pub fn report_external(
         &self,
         report: &ExternalDeploy,
@@ -74,8 +74,9 @@ impl Deploys {
             ExternalStatus::Succeeded => LogKind::Deployed,
             ExternalStatus::Failed => LogKind::RunFailed,
         };
+        // A deploy that began, or finished, while a hold was in force is called out.
         let hold = match report.status {
-            ExternalStatus::Started => self
+            ExternalStatus::Started | ExternalStatus::Succeeded => self
                 .holds_in_force()?
                 .into_iter()
                 .find(|h| h.covers(&report.target)),

@@ -423,8 +423,13 @@ impl Deploys {
     }
 
     /// DEPLOY OK: lifts the hold on `target`; with none named, the hold on every target, or
-    /// the only hold there is.
-    pub fn unhold(&self, target: Option<&str>, who: &Identity) -> Result<Hold, DeployError> {
+    /// (unless `exact`, as the API asks) the only hold there is.
+    pub fn unhold(
+        &self,
+        target: Option<&str>,
+        who: &Identity,
+        exact: bool,
+    ) -> Result<Hold, DeployError> {
         if let Some(target) = target {
             self.target(target)?;
         }
@@ -432,7 +437,7 @@ impl Deploys {
         let holds = self.store.holds()?;
         let scope = match target {
             Some(t) => Some(t.to_owned()),
-            None if holds.iter().any(|h| h.target.is_none()) => None,
+            None if exact || holds.iter().any(|h| h.target.is_none()) => None,
             None => match holds.as_slice() {
                 [] => return refused("nothing is held"),
                 [only] => only.target.clone(),
@@ -469,6 +474,7 @@ impl Deploys {
                     format!("{t} has no hold of its own; every target is held: !unhold lifts that")
                 }
                 Some(t) => format!("{t} is not held"),
+                None if exact && !holds.is_empty() => "there is no hold on every target".to_owned(),
                 None => "nothing is held".to_owned(),
             });
         };
@@ -506,8 +512,7 @@ impl Deploys {
     pub fn status(&self, target: &str) -> Result<TargetStatus, DeployError> {
         self.target(target)?;
         let holds = self
-            .store
-            .holds()?
+            .holds_in_force()?
             .into_iter()
             .filter(|h| h.covers(target))
             .collect();
@@ -640,8 +645,7 @@ impl Deploys {
         force: bool,
     ) -> Result<Option<String>, DeployError> {
         let holds: Vec<Hold> = self
-            .store
-            .holds()?
+            .holds_in_force()?
             .into_iter()
             .filter(|h| h.covers(target))
             .collect();

@@ -13,7 +13,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::auth::{authenticate, Caller};
+use super::auth::{authenticate, authenticate_bearer, Caller};
 use super::ApiError;
 use crate::bot::Bot;
 use crate::deploy::Active;
@@ -123,10 +123,22 @@ pub async fn log(
             "limit must be 1 to {MAX_LOG}"
         )));
     }
-    let entries = bot.deploys.log(limit, query.target.as_deref())?;
+    let entries = bot
+        .deploys
+        .log(limit, query.target.as_deref())
+        .map_err(not_found_target)?;
     Ok(Json(
         json!({ "entries": entries.iter().map(entry_json).collect::<Vec<_>>() }),
     ))
+}
+
+/// A refusal naming an unknown target is a 404, as for every other endpoint.
+fn not_found_target(error: crate::deploy::DeployError) -> ApiError {
+    let mut e = ApiError::from(error);
+    if e.message.starts_with("no target") {
+        e.status = StatusCode::NOT_FOUND;
+    }
+    e
 }
 
 /// `GET /api/v1/holds`: every hold in force.
@@ -234,21 +246,21 @@ pub async fn place_hold(
             ))
         })?),
     };
+    if duration.is_some_and(|d| d > crate::deploy::MAX_HOLD || d.is_zero()) {
+        return Err(ApiError::bad_request(format!(
+            "'duration' must be more than 0 and at most {} days; leave it out to hold until lifted",
+            crate::deploy::MAX_HOLD.as_secs() / 86_400
+        )));
+    }
     let target = target_word(request.target.as_deref());
-    let (hold, _) = bot
+    let (hold, running) = bot
         .deploys
         .hold(target, &who, &reason, duration)
-        .map_err(|e| {
-            let mut e = ApiError::from(e);
-            if e.message.starts_with("no target") {
-                e.status = StatusCode::NOT_FOUND;
-            }
-            e
-        })?;
+        .map_err(not_found_target)?;
     tracing::info!(via = %caller.name, by = %who.nick, scope = hold.scope(), "hold placed over HTTP");
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "hold": hold_json(&hold) })),
+        Json(json!({ "hold": hold_json(&hold), "note": running })),
     ))
 }
 
@@ -266,18 +278,20 @@ pub async fn lift_hold(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = authenticate(bot.config.http.as_ref(), &headers, &body)?;
+    let _ = body;
+    let caller = authenticate_bearer(bot.config.http.as_ref(), &headers)?;
     let by = query
         .by
         .ok_or_else(|| ApiError::bad_request("say who lifts the hold: ?by=NAME"))?;
     let who = api_identity(&by, &caller)?;
     let hold = bot
         .deploys
-        .unhold(target_word(Some(&target)), &who)
+        .unhold(target_word(Some(&target)), &who, true)
         .map_err(|e| {
             let mut e = ApiError::from(e);
             if e.message.starts_with("no target")
                 || e.message.contains("is not held")
+                || e.message.starts_with("there is no hold")
                 || e.message == "nothing is held"
             {
                 e.status = StatusCode::NOT_FOUND;

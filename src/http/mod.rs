@@ -37,7 +37,14 @@ pub async fn bind(http: &HttpConfig) -> Result<TcpListener, String> {
         .map_err(|e| format!("cannot listen on {addr} for [http] listen: {e}"))
 }
 
+/// How long requests in flight may take to finish once lever is stopping.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Serves the HTTP side until `shutdown` is cancelled; requests in flight are let finish.
+///
+/// Connections are served by hyper directly (not `axum::serve`) for one setting axum does not
+/// expose: a deadline on reading the request head, so a client that never finishes its headers
+/// cannot hold a connection open forever.
 pub async fn serve(listener: TcpListener, bot: Arc<Bot>, shutdown: CancellationToken) {
     let Some(http) = bot.config.http.as_ref() else {
         return;
@@ -47,17 +54,44 @@ pub async fn serve(listener: TcpListener, bot: Arc<Bot>, shutdown: CancellationT
             "[http] has no token or hmac secret: every hook and API write will be refused"
         );
     }
+    let header_timeout = http.request_timeout;
     let local = listener
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
     tracing::info!(listen = %local, "HTTP listening");
     let app = router(bot.clone());
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await;
-    if let Err(e) = result {
-        tracing::error!(error = %e, "the HTTP server stopped");
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little, keep serving.
+                    tracing::warn!(error = %e, "cannot accept an HTTP connection");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.cancelled() => break,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(header_timeout)
+            .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "HTTP connection ended with an error");
+            }
+        });
+    }
+    if tokio::time::timeout(DRAIN, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("HTTP requests still running at shutdown were cut off");
     }
 }
 
@@ -90,16 +124,56 @@ pub fn router(bot: Arc<Bot>) -> Router {
                 "no such endpoint; see the README's HTTP section",
             )
         })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "that method is not allowed here",
+            )
+        })
         .layer(DefaultBodyLimit::max(limit))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
+        .layer(axum::middleware::from_fn(json_errors))
         .layer(axum::middleware::from_fn_with_state(
             bot.clone(),
             count_requests,
         ))
         .with_state(bot)
+}
+
+/// Every error answers `{"error": "…"}`, including those axum and tower produce themselves
+/// (an unreadable query, a body over the limit, a timeout), which come as plain text or empty.
+async fn json_errors(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if status.as_u16() < 400 || is_json {
+        return response;
+    }
+    let text = match axum::body::to_bytes(response.into_body(), 4096).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_owned(),
+        Err(_) => String::new(),
+    };
+    let message = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            "the body is larger than [http] body_limit allows".to_owned()
+        }
+        StatusCode::REQUEST_TIMEOUT => {
+            "the request took longer than [http] request_timeout".to_owned()
+        }
+        _ if !text.is_empty() => text,
+        _ => status.canonical_reason().unwrap_or("error").to_lowercase(),
+    };
+    ApiError::new(status, message).into_response()
 }
 
 /// Counts every request by route (the pattern, not the path: no unbounded label values) and
