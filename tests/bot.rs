@@ -62,7 +62,7 @@ fn help_lists_explains_and_admits_what_it_does_not_know() {
     let (_server, mut hana, _lever) = setup("hana", "", "");
     assert_channel_reply(
         &ask(&mut hana, "!help"),
-        "commands you can use: stage, deploy, confirm, hold, unhold, log, status, cancel, rollback, changes, alerts, ack, silence, help, ping, version, whoami; !help <command> explains one",
+        "commands you can use: stage, deploy, confirm, hold, unhold, log, status, cancel, rollback, changes, build, alerts, ack, silence, help, ping, version, whoami; !help <command> explains one",
     );
     assert_channel_reply(
         &ask(&mut hana, "!help ping"),
@@ -352,4 +352,23 @@ fn a_password_from_the_environment_is_sent_but_never_logged() {
         !log.contains("hunter2-secret"),
         "the password is in the log:\n{log}"
     );
+}
+
+#[test]
+fn a_number_like_password_from_the_environment_arrives_unchanged() {
+    // Environment values that look like numbers must not be turned into numbers: the leading
+    // zeros of this password would be lost, and ngIRCd would refuse lever.
+    let secret = "000123456789";
+    let server = Ngircd::start_with(&format!(
+        "MaxPenaltyTime = 0\n[Global]\n\tPassword = {secret}"
+    ));
+    let mut tom = PassClient::connect(server.port, secret, "tom");
+    tom.send("JOIN #ops");
+    tom.expect(|l| l.verb == "366");
+    let mut lever = Spawned::start(
+        &bot_config(server.port, "", ""),
+        &[("LEVER_IRC__PASSWORD", secret)],
+    );
+    tom.expect(|l| l.verb == "JOIN" && l.from == "lever" && l.text() == "#ops");
+    lever.stop();
 }

@@ -226,7 +226,6 @@ fn check_names_a_bad_value_from_the_environment() {
 
 /// A value that parses but fails validation must also say it came from the environment:
 /// otherwise the message points at the file, which holds a good value.
-/// FAILS (lever bug): `Config::validate` errors never get the "(set by LEVER_...)" note.
 #[test]
 fn check_names_the_variable_when_validation_refuses_an_environment_value() {
     let out = check_text(

@@ -18,10 +18,12 @@ use crate::access::{Access, AccessConfig};
 mod alerts;
 pub mod example;
 mod http;
+mod jenkins;
 mod targets;
 
 pub use alerts::{AlertRoute, AlertmanagerConfig, AlertsConfig, AutoHold};
 pub use http::HttpConfig;
+pub use jenkins::{JenkinsConfig, JenkinsJob};
 pub use targets::{Announce, DeployConfig, StepConfig, StoreConfig, TargetConfig};
 
 /// The example config shipped with lever, used when no `bot.toml` is found and none was named.
@@ -57,6 +59,9 @@ pub struct Config {
     /// Where `!alerts`, `!ack` and `!silence` reach Alertmanager.
     #[serde(default)]
     pub alertmanager: Option<AlertmanagerConfig>,
+    /// Where `!build` reaches Jenkins, and the jobs it may start.
+    #[serde(default)]
+    pub jenkins: Option<JenkinsConfig>,
     /// The folder relative paths resolve against: the config file's folder.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -279,14 +284,30 @@ impl Config {
         for key in LIST_KEYS {
             env = env.with_list_parse_key(key);
         }
-        let merged = config::Config::builder()
+        let mut builder = config::Config::builder()
             .add_source(config::File::from_str(text, config::FileFormat::Toml))
-            .add_source(env)
-            .build()
-            .map_err(|e| ConfigError::Syntax {
-                origin: origin.to_owned(),
-                message: e.to_string(),
-            })?;
+            .add_source(env);
+        // The environment source turns number-like text into numbers, which would mangle a
+        // secret such as "0123…" (leading zero lost). Every value that is not a list is set
+        // again as the exact text; typed keys still parse it ("4" into a burst of 4).
+        for (name, value) in std::env::vars() {
+            let Some(rest) = name.strip_prefix("LEVER_") else {
+                continue;
+            };
+            let key = rest.to_lowercase().replace("__", ".");
+            if !LIST_KEYS.contains(&key.as_str()) {
+                builder = builder
+                    .set_override(key, value)
+                    .map_err(|e| ConfigError::Syntax {
+                        origin: origin.to_owned(),
+                        message: e.to_string(),
+                    })?;
+            }
+        }
+        let merged = builder.build().map_err(|e| ConfigError::Syntax {
+            origin: origin.to_owned(),
+            message: e.to_string(),
+        })?;
         let mut cfg: Config = serde_path_to_error::deserialize(merged)
             .map_err(|e| {
                 let key = e.path().to_string();
@@ -471,6 +492,11 @@ impl Config {
         if let Some(am) = &self.alertmanager {
             am.check().map_err(|(key, why)| self.invalid(key, why))?;
         }
+        if let Some(jenkins) = &self.jenkins {
+            jenkins
+                .check(&irc.channels)
+                .map_err(|(key, why)| self.invalid(key, why))?;
+        }
         Ok(())
     }
 }
@@ -524,7 +550,7 @@ fn name_env_source(error: ConfigError) -> ConfigError {
         } => {
             let var = env_var_for(&key);
             let message = if std::env::var_os(&var).is_some() {
-                format!("{message} (set by {var})")
+                format!("{message} (set in the environment by {var})")
             } else {
                 message
             };
