@@ -81,9 +81,18 @@ pub fn human_duration(d: std::time::Duration) -> String {
     match secs {
         0..=9 => format!("{ms} ms"),
         10..=59 => format!("{:.1} s", d.as_secs_f64()),
-        60..=3599 => format!("{} min {} s", secs / 60, secs % 60),
-        3600..=86_399 => format!("{} h {} min", secs / 3600, secs % 3600 / 60),
-        _ => format!("{} d {} h", secs / 86_400, secs % 86_400 / 3600),
+        60..=3599 => two_units(secs / 60, "min", secs % 60, "s"),
+        3600..=86_399 => two_units(secs / 3600, "h", secs % 3600 / 60, "min"),
+        _ => two_units(secs / 86_400, "d", secs % 86_400 / 3600, "h"),
+    }
+}
+
+/// "2 min 16 s", or "2 min" when the smaller unit is zero.
+fn two_units(big: u64, big_unit: &str, small: u64, small_unit: &str) -> String {
+    if small == 0 {
+        format!("{big} {big_unit}")
+    } else {
+        format!("{big} {big_unit} {small} {small_unit}")
     }
 }
 
@@ -163,6 +172,8 @@ mod tests {
             human_duration(Duration::from_secs(2 * 86_400 + 4 * 3600)),
             "2 d 4 h"
         );
+        assert_eq!(human_duration(Duration::from_secs(300)), "5 min");
+        assert_eq!(human_duration(Duration::from_secs(7200)), "2 h");
     }
 
     #[test]

@@ -90,6 +90,8 @@ pub enum ClientError {
     Unreachable { url: String, reason: String },
     #[error("Alertmanager refused: {status} {message}")]
     Refused { status: u16, message: String },
+    #[error("Alertmanager answered: {what} its answer was unreadable: {reason}")]
+    Unreadable { what: String, reason: String },
 }
 
 pub struct Client {
@@ -126,7 +128,7 @@ impl Client {
     ) -> Result<reqwest::Response, ClientError> {
         let response = request.send().await.map_err(|e| ClientError::Unreachable {
             url: self.base.clone(),
-            reason: without_url(&e),
+            reason: error_chain(&e),
         })?;
         let status = response.status();
         if status.is_success() {
@@ -150,9 +152,9 @@ impl Client {
             "/api/v2/alerts?active=true&silenced=false&inhibited=false",
         );
         let response = self.send(request).await?;
-        response.json().await.map_err(|e| ClientError::Unreachable {
-            url: self.base.clone(),
-            reason: format!("unreadable answer: {}", without_url(&e)),
+        response.json().await.map_err(|e| ClientError::Unreadable {
+            what: "the list of alerts came, but".into(),
+            reason: error_chain(&e),
         })
     }
 
@@ -180,24 +182,22 @@ impl Client {
                     .json(&body),
             )
             .await?;
+        // Alertmanager 0.25 answers `{"silenceID": "…"}`.
         #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
         struct Created {
+            #[serde(rename = "silenceID", alias = "silenceId")]
             silence_id: String,
         }
-        let created: Created = response
-            .json()
-            .await
-            .map_err(|e| ClientError::Unreachable {
-                url: self.base.clone(),
-                reason: format!("unreadable answer: {}", without_url(&e)),
-            })?;
+        let created: Created = response.json().await.map_err(|e| ClientError::Unreadable {
+            what: "the silence was created, but".into(),
+            reason: error_chain(&e),
+        })?;
         Ok(created.silence_id)
     }
 }
 
 /// reqwest's message with its causes ("connection refused"), which it keeps apart.
-fn without_url(e: &reqwest::Error) -> String {
+fn error_chain(e: &reqwest::Error) -> String {
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(inner) = source {

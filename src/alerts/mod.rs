@@ -126,9 +126,6 @@ impl Alerts {
                 lines.extend(self.group_lines(hook, status, alerts));
             }
         }
-        if let Some(firing) = fresh.get("firing") {
-            lines.extend(firing.iter().filter_map(|a| self.auto_hold(a)));
-        }
         if let Some(resolved) = fresh.get("resolved") {
             lines.extend(resolved.iter().filter_map(|a| self.propose_unhold(a)));
         }
@@ -165,6 +162,10 @@ impl Alerts {
         }
         if !out.is_empty() {
             self.events.publish(Event::Alerts { lines: out });
+        }
+        // After the alert's own line, so the channel reads "[FIRING:1] …", then the hold.
+        for alert in fresh.get("firing").into_iter().flatten() {
+            self.auto_hold(alert);
         }
         if receipt.held_back > 0 {
             tracing::warn!(held_back = receipt.held_back, alert = %name, "alert lines over the per-minute cap held back");
@@ -276,8 +277,12 @@ impl Alerts {
         lines
     }
 
-    /// Places the hold an `auto_hold` rule asks for; returns a line saying so.
-    fn auto_hold(&self, alert: &Alert) -> Option<String> {
+    /// Places the hold an `auto_hold` rule asks for (its own announcement says so).
+    fn auto_hold(&self, alert: &Alert) {
+        self.try_auto_hold(alert);
+    }
+
+    fn try_auto_hold(&self, alert: &Alert) -> Option<()> {
         let rule = self.config.alerts.auto_hold.iter().find(|rule| {
             rule.labels
                 .iter()
@@ -323,7 +328,7 @@ impl Alerts {
                     .auto_holds
                     .insert(alert.key(), hold.target.clone());
                 tracing::warn!(alert = %name, scope = hold.scope(), "alert placed a hold");
-                None // the hold's own announcement says it
+                Some(())
             }
             Err(e) => {
                 tracing::error!(alert = %name, error = %e, "an auto_hold rule could not place its hold");

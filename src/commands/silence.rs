@@ -63,7 +63,7 @@ async fn ack(ctx: Ctx) -> Result<(), CommandError> {
     let (Some(what), None) = (words.next(), words.next()) else {
         return Err(CommandError::Usage);
     };
-    create(&ctx, what, ACK_FOR, "acknowledged", "acknowledged").await
+    create(&ctx, what, ACK_FOR, "", "acknowledged").await
 }
 
 async fn create(
@@ -86,18 +86,24 @@ async fn create(
         .map_err(CommandError::User)?;
     let client = super::alerts::client(ctx)?;
     let by = &ctx.msg.who.nick;
-    let comment = if comment.is_empty() {
-        format!("{verb} from IRC")
+    let comment = truncate_chars(comment, 200).into_owned();
+    let sent = if comment.is_empty() {
+        format!("{verb} from IRC (via lever)")
     } else {
-        truncate_chars(comment, 200).into_owned()
+        format!("{comment} (via lever)")
     };
     let id = client
-        .silence(&matchers, lasting, by, &format!("{comment} (via lever)"))
+        .silence(&matchers, lasting, by, &sent)
         .await
         .map_err(|e| CommandError::User(e.to_string()))?;
     let selector: Vec<String> = matchers.iter().map(ToString::to_string).collect();
+    let said = if comment.is_empty() {
+        String::new()
+    } else {
+        format!(": {comment}")
+    };
     let text = format!(
-        "{verb} {} for {}: {comment} (silence {id})",
+        "{verb} {} for {}{said} (silence {id})",
         selector.join(","),
         human_duration(lasting)
     );

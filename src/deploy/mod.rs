@@ -670,15 +670,30 @@ impl Deploys {
             .expires_at
             .map(|at| format!(" (lifts by itself at {} UTC)", format_time(at)))
             .unwrap_or_default();
+        let unhold = format!(
+            "!unhold{}",
+            other
+                .target
+                .as_ref()
+                .map(|t| format!(" {t}"))
+                .unwrap_or_default()
+        );
+        // A hold lever placed itself (for an alert) has nobody to ask.
+        let ask = if other
+            .by_nick
+            .eq_ignore_ascii_case(&self.config.irc.nickname)
+        {
+            format!("{unhold} when it is safe")
+        } else {
+            format!("Ask {}, or {unhold} when it is safe", other.by_nick)
+        };
         refused(format!(
-            "{} is held: NO DEPLOY PLEASE by {} since {} UTC ({} ago): {}{until}. Ask {}, or !unhold{} when it is safe",
+            "{} is held: NO DEPLOY PLEASE by {} since {} UTC ({} ago): {}{until}. {ask}",
             target,
             other.by_nick,
             format_time(other.placed_at),
             human_duration(held_for),
             other.reason,
-            other.by_nick,
-            other.target.as_ref().map(|t| format!(" {t}")).unwrap_or_default(),
         ))
     }
 
@@ -983,7 +998,7 @@ mod tests {
             ),
             "{summary}"
         );
-        assert!(summary.ends_with(" within 5 min 0 s"), "{summary}");
+        assert!(summary.ends_with(" within 5 min"), "{summary}");
         let bob = person("bob", Some("bob"));
         assert!(
             matches!(bot.deploys.confirm(&code, &bob), Err(DeployError::Refused(why)) if why.contains("only they can confirm"))
