@@ -65,7 +65,14 @@ pub fn lines(config: &Config, event: &Event) -> Vec<(String, String)> {
             run_channels(config, &report.target),
             external_deploy(report, hold.as_ref()),
         ),
-        Event::Build(build) => (config.irc.channels.clone(), build_line(build)),
+        Event::Build(build) => {
+            let channels = if build.channels.is_empty() {
+                config.irc.channels.clone()
+            } else {
+                build.channels.clone()
+            };
+            (channels, build_line(build))
+        }
         // Alerts arrive already routed and worded.
         Event::Alerts { lines } => return lines.clone(),
     };

@@ -79,6 +79,8 @@ pub struct BuildReport {
     pub user: Option<String>,
     /// The credential the report came with.
     pub via: String,
+    /// Where to announce it; empty, every channel.
+    pub channels: Vec<String>,
 }
 
 /// An event with the guard that keeps the bot "busy" until a subscriber has handled it.

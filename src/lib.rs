@@ -31,6 +31,7 @@ pub mod deploy;
 pub mod events;
 pub mod http;
 pub mod irc;
+pub mod jenkins;
 pub mod message;
 pub mod outbox;
 pub mod serve;

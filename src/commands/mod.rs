@@ -18,6 +18,7 @@ use crate::outbox::Priority;
 
 mod alerts;
 mod args;
+mod build;
 mod cancel;
 mod changes;
 mod confirm;
@@ -46,6 +47,7 @@ pub static COMMANDS: &[&Spec] = &[
     &cancel::SPEC,
     &rollback::SPEC,
     &changes::SPEC,
+    &build::SPEC,
     &alerts::SPEC,
     &silence::ACK,
     &silence::SPEC,

@@ -151,6 +151,7 @@ pub async fn build(
             duration_ms: hook.build.duration.filter(|d| *d > 0),
             user: None,
             via: caller.name,
+            channels: Vec::new(),
         }
     } else {
         let hook: BuildHook = serde_json::from_value(value)
@@ -163,6 +164,7 @@ pub async fn build(
             duration_ms: hook.duration_ms,
             user: clean(hook.user.as_deref(), 32),
             via: caller.name,
+            channels: Vec::new(),
         }
     };
     bot.events.publish(Event::Build(report));
