@@ -1185,7 +1185,7 @@ fn confirm_shows_what_will_ship_and_only_the_asker_can_confirm() {
     say(&mut alice, "!deploy");
     let code = like(
         &next_said(&mut bob),
-        "alice: site: will ship v1 → live. To go ahead, say !confirm {code} within 5 min 0 s",
+        "alice: site: will ship v1 → live. To go ahead, say !confirm {code} within 5 min",
     )
     .remove(0);
     // Nothing ships before the confirmation.
@@ -1226,7 +1226,7 @@ fn confirm_shows_what_will_ship_and_only_the_asker_can_confirm() {
     let code = like(
         &next_said(&mut bob),
         "alice: site: will ship v3 → live, was v1; changes: https://git.example/compare/v1...v3. \
-         To go ahead, say !confirm {code} within 5 min 0 s",
+         To go ahead, say !confirm {code} within 5 min",
     )
     .remove(0);
     say(&mut alice, &format!("!confirm {code}"));

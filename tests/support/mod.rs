@@ -6,6 +6,7 @@
 //! client received and lever's log.
 
 #![allow(dead_code)] // each test file uses a different part of the rig
+pub mod alertmanager;
 pub mod inspircd;
 
 use std::io::{BufRead, BufReader, Write};
