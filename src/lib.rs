@@ -5,18 +5,27 @@
 //! ```text
 //!  IRC server ⇄ irc/       session: connect, CAP/SASL, reconnect, watchdog, throttle, splitting
 //!  stdin/stdout ⇄ console  the same bot with the terminal as the channel
+//!  HTTP ⇄ http/            hooks in (deploys, builds, alerts), JSON API, /metrics, health
 //!        │ Message { who: Identity, place, text }            ▲ Outbox (ordered, bounded, fair)
 //!        ▼                                                   │
-//!  bot       the services every command shares (config, access, outbox, activity)
+//!  bot       the services every command shares
 //!  commands/ the list of commands, the dispatcher, one file per command
+//!        ▼ handlers call services, never IRC
+//!  deploy/   targets, runs, holds: the one place that decides (backend/ runs a step)
+//!  store/    SQLite: deploy log, holds, runs, steps: the source of truth
+//!  alerts/   Alertmanager notifications (de-dup, caps, routes, auto-hold) and its API
+//!  jenkins   Jenkins' remote API for !build
+//!        ▼ store first, then publish
+//!  events    typed events to every subscriber → announce (channel lines) → outbox
 //!  access    roles from nick!user@host masks and services accounts
-//!  config    bot.toml + LEVER_* environment, validated in one place
+//!  config/   bot.toml + LEVER_* environment, validated in one place
 //!  text      what may go on the wire: sanitising, splitting, durations
 //! ```
 //!
 //! Rules that keep it simple: the IRC read loop never waits on a handler (each command runs in
-//! its own task); handlers never touch IRC (they reply through the outbox); the outbox outlives
-//! connections, so what is said while disconnected goes out after reconnecting.
+//! its own task); handlers never touch IRC (they reply through the outbox or publish events);
+//! nothing is announced that is not stored; the outbox outlives connections, so what is said
+//! while disconnected goes out after reconnecting.
 
 pub mod access;
 pub mod activity;
