@@ -148,10 +148,13 @@ fn run_started(run: &Run, steps: usize, detail: &str) -> String {
     if !detail.is_empty() {
         text.push_str(&format!(": {detail}"));
     }
-    text.push_str(&format!(
-        " ({steps} step{})",
-        if steps == 1 { "" } else { "s" }
-    ));
+    // An engine that reports its own steps has no count in advance.
+    if steps > 0 {
+        text.push_str(&format!(
+            " ({steps} step{})",
+            if steps == 1 { "" } else { "s" }
+        ));
+    }
     if let Some(note) = &run.note {
         if note.starts_with("FORCED") {
             text.push_str(&format!(" — ⚠ {note}"));

@@ -165,6 +165,8 @@ pub struct Started {
     pub link: String,
     /// Where lever reads it.
     api: Url,
+    /// Its page under `[jenkins] url` (for stop and console).
+    page: Url,
 }
 
 /// A build that finished.
@@ -385,7 +387,86 @@ impl Client {
             number: executable.number,
             link,
             api: api_json(&page),
+            page,
         }
+    }
+
+    /// Takes a build out of the queue before it starts. Sent once, never retried.
+    pub async fn cancel_queued(&self, queued: &Queued) -> Result<(), JenkinsError> {
+        let id = queue_id(&queued.item).unwrap_or_default();
+        let url = self
+            .base
+            .join(&format!("queue/cancelItem?id={id}"))
+            .unwrap_or_else(|_| self.base.clone());
+        self.post_once(url, "cancelling the queued build", &queued.job)
+            .await
+    }
+
+    /// Asks a running build to stop. Sent once, never retried.
+    pub async fn stop(&self, build: &Started) -> Result<(), JenkinsError> {
+        let url = build
+            .page
+            .join("stop")
+            .unwrap_or_else(|_| build.page.clone());
+        self.post_once(url, "stopping the build", &build.page).await
+    }
+
+    async fn post_once(
+        &self,
+        url: Url,
+        what: &'static str,
+        about: &Url,
+    ) -> Result<(), JenkinsError> {
+        let response = self
+            .request(reqwest::Method::POST, url)
+            .timeout(REQUEST_TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(&e))?;
+        let status = response.status();
+        if status.is_success() || status.is_redirection() {
+            return Ok(());
+        }
+        let body = response.text().await.unwrap_or_default();
+        Err(self.refusal(status, &body, what, "build", about))
+    }
+
+    /// The last `lines` lines of a build's console log, read in bounded memory; empty if
+    /// Jenkins will not give it.
+    pub async fn console_tail(&self, build: &Started, lines: usize) -> Vec<String> {
+        let url = build
+            .page
+            .join("consoleText")
+            .unwrap_or_else(|_| build.page.clone());
+        let Ok(mut response) = self
+            .request(reqwest::Method::GET, url)
+            .timeout(REQUEST_TIMEOUT)
+            .send()
+            .await
+        else {
+            return Vec::new();
+        };
+        if !response.status().is_success() {
+            return Vec::new();
+        }
+        // Keep only the end of what arrives: a console can be gigabytes.
+        let mut tail: Vec<u8> = Vec::new();
+        while let Ok(Some(chunk)) = response.chunk().await {
+            tail.extend_from_slice(&chunk);
+            if tail.len() > 64 * 1024 {
+                tail.drain(..tail.len() - 64 * 1024);
+            }
+        }
+        let text = String::from_utf8_lossy(&tail);
+        let mut last: Vec<String> = text
+            .lines()
+            .map(str::trim_end)
+            .filter(|l| !l.is_empty())
+            .map(|l| truncate_chars(&sanitize_line(l), 300).into_owned())
+            .collect();
+        let skip = last.len().saturating_sub(lines);
+        last.drain(..skip);
+        last
     }
 
     /// Whether `url` lies under `[jenkins] url` (same scheme, host, port and path prefix).

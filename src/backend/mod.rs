@@ -1,7 +1,11 @@
-//! How a step runs. A run is a list of steps; each backend knows how to execute one and report
-//! how it went. `script` runs a local program (argv, never a shell); the engines teams already
-//! run (Jenkins, HTTP deployers) come as further backends.
+//! How a run executes. Whatever does the work reports the same way, through [`Progress`]: a
+//! step started, a step finished (with its time, outcome and output tail). So the channel,
+//! `!status` and the store see the same thing whether the steps are local programs
+//! ([`script`]: argv, never a shell), a Jenkins job ([`jenkins`]), or an HTTP deploy engine
+//! ([`engine`]) fanning out across many hosts.
 
+pub mod engine;
+pub mod jenkins;
 pub mod script;
 
 use std::collections::VecDeque;
@@ -49,6 +53,30 @@ impl StepOutcome {
     pub fn is_success(&self) -> bool {
         *self == StepOutcome::Succeeded
     }
+
+    /// The state word the store and the channel use: "ok", "failed", "timed out", "cancelled".
+    pub fn state(&self) -> &'static str {
+        match self {
+            StepOutcome::Succeeded => "ok",
+            StepOutcome::Failed { .. } | StepOutcome::NotStarted { .. } => "failed",
+            StepOutcome::TimedOut => "timed out",
+            StepOutcome::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// Why a step did not succeed, in words ("exit code 3", "timed out after 2000 ms").
+pub fn describe(outcome: &StepOutcome, limit: Option<Duration>) -> String {
+    match outcome {
+        StepOutcome::Succeeded => "ok".into(),
+        StepOutcome::Failed { status } => status.clone(),
+        StepOutcome::NotStarted { error } => error.clone(),
+        StepOutcome::TimedOut => match limit {
+            Some(limit) => format!("timed out after {}", crate::text::human_duration(limit)),
+            None => "timed out".into(),
+        },
+        StepOutcome::Cancelled => "cancelled".into(),
+    }
 }
 
 /// What a finished step reports.
@@ -58,6 +86,28 @@ pub struct StepResult {
     pub duration: Duration,
     /// The last lines of its output (stdout and stderr interleaved as they came).
     pub tail: Vec<String>,
+}
+
+/// Where a run reports its steps as they start and end, whatever executes them.
+pub trait Progress: Send {
+    fn step_started(&mut self, name: &str);
+    /// `limit`: the step's own timeout, so a timeout can say what it was.
+    fn step_finished(&mut self, result: &StepResult, limit: Option<Duration>);
+    /// Where the running step's output goes (`!status` shows its last line).
+    fn output(&self) -> OutputTail;
+}
+
+/// How a whole run ended, as its executor saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    Succeeded {
+        /// A version the executor reported (an HTTP engine may).
+        version: Option<String>,
+    },
+    /// Why, for the run's record: "'stage 2' failed: exit code 1".
+    Failed(String),
+    /// During what: "cancelled during 'stage 2'".
+    Cancelled(String),
 }
 
 /// The live tail of a running step's output, shared with `!status`.

@@ -63,6 +63,33 @@ pub async fn run_step(
     run_step_in(step, cancel, output, env).await
 }
 
+/// Runs `steps` in order, reporting each; a step that does not succeed ends the run.
+pub async fn run_steps(
+    steps: &[StepSpec],
+    progress: &mut dyn super::Progress,
+    cancel: &CancellationToken,
+) -> super::Ended {
+    for step in steps {
+        progress.step_started(&step.name);
+        let result = run_step(step, cancel, &progress.output()).await;
+        progress.step_finished(&result, Some(step.timeout));
+        match &result.outcome {
+            StepOutcome::Succeeded => {}
+            StepOutcome::Cancelled => {
+                return super::Ended::Cancelled(format!("cancelled during '{}'", step.name));
+            }
+            other => {
+                return super::Ended::Failed(format!(
+                    "'{}' failed: {}",
+                    step.name,
+                    super::describe(other, Some(step.timeout))
+                ));
+            }
+        }
+    }
+    super::Ended::Succeeded { version: None }
+}
+
 /// [`run_step`] with the environment to start from given, so tests need not change lever's.
 async fn run_step_in(
     step: &StepSpec,

@@ -24,7 +24,9 @@ mod targets;
 pub use alerts::{AlertRoute, AlertmanagerConfig, AlertsConfig, AutoHold};
 pub use http::HttpConfig;
 pub use jenkins::{JenkinsConfig, JenkinsJob};
-pub use targets::{Announce, DeployConfig, StepConfig, StoreConfig, TargetConfig};
+pub use targets::{
+    Announce, BackendKind, DeployConfig, StepConfig, StoreConfig, TargetConfig, PHASES,
+};
 
 /// The example config shipped with lever, used when no `bot.toml` is found and none was named.
 pub const EMBEDDED: &str = include_str!("../../bot.toml");
@@ -482,6 +484,18 @@ impl Config {
         for (name, target) in &self.targets {
             targets::check_target(name, target, &irc.channels)
                 .map_err(|(key, why)| self.invalid(key, why))?;
+            for (phase, job) in &target.jobs {
+                let known = self
+                    .jenkins
+                    .as_ref()
+                    .is_some_and(|j| j.jobs.contains_key(job));
+                if !known {
+                    return Err(self.invalid(
+                        format!("targets.{name}.jobs.{phase}"),
+                        format!("'{job}' is not a [jenkins.jobs] entry"),
+                    ));
+                }
+            }
         }
         if let Some(http) = &self.http {
             http.check().map_err(|(key, why)| self.invalid(key, why))?;

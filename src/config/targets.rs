@@ -7,7 +7,7 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use serde::Deserialize;
 
-use super::duration;
+use super::{duration, Secret};
 
 /// `[store]`: the SQLite file holding the deploy log, holds and runs.
 #[derive(Debug, Deserialize)]
@@ -105,7 +105,46 @@ pub struct TargetConfig {
     /// `!rollback` runs these, with the previous good version in `LEVER_VERSION`.
     #[serde(default)]
     pub rollback: Vec<StepConfig>,
+    /// What runs the phases: "script" (the steps above, the default), "jenkins" (a job per
+    /// phase, `jobs`), or "http" (a deploy engine at `url`).
+    #[serde(default)]
+    pub backend: BackendKind,
+    /// With `backend = "jenkins"`: the `[jenkins.jobs]` entry each phase runs:
+    /// `{ stage = "api-build", deploy = "api-deploy" }`.
+    #[serde(default)]
+    pub jobs: IndexMap<String, String>,
+    /// With `backend = "http"`: where runs are POSTed (see the README's deploy engine section).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// With `backend = "http"`: a bearer token for the engine; better set with
+    /// `LEVER_TARGETS__NAME__TOKEN`.
+    #[serde(default)]
+    pub token: Option<Secret>,
+    /// With `backend = "jenkins"` or `"http"`: how long a run may take before lever stops
+    /// following it (and asks the engine to stop). Default: "1h".
+    #[serde(default = "default_remote_timeout", with = "duration")]
+    pub timeout: Duration,
 }
+
+/// What executes a target's phases.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// Local steps: argv child processes.
+    #[default]
+    Script,
+    /// A Jenkins job per phase.
+    Jenkins,
+    /// An HTTP deploy engine.
+    Http,
+}
+
+fn default_remote_timeout() -> Duration {
+    Duration::from_secs(3600)
+}
+
+/// The phases a target can run, by name.
+pub const PHASES: [&str; 3] = ["stage", "deploy", "rollback"];
 
 /// `[[targets.NAME.stage]]` (and `.deploy`, `.rollback`): one step.
 #[derive(Debug, Deserialize)]
@@ -168,11 +207,58 @@ pub(super) fn check_target(
             ));
         }
     }
-    if target.stage.is_empty() && target.deploy.is_empty() {
-        return Err((
-            key(""),
-            "has no stage or deploy steps: add [[targets.NAME.deploy]] steps".into(),
-        ));
+    let has_steps =
+        !(target.stage.is_empty() && target.deploy.is_empty() && target.rollback.is_empty());
+    match target.backend {
+        BackendKind::Script => {
+            if target.stage.is_empty() && target.deploy.is_empty() {
+                return Err((
+                    key(""),
+                    "has no stage or deploy steps: add [[targets.NAME.deploy]] steps".into(),
+                ));
+            }
+            if !target.jobs.is_empty() || target.url.is_some() {
+                return Err((
+                    key(".backend"),
+                    "jobs and url need backend = \"jenkins\" or \"http\"".into(),
+                ));
+            }
+        }
+        BackendKind::Jenkins => {
+            if has_steps {
+                return Err((key(".backend"), "a jenkins target runs jobs, not steps: remove its steps or use backend = \"script\"".into()));
+            }
+            if target.jobs.is_empty() {
+                return Err((
+                    key(".jobs"),
+                    "names no job: jobs = { deploy = \"<a [jenkins.jobs] name>\" }".into(),
+                ));
+            }
+            if let Some(phase) = target.jobs.keys().find(|p| !PHASES.contains(&p.as_str())) {
+                return Err((
+                    key(&format!(".jobs.{phase}")),
+                    "is not a phase: stage, deploy or rollback".into(),
+                ));
+            }
+        }
+        BackendKind::Http => {
+            if has_steps {
+                return Err((key(".backend"), "an http target's engine runs the steps: remove its steps or use backend = \"script\"".into()));
+            }
+            match &target.url {
+                Some(url) if url.starts_with("http://") || url.starts_with("https://") => {}
+                Some(_) => return Err((key(".url"), "must be an http:// or https:// URL".into())),
+                None => {
+                    return Err((
+                        key(".url"),
+                        "missing: backend = \"http\" needs the engine's url".into(),
+                    ))
+                }
+            }
+        }
+    }
+    if target.timeout < Duration::from_secs(1) {
+        return Err((key(".timeout"), "must be at least 1s".into()));
     }
     if let Some(version) = &target.version {
         if version.first().is_none_or(|p| p.trim().is_empty()) {

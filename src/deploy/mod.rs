@@ -173,7 +173,7 @@ impl Deploys {
     /// Starts staging `target`.
     pub fn stage(self: &Arc<Self>, target: &str, who: &Identity) -> Result<Run, DeployError> {
         let config = self.target(target)?;
-        if config.stage.is_empty() {
+        if !plan::supports(config, Phase::Stage) {
             return refused(format!(
                 "{target} has no stage steps; !deploy {target} ships it directly"
             ));
@@ -202,6 +202,9 @@ impl Deploys {
         force: bool,
     ) -> Result<DeployStart, DeployError> {
         let config = self.target(target)?;
+        if !plan::supports(config, Phase::Deploy) {
+            return refused(format!("{target} has no deploy steps or job configured"));
+        }
         let mut state = self.lock();
         check_free(&state, target)?;
         // Checked now so the user hears at once; checked again at !confirm.
@@ -291,7 +294,7 @@ impl Deploys {
         force: bool,
     ) -> Result<Run, DeployError> {
         let config = self.target(target)?;
-        if config.rollback.is_empty() {
+        if !plan::supports(config, Phase::Rollback) {
             return refused(format!("{target} has no rollback steps configured"));
         }
         let mut state = self.lock();
@@ -592,7 +595,7 @@ impl Deploys {
         config: &TargetConfig,
     ) -> Result<(Option<String>, Option<String>), DeployError> {
         let staged = self.staged(target)?;
-        if !config.stage.is_empty() && staged.is_none() {
+        if plan::supports(config, Phase::Stage) && staged.is_none() {
             return refused(format!(
                 "{target} has not been staged yet: !stage {target} first"
             ));
@@ -612,7 +615,7 @@ impl Deploys {
                     .config
                     .targets
                     .get(target)
-                    .is_some_and(|t| t.stage.is_empty()) =>
+                    .is_some_and(|t| !plan::supports(t, Phase::Stage)) =>
             {
                 "the current build → live".to_owned()
             }
@@ -731,11 +734,12 @@ impl Deploys {
                 version,
                 prev_version,
                 note,
-                steps: plan::configured(config, phase).len(),
+                steps: plan::planned_steps(config, phase),
             },
             &text,
         )?;
-        let steps = plan::steps(
+        let planned = plan::planned_steps(config, phase);
+        let work = plan::work(
             &self.config,
             config,
             &plan::RunContext {
@@ -752,7 +756,7 @@ impl Deploys {
             phase,
             user: who.nick.clone(),
             started: Instant::now(),
-            steps: steps.len(),
+            steps: planned,
             step: None,
             output: OutputTail::default(),
             cancel: CancellationToken::new(),
@@ -762,14 +766,14 @@ impl Deploys {
         self.events.publish(Event::RunStarted {
             run: run.clone(),
             entry,
-            steps: steps.len(),
+            steps: planned,
             detail,
         });
         let busy = self.activity.begin();
         tokio::spawn(runner::execute(
             self.clone(),
             run.clone(),
-            steps,
+            work,
             active,
             busy,
         ));

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::backend::StepSpec;
-use crate::config::{Config, StepConfig, TargetConfig};
+use crate::config::{BackendKind, Config, StepConfig, TargetConfig};
 use crate::store::Phase;
 
 /// What a run's steps may refer to.
@@ -20,6 +20,112 @@ pub struct RunContext<'a> {
     pub version: Option<&'a str>,
     /// The version live before this run.
     pub prev_version: Option<&'a str>,
+}
+
+/// What a run executes: local steps, a Jenkins job, or a request to an HTTP deploy engine.
+#[derive(Debug, Clone)]
+pub enum Work {
+    Steps(Vec<StepSpec>),
+    Jenkins(JenkinsWork),
+    Http(HttpWork),
+}
+
+/// A Jenkins job to run for a phase, with the `LEVER_*` values the job declares.
+#[derive(Debug, Clone)]
+pub struct JenkinsWork {
+    /// The `[jenkins.jobs]` entry.
+    pub job: String,
+    pub params: Vec<(String, String)>,
+    pub timeout: std::time::Duration,
+}
+
+/// A run for an HTTP deploy engine.
+#[derive(Debug, Clone)]
+pub struct HttpWork {
+    pub url: String,
+    pub token: Option<String>,
+    /// The JSON POSTed: target, phase, user, run_id, version, prev_version.
+    pub body: serde_json::Value,
+    pub timeout: std::time::Duration,
+}
+
+/// Whether `target` can run `phase` at all.
+pub fn supports(target: &TargetConfig, phase: Phase) -> bool {
+    match target.backend {
+        BackendKind::Script => !configured(target, phase).is_empty(),
+        BackendKind::Jenkins => target.jobs.contains_key(phase.as_str()),
+        BackendKind::Http => true,
+    }
+}
+
+/// How many steps a run will have, when lever can know it in advance (0: the engine says).
+pub fn planned_steps(target: &TargetConfig, phase: Phase) -> usize {
+    match target.backend {
+        BackendKind::Script => configured(target, phase).len(),
+        BackendKind::Jenkins => 1,
+        BackendKind::Http => 0,
+    }
+}
+
+/// What a run of `target` executes.
+pub fn work(config: &Config, target: &TargetConfig, run: &RunContext<'_>) -> Work {
+    let values = lever_values(run);
+    match target.backend {
+        BackendKind::Script => Work::Steps(steps(config, target, run)),
+        BackendKind::Jenkins => {
+            let job = target
+                .jobs
+                .get(run.phase.as_str())
+                .cloned()
+                .unwrap_or_default();
+            let declared = config
+                .jenkins
+                .as_ref()
+                .and_then(|j| j.jobs.get(&job))
+                .map(|j| j.params.clone())
+                .unwrap_or_default();
+            let params = values
+                .into_iter()
+                .filter(|(k, _)| declared.contains(k))
+                .collect();
+            Work::Jenkins(JenkinsWork {
+                job,
+                params,
+                timeout: target.timeout,
+            })
+        }
+        BackendKind::Http => Work::Http(HttpWork {
+            url: target.url.clone().unwrap_or_default(),
+            token: target.token.as_ref().map(|t| t.expose().to_owned()),
+            body: serde_json::json!({
+                "target": run.target,
+                "phase": run.phase.as_str(),
+                "user": run.user,
+                "run_id": run.run_id,
+                "version": run.version,
+                "prev_version": run.prev_version,
+            }),
+            timeout: target.timeout,
+        }),
+    }
+}
+
+/// `LEVER_TARGET`, `LEVER_USER`, `LEVER_RUN_ID`, `LEVER_PHASE` and, where known,
+/// `LEVER_VERSION` and `LEVER_PREV_VERSION`.
+fn lever_values(run: &RunContext<'_>) -> Vec<(String, String)> {
+    let mut values = vec![
+        ("LEVER_TARGET".to_owned(), run.target.to_owned()),
+        ("LEVER_USER".to_owned(), run.user.to_owned()),
+        ("LEVER_RUN_ID".to_owned(), run.run_id.to_string()),
+        ("LEVER_PHASE".to_owned(), run.phase.as_str().to_owned()),
+    ];
+    if let Some(version) = run.version {
+        values.push(("LEVER_VERSION".into(), version.into()));
+    }
+    if let Some(prev) = run.prev_version {
+        values.push(("LEVER_PREV_VERSION".into(), prev.into()));
+    }
+    values
 }
 
 /// The configured steps of `target` for `phase`.
@@ -94,16 +200,7 @@ fn environment(
         .chain(&step.env)
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    env.push(("LEVER_TARGET".into(), run.target.into()));
-    env.push(("LEVER_USER".into(), run.user.into()));
-    env.push(("LEVER_RUN_ID".into(), run.run_id.to_string()));
-    env.push(("LEVER_PHASE".into(), run.phase.as_str().into()));
-    if let Some(version) = run.version {
-        env.push(("LEVER_VERSION".into(), version.into()));
-    }
-    if let Some(prev) = run.prev_version {
-        env.push(("LEVER_PREV_VERSION".into(), prev.into()));
-    }
+    env.extend(lever_values(run));
     env
 }
 

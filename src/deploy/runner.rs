@@ -5,11 +5,80 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::plan::Work;
 use super::{Active, Deploys};
 use crate::activity::Busy;
-use crate::backend::{script, OutputTail, StepOutcome, StepSpec};
+use crate::backend::{self, script, Ended, OutputTail, Progress, StepResult, StepSpec};
 use crate::events::Event;
 use crate::store::{Phase, Run, RunState};
+
+/// Records each step as the executor reports it: in the store first, then announced (with
+/// `announce = "steps"`), and as the target's current step for `!status`.
+struct Recorder<'a> {
+    deploys: &'a Deploys,
+    run: &'a Run,
+    output: OutputTail,
+    announce_steps: bool,
+    /// The index the next step gets.
+    next: usize,
+    /// Why the run cannot be trusted to go on: the store failed.
+    broken: Option<String>,
+}
+
+impl Progress for Recorder<'_> {
+    fn step_started(&mut self, name: &str) {
+        self.deploys.set_step(&self.run.target, self.next, name);
+        if let Err(e) = self
+            .deploys
+            .store
+            .step_started(self.run.id, self.next, name)
+        {
+            tracing::error!(run = self.run.id, error = %e, "cannot record a step start");
+            self.broken.get_or_insert(format!("the store failed: {e}"));
+        }
+    }
+
+    fn step_finished(&mut self, result: &StepResult, limit: Option<Duration>) {
+        let index = self.next;
+        self.next += 1;
+        let status = (!result.outcome.is_success()
+            && result.outcome != backend::StepOutcome::Cancelled)
+            .then(|| backend::describe(&result.outcome, limit));
+        let tail = result
+            .tail
+            .iter()
+            .rev()
+            .take(FAILURE_TAIL)
+            .rev()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n");
+        let recorded = self.deploys.store.step_finished(
+            self.run.id,
+            index,
+            result.outcome.state(),
+            status.as_deref(),
+            &tail,
+            Some(result.duration),
+        );
+        match recorded {
+            Ok(step) if self.announce_steps => self.deploys.events.publish(Event::StepFinished {
+                target: self.run.target.clone(),
+                phase: self.run.phase,
+                step,
+            }),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(run = self.run.id, error = %e, "cannot record a step result");
+                self.broken.get_or_insert(format!("the store failed: {e}"));
+            }
+        }
+    }
+
+    fn output(&self) -> OutputTail {
+        self.output.clone()
+    }
+}
 
 /// How long a target's `version` command may take.
 const VERSION_TIMEOUT: Duration = Duration::from_secs(60);
@@ -20,7 +89,7 @@ const FAILURE_TAIL: usize = 5;
 pub(super) async fn execute(
     deploys: Arc<Deploys>,
     run: Run,
-    steps: Vec<StepSpec>,
+    work: Work,
     active: Active,
     _busy: Busy,
 ) {
@@ -30,67 +99,34 @@ pub(super) async fn execute(
         .targets
         .get(&target)
         .is_some_and(|t| t.announce == crate::config::Announce::Steps);
-    let mut failure: Option<(RunState, String)> = None;
-    for (index, step) in steps.iter().enumerate() {
-        deploys.set_step(&target, index, &step.name);
-        if let Err(e) = deploys.store.step_started(run.id, index, &step.name) {
-            tracing::error!(run = run.id, error = %e, "cannot record a step start; stopping the run");
-            failure = Some((RunState::Failed, format!("the store failed: {e}")));
-            break;
-        }
-        let result = script::run_step(step, &active.cancel, &active.output).await;
-        let (state, status) = match &result.outcome {
-            StepOutcome::Succeeded => ("ok", None),
-            StepOutcome::Failed { status } => ("failed", Some(status.clone())),
-            StepOutcome::NotStarted { error } => ("failed", Some(error.clone())),
-            StepOutcome::TimedOut => (
-                "timed out",
-                Some(format!(
-                    "timed out after {}",
-                    crate::text::human_duration(step.timeout)
-                )),
-            ),
-            StepOutcome::Cancelled => ("cancelled", None),
-        };
-        let tail = result
-            .tail
-            .iter()
-            .rev()
-            .take(FAILURE_TAIL)
-            .rev()
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n");
-        match deploys
-            .store
-            .step_finished(run.id, index, state, status.as_deref(), &tail)
-        {
-            Ok(record) if announce_steps => deploys.events.publish(Event::StepFinished {
-                target: target.clone(),
-                phase: run.phase,
-                step: record,
-            }),
-            Ok(_) => {}
-            Err(e) => tracing::error!(run = run.id, error = %e, "cannot record a step result"),
-        }
-        match result.outcome {
-            StepOutcome::Succeeded => {}
-            StepOutcome::Cancelled => {
-                failure = Some((
-                    RunState::Cancelled,
-                    format!("cancelled during '{}'", step.name),
-                ));
-                break;
+    let mut recorder = Recorder {
+        deploys: &deploys,
+        run: &run,
+        output: active.output.clone(),
+        announce_steps,
+        next: 0,
+        broken: None,
+    };
+    let ended = match &work {
+        Work::Steps(steps) => script::run_steps(steps, &mut recorder, &active.cancel).await,
+        Work::Jenkins(job) => match deploys.config.jenkins.as_ref() {
+            Some(jenkins) => {
+                backend::jenkins::run(jenkins, job, &mut recorder, &active.cancel).await
             }
-            _ => {
-                let why = status.unwrap_or_default();
-                failure = Some((RunState::Failed, format!("'{}' failed: {why}", step.name)));
-                break;
-            }
-        }
+            None => Ended::Failed("no [jenkins] section is configured".into()),
+        },
+        Work::Http(request) => backend::engine::run(request, &mut recorder, &active.cancel).await,
+    };
+    let (mut failure, reported_version) = match ended {
+        Ended::Succeeded { version } => (None, version),
+        Ended::Failed(why) => (Some((RunState::Failed, why)), None),
+        Ended::Cancelled(why) => (Some((RunState::Cancelled, why)), None),
+    };
+    if let Some(why) = recorder.broken.take() {
+        failure.get_or_insert((RunState::Failed, why));
     }
-    let mut version = None;
-    if failure.is_none() && run.phase == Phase::Stage {
+    let mut version = reported_version;
+    if failure.is_none() && run.phase == Phase::Stage && version.is_none() {
         version = stage_version(&deploys, &run, &active.cancel).await;
     }
     let cancelled_by = deploys.cancelled_by(&target);

@@ -231,7 +231,8 @@ impl Store {
         Ok(())
     }
 
-    /// Records how step `idx` of a run ended.
+    /// Records how step `idx` of a run ended; with `took`, the step's start is set that long
+    /// before now (the executor's own measure).
     pub fn step_finished(
         &self,
         run_id: i64,
@@ -239,11 +240,16 @@ impl Store {
         state: &str,
         status: Option<&str>,
         tail: &str,
+        took: Option<std::time::Duration>,
     ) -> Result<StepRecord, StoreError> {
         let conn = self.lock();
+        let now = now_ms();
+        let started = took.map(|d| now - d.as_millis().min(i64::MAX as u128) as i64);
         conn.execute(
-            "UPDATE steps SET state = ?3, finished_at = ?4, status = ?5, tail = ?6 WHERE run_id = ?1 AND idx = ?2",
-            params![run_id, idx as i64, state, now_ms(), status, tail],
+            "UPDATE steps SET state = ?3, finished_at = ?4, status = ?5, tail = ?6,
+                 started_at = COALESCE(?7, started_at)
+             WHERE run_id = ?1 AND idx = ?2",
+            params![run_id, idx as i64, state, now, status, tail, started],
         )?;
         Ok(conn.query_row(
             "SELECT run_id, idx, name, state, started_at, finished_at, status, tail FROM steps
@@ -421,7 +427,17 @@ mod tests {
         store
             .step_started(run.id, 0, "syncing to ramdisk in mud")
             .unwrap();
-        let step = store.step_finished(run.id, 0, "ok", None, "done").unwrap();
+        let step = store
+            .step_finished(
+                run.id,
+                0,
+                "ok",
+                None,
+                "done",
+                Some(std::time::Duration::from_millis(3202)),
+            )
+            .unwrap();
+        assert_eq!(step.duration_ms(), Some(3202));
         assert_eq!(step.name, "syncing to ramdisk in mud");
         assert!(step.duration_ms().unwrap() >= 0);
         let (done, end) = store
