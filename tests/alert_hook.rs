@@ -1,0 +1,87 @@
+//! `/hooks/alertmanager` fed directly with hostile and repeated notifications: text from an
+//! alert never reaches the IRC wire as a command, and a re-sent group is said once.
+
+mod support;
+use support::*;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "alert-hook-test-token-0123";
+
+fn post(port: u16, path: &str, body: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to lever's HTTP");
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: lever\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    (
+        status,
+        response
+            .split_once("\r\n\r\n")
+            .map_or("", |(_, b)| b)
+            .to_owned(),
+    )
+}
+
+#[test]
+fn alert_text_cannot_become_irc_commands_and_repeats_are_said_once() {
+    let server = Ngircd::start();
+    let mut ops = Client::connect(server.port, "watch");
+    ops.join("#ops");
+    let port = free_port();
+    let rest = format!("[http]\nlisten = \"127.0.0.1:{port}\"\ntoken = \"{TOKEN}\"\n");
+    let _lever = Lever::start(&bot_config(server.port, "", &rest));
+    ops.expect(|l| l.verb == "JOIN" && l.from == "lever");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "lever's HTTP port never opened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let hostile = serde_json::json!({
+        "version": "4", "status": "firing", "groupKey": "{}:{alertname=\"Evil\"}",
+        "alerts": [{
+            "status": "firing",
+            "labels": {"alertname": "Evil\r\nQUIT :bye", "instance": "web1\u{0}"},
+            "annotations": {"summary": "disk full\r\nPRIVMSG #ops :pwned\nKICK #ops watch"},
+            "fingerprint": "e1",
+        }],
+        "commonLabels": {"alertname": "Evil\r\nQUIT :bye"},
+        "commonAnnotations": {"summary": "disk full\r\nPRIVMSG #ops :pwned\nKICK #ops watch"},
+    })
+    .to_string();
+    let (status, body) = post(port, "/hooks/alertmanager", &hostile);
+    assert_eq!(status, 200, "{body}");
+    // Alertmanager re-sends the same group: nothing new to say.
+    let (status, body) = post(port, "/hooks/alertmanager", &hostile);
+    assert_eq!(
+        (status, body.contains("\"duplicates\":1")),
+        (200, true),
+        "{body}"
+    );
+    ops.privmsg("#ops", "!ping");
+    let mut said = Vec::new();
+    loop {
+        let line = ops.expect(|l| l.from == "lever" || l.verb == "KICK" || l.verb == "QUIT");
+        assert_eq!(
+            line.verb, "PRIVMSG",
+            "lever sent something other than a PRIVMSG: {}",
+            line.raw
+        );
+        if line.text() == "pong" {
+            break;
+        }
+        said.push(line.text().to_owned());
+    }
+    assert_eq!(
+        said,
+        ["[FIRING:1] EvilQUIT :bye — web1 — disk fullPRIVMSG #ops :pwnedKICK #ops watch"],
+        "one line, control characters gone, said once"
+    );
+}
