@@ -9,6 +9,7 @@ command -v ngircd >/dev/null 2>&1 || [ -x /usr/sbin/ngircd ] || need+=(ngircd)
 [ -x /usr/sbin/inspircd ] || need+=(inspircd)
 command -v atheme-services >/dev/null 2>&1 || need+=(atheme-services)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 
 if [ ${#need[@]} -gt 0 ]; then
@@ -18,7 +19,7 @@ if [ ${#need[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   # Debian starts packaged daemons on install unless told not to; the tests run their own.
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-  for svc in ngircd inspircd atheme-services prometheus-alertmanager; do
+  for svc in ngircd inspircd atheme-services prometheus prometheus-alertmanager; do
     $sudo systemctl disable --now "$svc" >/dev/null 2>&1 || true
   done
 fi
