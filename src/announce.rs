@@ -274,12 +274,13 @@ fn run_finished(run: &Run, steps: &[StepRecord]) -> String {
             text
         }
         RunState::Cancelled => {
-            let by = run
-                .error
-                .as_deref()
-                .and_then(|e| e.rsplit_once(" by "))
-                .map(|(_, who)| format!(" by {who}"))
-                .unwrap_or_default();
+            let by = match (&run.stopped_by, run.error.as_deref()) {
+                (Some(who), _) => format!(" by {who}"),
+                (None, Some(e)) if e.starts_with("cancelled by the deploy engine") => {
+                    " by the deploy engine".to_owned()
+                }
+                _ => String::new(),
+            };
             let during = failed_step
                 .map(|s| format!(" during {}", at_step(s)))
                 .unwrap_or_default();
@@ -431,6 +432,7 @@ mod tests {
             note: None,
             error: None,
             steps: 3,
+            stopped_by: None,
         }
     }
 
@@ -601,6 +603,7 @@ mod tests {
         let cfg = config();
         let mut cancelled = run(Phase::Deploy, RunState::Cancelled);
         cancelled.error = Some("cancelled during 'stage 2' by bob".into());
+        cancelled.stopped_by = Some("bob".into());
         let steps = vec![
             step(0, "stage 1", 1000, "ok"),
             step(1, "stage 2", 2000, "cancelled"),

@@ -86,6 +86,8 @@ struct Steps {
     started: Vec<String>,
     finished: usize,
     began: Instant,
+    /// The run's timeout, to word a step cut off by it.
+    limit: Duration,
 }
 
 impl Steps {
@@ -139,13 +141,14 @@ impl Steps {
 
     fn close_open(&mut self, progress: &mut dyn Progress, outcome: StepOutcome, tail: &[String]) {
         if self.finished < self.started.len() {
+            let limit = matches!(outcome, StepOutcome::TimedOut).then_some(self.limit);
             progress.step_finished(
                 &StepResult {
                     outcome,
                     duration: self.began.elapsed(),
                     tail: tail.to_vec(),
                 },
-                None,
+                limit,
             );
             self.finished += 1;
             self.began = Instant::now();
@@ -172,6 +175,7 @@ pub async fn run(
         started: Vec::new(),
         finished: 0,
         began,
+        limit: work.timeout,
     };
     let status_url = match start(&http, work, &authed).await {
         Ok(url) => url,
@@ -191,26 +195,44 @@ pub async fn run(
         }
     };
     let deadline = began + work.timeout;
+    // The token goes only to the engine's own origin, wherever its status_url points.
+    let same_origin = match (
+        reqwest::Url::parse(&work.url),
+        reqwest::Url::parse(&status_url),
+    ) {
+        (Ok(a), Ok(b)) => a.origin() == b.origin(),
+        _ => false,
+    };
+    if !same_origin {
+        tracing::warn!(url = %work.url, status_url = %status_url, "the engine's status_url is on another host: following it without the token");
+    }
+    let status_authed = |request: reqwest::RequestBuilder| {
+        if same_origin {
+            authed(request)
+        } else {
+            request
+        }
+    };
     let mut failing_since: Option<Instant> = None;
     let mut backoff = POLL;
     let status = loop {
         tokio::select! {
             _ = tokio::time::sleep(backoff) => {}
             _ = cancel.cancelled() => {
-                let _ = stop(&http, &status_url, &authed).await;
+                let _ = stop(&http, &status_url, &status_authed).await;
                 steps.close_open(progress, StepOutcome::Cancelled, &[]);
-                return Ended::Cancelled("cancelled (the deploy engine was asked to stop)".into());
+                return Ended::Cancelled("cancelled; the deploy engine was asked to stop".into());
             }
         }
         if Instant::now() >= deadline {
-            let _ = stop(&http, &status_url, &authed).await;
+            let _ = stop(&http, &status_url, &status_authed).await;
             steps.close_open(progress, StepOutcome::TimedOut, &[]);
             return Ended::Failed(format!(
-                "the deploy engine's run took longer than {} (asked to stop)",
+                "the deploy engine's run took longer than {}; it was asked to stop",
                 crate::text::human_duration(work.timeout)
             ));
         }
-        match poll(&http, &status_url, &authed).await {
+        match poll(&http, &status_url, &status_authed).await {
             Ok(status) => {
                 failing_since = None;
                 backoff = POLL;
@@ -263,7 +285,10 @@ pub async fn run(
         }
         "cancelled" => {
             steps.close_open(progress, StepOutcome::Cancelled, &[]);
-            Ended::Cancelled("cancelled by the deploy engine".into())
+            Ended::Cancelled(match status.message.as_deref() {
+                Some(m) => format!("cancelled by the deploy engine: {}", clean(m, 200)),
+                None => "cancelled by the deploy engine".into(),
+            })
         }
         _ => {
             let why = message.unwrap_or_else(|| "failed".into());

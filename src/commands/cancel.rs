@@ -42,7 +42,7 @@ async fn run(ctx: Ctx) -> Result<(), CommandError> {
     let step = active
         .step
         .as_ref()
-        .map(|(i, name, _)| format!(", step {}/{} '{name}'", i + 1, active.steps))
+        .map(|(i, name, _)| format!(", {}", active.step_label(*i, name)))
         .unwrap_or_default();
     ctx.tell(&format!(
         "cancelling {}'s {} of {target}{step}",

@@ -113,9 +113,8 @@ pub fn describe(status: &TargetStatus) -> String {
             );
             if let Some((index, name, since)) = &active.step {
                 text.push_str(&format!(
-                    ", step {}/{} '{name}' for {}",
-                    index + 1,
-                    active.steps,
+                    ", {} for {}",
+                    active.step_label(*index, name),
                     human_duration(since.elapsed())
                 ));
             }

@@ -595,7 +595,7 @@ impl Deploys {
         config: &TargetConfig,
     ) -> Result<(Option<String>, Option<String>), DeployError> {
         let staged = self.staged(target)?;
-        if plan::supports(config, Phase::Stage) && staged.is_none() {
+        if plan::stages_first(config) && staged.is_none() {
             return refused(format!(
                 "{target} has not been staged yet: !stage {target} first"
             ));
@@ -615,7 +615,7 @@ impl Deploys {
                     .config
                     .targets
                     .get(target)
-                    .is_some_and(|t| !plan::supports(t, Phase::Stage)) =>
+                    .is_some_and(|t| !plan::stages_first(t)) =>
             {
                 "the current build → live".to_owned()
             }
@@ -802,6 +802,15 @@ impl Deploys {
 }
 
 impl Active {
+    /// "step 2/5 'name'", or "step 2 'name'" when the count is not known in advance.
+    pub fn step_label(&self, index: usize, name: &str) -> String {
+        if self.steps == 0 {
+            format!("step {} '{name}'", index + 1)
+        } else {
+            format!("step {}/{} '{name}'", index + 1, self.steps)
+        }
+    }
+
     /// "staging", "deploying", "rolling back".
     pub fn phase_verb(&self) -> &'static str {
         match self.phase {
@@ -817,7 +826,7 @@ fn check_free(state: &State, target: &str) -> Result<(), DeployError> {
         return Ok(());
     };
     let step = match &active.step {
-        Some((i, name, _)) => format!("step {}/{} '{name}', ", i + 1, active.steps),
+        Some((i, name, _)) => format!("{}, ", active.step_label(*i, name)),
         None => String::new(),
     };
     refused(format!(

@@ -58,6 +58,12 @@ pub fn supports(target: &TargetConfig, phase: Phase) -> bool {
     }
 }
 
+/// Whether a deploy ships what a stage built, so a deploy needs a stage first. An HTTP deploy
+/// engine builds what it ships itself.
+pub fn stages_first(target: &TargetConfig) -> bool {
+    target.backend != BackendKind::Http && supports(target, Phase::Stage)
+}
+
 /// How many steps a run will have, when lever can know it in advance (0: the engine says).
 pub fn planned_steps(target: &TargetConfig, phase: Phase) -> usize {
     match target.backend {

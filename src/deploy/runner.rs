@@ -130,12 +130,19 @@ pub(super) async fn execute(
         version = stage_version(&deploys, &run, &active.cancel).await;
     }
     let cancelled_by = deploys.cancelled_by(&target);
+    if let (Some(who), Some((RunState::Cancelled, _))) = (&cancelled_by, &failure) {
+        if let Err(e) = deploys.store.record_stopped_by(run.id, who) {
+            tracing::error!(run = run.id, error = %e, "cannot record who cancelled a run");
+        }
+    }
     let (state, error) = match failure {
         None => (RunState::Succeeded, None),
-        Some((RunState::Cancelled, why)) => {
-            let who = cancelled_by.as_deref().unwrap_or("someone");
-            (RunState::Cancelled, Some(format!("{why} by {who}")))
-        }
+        // Cancelled from the channel says by whom; an engine that stopped a run itself says so
+        // in `why`.
+        Some((RunState::Cancelled, why)) => match cancelled_by.as_deref() {
+            Some(who) => (RunState::Cancelled, Some(format!("{why} by {who}"))),
+            None => (RunState::Cancelled, Some(why)),
+        },
         Some((state, why)) => (state, Some(why)),
     };
     let text = log_text(

@@ -119,6 +119,10 @@ const MIGRATIONS: &[&str] = &[
     -- How many steps a run planned, so an early failure still reads 'step 2/3'.
     ALTER TABLE runs ADD COLUMN steps INTEGER NOT NULL DEFAULT 0;
 ",
+    r"
+    -- Who stopped a cancelled run, told apart from why it stopped.
+    ALTER TABLE runs ADD COLUMN stopped_by TEXT;
+",
 ];
 
 /// A handle to the SQLite store. Operations are short; they serialise on one connection.

@@ -84,6 +84,8 @@ pub struct Run {
     pub error: Option<String>,
     /// How many steps it planned.
     pub steps: usize,
+    /// Who cancelled it from the channel, if someone did.
+    pub stopped_by: Option<String>,
 }
 
 /// A step as stored.
@@ -121,7 +123,7 @@ pub struct NewRun<'a> {
 }
 
 const RUN_COLUMNS: &str =
-    "id, target, phase, user, state, started_at, finished_at, version, prev_version, note, error, steps";
+    "id, target, phase, user, state, started_at, finished_at, version, prev_version, note, error, steps, stopped_by";
 
 fn run_from_row(row: &Row<'_>) -> rusqlite::Result<Run> {
     Ok(Run {
@@ -137,6 +139,7 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<Run> {
         note: row.get(9)?,
         error: row.get(10)?,
         steps: row.get::<_, i64>(11)?.max(0) as usize,
+        stopped_by: row.get(12)?,
     })
 }
 
@@ -217,6 +220,7 @@ impl Store {
             note: run.note.map(str::to_owned),
             error: None,
             steps: run.steps,
+            stopped_by: None,
         };
         Ok((stored, entry))
     }
@@ -257,6 +261,16 @@ impl Store {
             params![run_id, idx as i64],
             step_from_row,
         )?)
+    }
+
+    /// Records who cancelled a run (before it is finished as cancelled).
+    pub fn record_stopped_by(&self, run_id: i64, who: &str) -> Result<(), StoreError> {
+        let conn = self.lock();
+        conn.execute(
+            "UPDATE runs SET stopped_by = ?2 WHERE id = ?1",
+            params![run_id, who],
+        )?;
+        Ok(())
     }
 
     /// Records how a run ended (with the version it produced, if any) and logs `text`, in one
