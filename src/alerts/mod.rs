@@ -28,6 +28,8 @@ use webhook::{Alert, Webhook};
 const WINDOW: Duration = Duration::from_secs(60);
 /// How long an announced alert is remembered (Alertmanager repeats at least every few hours).
 const REMEMBER: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Alerts remembered for de-duplication at most (about 170 bytes each).
+const MAX_REMEMBERED: usize = 100_000;
 /// Instances named in one line before "… and N more".
 const INSTANCES_SHOWN: usize = 5;
 
@@ -44,6 +46,13 @@ pub struct Receipt {
     pub held_back: usize,
 }
 
+/// Lines held back for one alert name in the current window.
+#[derive(Default)]
+struct Held {
+    lines: usize,
+    critical: bool,
+}
+
 #[derive(Default)]
 struct State {
     /// Fingerprint → the status last announced and when.
@@ -51,7 +60,9 @@ struct State {
     window_start: Option<Instant>,
     sent_in_window: usize,
     /// Alert name → lines held back in this window.
-    held_back: BTreeMap<String, usize>,
+    held_back: BTreeMap<String, Held>,
+    /// Whether this window's holding back has been logged already.
+    warned: bool,
     /// Fingerprint → the hold scope an auto-hold placed for it.
     auto_holds: HashMap<String, Option<String>>,
 }
@@ -86,6 +97,7 @@ impl Alerts {
             loop {
                 ticker.tick().await;
                 alerts.flush_held_back(Instant::now());
+                alerts.forget_old(Instant::now());
             }
         });
     }
@@ -100,9 +112,6 @@ impl Alerts {
         let mut fresh: BTreeMap<&str, Vec<&Alert>> = BTreeMap::new();
         {
             let mut state = self.lock();
-            state
-                .announced
-                .retain(|_, (_, at)| now.duration_since(*at) < REMEMBER);
             for alert in &hook.alerts {
                 let key = alert.key();
                 if state
@@ -130,6 +139,14 @@ impl Alerts {
             lines.extend(resolved.iter().filter_map(|a| self.propose_unhold(a)));
         }
         let name = hook.alertname();
+        let critical = hook
+            .common_labels
+            .get("severity")
+            .is_some_and(|s| s == "critical")
+            || hook
+                .alerts
+                .iter()
+                .any(|a| a.labels.get("severity").is_some_and(|s| s == "critical"));
         let mut out = Vec::new();
         {
             let mut state = self.lock();
@@ -155,7 +172,9 @@ impl Alerts {
                     receipt.lines += 1;
                     out.extend(channels.iter().map(|c| (c.clone(), line.clone())));
                 } else {
-                    *state.held_back.entry(name.clone()).or_default() += 1;
+                    let held = state.held_back.entry(name.clone()).or_default();
+                    held.lines += 1;
+                    held.critical |= critical;
                     receipt.held_back += 1;
                 }
             }
@@ -168,9 +187,43 @@ impl Alerts {
             self.auto_hold(alert);
         }
         if receipt.held_back > 0 {
-            tracing::warn!(held_back = receipt.held_back, alert = %name, "alert lines over the per-minute cap held back");
+            let mut state = self.lock();
+            if !std::mem::replace(&mut state.warned, true) {
+                tracing::warn!(alert = %name, "alert lines over alerts.lines_per_minute are being held back this minute");
+            }
         }
+        self.remember_at_most(MAX_REMEMBERED);
         receipt
+    }
+
+    /// Forgets alerts announced longer ago than [`REMEMBER`] (Alertmanager repeats sooner).
+    fn forget_old(&self, now: Instant) {
+        self.lock()
+            .announced
+            .retain(|_, (_, at)| now.duration_since(*at) < REMEMBER);
+    }
+
+    /// Keeps the de-dup memory bounded: past `most` entries, resolved alerts are forgotten
+    /// first, then the oldest half. (A forgotten alert that Alertmanager re-sends is announced
+    /// again: a repeat, never a loss.)
+    fn remember_at_most(&self, most: usize) {
+        let mut state = self.lock();
+        if state.announced.len() <= most {
+            return;
+        }
+        state
+            .announced
+            .retain(|_, (status, _)| status != "resolved");
+        if state.announced.len() > most {
+            let mut times: Vec<Instant> = state.announced.values().map(|(_, at)| *at).collect();
+            times.sort_unstable();
+            let cut = times[times.len() / 2];
+            state.announced.retain(|_, (_, at)| *at > cut);
+        }
+        tracing::warn!(
+            remembered = state.announced.len(),
+            "alert de-dup memory was full; forgot the oldest"
+        );
     }
 
     /// Once a window with held-back lines is over, says what was held back.
@@ -185,6 +238,7 @@ impl Alerts {
         let line = held_back_line(&state.held_back);
         state.held_back.clear();
         state.window_start = None;
+        state.warned = false;
         drop(state);
         let lines = channels_for_all(&self.config)
             .into_iter()
@@ -368,16 +422,37 @@ fn channels_for_all(config: &Config) -> Vec<String> {
     config.irc.channels.clone()
 }
 
-/// "… held back 37 alert lines in the last minute: HighErrorRate ×30, DiskFull ×7".
-fn held_back_line(held: &BTreeMap<String, usize>) -> String {
-    let total: usize = held.values().sum();
-    let mut by_name: Vec<(&String, &usize)> = held.iter().collect();
-    by_name.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-    let names: Vec<String> = by_name
+/// "… held back 37 alert lines in the last minute: ⚠ SiteDown ×2, HighErrorRate ×30, …".
+/// Critical alerts are named first: they are what must not get lost in a storm.
+fn held_back_line(held: &BTreeMap<String, Held>) -> String {
+    let total: usize = held.values().map(|h| h.lines).sum();
+    let mut by_name: Vec<(&String, &Held)> = held.iter().collect();
+    by_name.sort_by(|a, b| {
+        b.1.critical
+            .cmp(&a.1.critical)
+            .then(b.1.lines.cmp(&a.1.lines))
+            .then(a.0.cmp(b.0))
+    });
+    let mut names: Vec<String> = by_name
         .iter()
         .take(5)
-        .map(|(n, c)| format!("{} ×{c}", clean(n, 60)))
+        .map(|(n, h)| {
+            format!(
+                "{}{} ×{}",
+                if h.critical { "⚠ " } else { "" },
+                clean(n, 60),
+                h.lines
+            )
+        })
         .collect();
+    if by_name.len() > 5 {
+        let critical = by_name.iter().skip(5).filter(|(_, h)| h.critical).count();
+        let mut more = format!("and {} more names", by_name.len() - 5);
+        if critical > 0 {
+            more.push_str(&format!(" ({critical} critical)"));
+        }
+        names.push(more);
+    }
     format!(
         "… held back {total} alert line{} in the last minute to keep the channel readable: {} — !alerts lists what is firing",
         if total == 1 { "" } else { "s" },

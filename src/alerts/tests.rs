@@ -30,6 +30,18 @@ fn texts(rx: &mut UnboundedReceiver<Delivery>) -> Vec<String> {
     said(rx).into_iter().map(|(_, t)| t).collect()
 }
 
+impl Webhook {
+    /// The same group with another severity.
+    fn with_severity(mut self, severity: &str) -> Webhook {
+        self.common_labels
+            .insert("severity".into(), severity.into());
+        for alert in &mut self.alerts {
+            alert.labels.insert("severity".into(), severity.into());
+        }
+        self
+    }
+}
+
 /// A group of `n` alerts named `name`, each on its own instance with its own summary.
 fn storm(name: &str, n: usize, status: &str) -> Webhook {
     let alerts: Vec<serde_json::Value> = (0..n)
@@ -140,7 +152,7 @@ async fn a_storm_is_capped_per_group_and_per_minute_then_summarised() {
     bot.alerts.flush_held_back(now + Duration::from_secs(61));
     assert_eq!(
         texts(&mut rx),
-        ["… held back 1 alert line in the last minute to keep the channel readable: Queue ×1 — !alerts lists what is firing"]
+        ["… held back 1 alert line in the last minute to keep the channel readable: ⚠ Queue ×1 — !alerts lists what is firing"]
     );
 }
 
@@ -223,4 +235,44 @@ fn bad_notifications_are_refused_with_the_reason() {
     assert!(Webhook::parse(odd.as_bytes())
         .unwrap_err()
         .contains("\"burning\""));
+}
+
+#[tokio::test]
+async fn critical_alerts_are_named_first_when_held_back() {
+    let bot = bot("[alerts]\nlines_per_group = 1\nlines_per_minute = 1\n");
+    let mut rx = bot.events.subscribe();
+    let now = Instant::now();
+    bot.alerts.receive_at(&storm("First", 1, "firing"), now);
+    for i in 0..7 {
+        bot.alerts.receive_at(
+            &storm(&format!("Warn{i}"), 1, "firing").with_severity("warning"),
+            now,
+        );
+    }
+    bot.alerts.receive_at(&storm("SiteDown", 1, "firing"), now);
+    texts(&mut rx);
+    bot.alerts.flush_held_back(now + Duration::from_secs(61));
+    assert_eq!(
+        texts(&mut rx),
+        ["… held back 8 alert lines in the last minute to keep the channel readable: ⚠ SiteDown ×1, \
+          Warn0 ×1, Warn1 ×1, Warn2 ×1, Warn3 ×1, and 3 more names — !alerts lists what is firing"]
+    );
+}
+
+#[tokio::test]
+async fn the_de_dup_memory_is_bounded() {
+    let bot = bot("");
+    bot.alerts.receive(&storm("Big", 300, "firing"));
+    bot.alerts.receive(&storm("Gone", 100, "resolved"));
+    bot.alerts.remember_at_most(250);
+    let remembered = bot.alerts.lock().announced.len();
+    assert!(remembered <= 250, "{remembered}");
+    assert!(
+        bot.alerts
+            .lock()
+            .announced
+            .values()
+            .all(|(status, _)| status == "firing"),
+        "resolved alerts are forgotten first"
+    );
 }

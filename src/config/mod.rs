@@ -503,6 +503,18 @@ impl Config {
         let targets: Vec<&str> = self.targets.keys().map(String::as_str).collect();
         alerts::check(&self.alerts, &irc.channels, &targets)
             .map_err(|(key, why)| self.invalid(key, why))?;
+        if !irc.line_interval.is_zero() {
+            // More alert lines than the throttle can say would only pile up in the outbox.
+            let sayable = (60.0 / irc.line_interval.as_secs_f64()) as usize + irc.burst as usize;
+            if self.alerts.lines_per_minute > sayable {
+                return Err(self.invalid(
+                    "alerts.lines_per_minute",
+                    format!(
+                        "is more than irc.line_interval lets lever say in a minute ({sayable})"
+                    ),
+                ));
+            }
+        }
         if let Some(am) = &self.alertmanager {
             am.check().map_err(|(key, why)| self.invalid(key, why))?;
         }

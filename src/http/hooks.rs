@@ -193,7 +193,7 @@ pub async fn alertmanager(
     let caller = authenticate(bot.config.http.as_ref(), &headers, &body)?;
     let hook = crate::alerts::webhook::Webhook::parse(&body).map_err(ApiError::bad_request)?;
     let receipt = bot.alerts.receive(&hook);
-    tracing::info!(via = %caller.name, group = %hook.group_key, new = receipt.new, duplicates = receipt.duplicates, held_back = receipt.held_back, "alert notification");
+    tracing::debug!(via = %caller.name, group = %hook.group_key, new = receipt.new, duplicates = receipt.duplicates, held_back = receipt.held_back, "alert notification");
     Ok(Json(json!({
         "new": receipt.new,
         "duplicates": receipt.duplicates,
