@@ -220,6 +220,7 @@ impl Alerts {
             let cut = times[times.len() / 2];
             state.announced.retain(|_, (_, at)| *at > cut);
         }
+        state.announced.shrink_to_fit();
         tracing::warn!(
             remembered = state.announced.len(),
             "alert de-dup memory was full; forgot the oldest"
