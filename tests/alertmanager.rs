@@ -166,13 +166,6 @@ fn transcript(client: &Client, channel: &str) -> Vec<String> {
         .collect()
 }
 
-/// Asserts that `text` is exactly `template`, where `{time}` stands for a time as lever writes
-/// it, `{dur}` for a duration, `{word}` for one word and `{*}` for anything. Returns what the
-/// placeholders stood for.
-fn like(text: &str, template: &str) -> Vec<String> {
-    try_like(text, template).unwrap_or_else(|why| panic!("{why}"))
-}
-
 /// [`like`], with the mismatch as an error.
 fn try_like(text: &str, template: &str) -> Result<Vec<String>, String> {
     let holes = regex::Regex::new(r"\{(time|dur|word|\*)\}").unwrap();

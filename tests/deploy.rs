@@ -174,38 +174,6 @@ fn hear_within(client: &mut Client, within: Duration, prefix: &str) -> String {
         .to_owned()
 }
 
-/// Asserts that `text` is exactly `template`, where `{time}` stands for a time as lever writes
-/// it (`2009-06-18 13:05:25`), `{dur}` for a duration (`3202 ms`, `42.9 s`, `2 min 16 s`),
-/// `{word}` for one word, `{code}` for a confirm code and `{*}` for anything. Returns what the
-/// placeholders stood for, in order.
-fn like(text: &str, template: &str) -> Vec<String> {
-    let holes = regex::Regex::new(r"\{(time|dur|word|code|\*)\}").unwrap();
-    let mut pattern = String::from("^");
-    let mut last = 0;
-    for hole in holes.captures_iter(template) {
-        let whole = hole.get(0).unwrap();
-        pattern.push_str(&regex::escape(&template[last..whole.start()]));
-        pattern.push_str(match &hole[1] {
-            "time" => r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)",
-            "dur" => r"(\d+ ms|\d+\.\d s|\d+ min \d+ s|\d+ h \d+ min|\d+ d \d+ h)",
-            "word" => r"(\S+)",
-            "code" => r"([ACDEFGHJKLMNPQRTUVWXY34679]{4})",
-            _ => r"(.*)",
-        });
-        last = whole.end();
-    }
-    pattern.push_str(&regex::escape(&template[last..]));
-    pattern.push('$');
-    let re = regex::Regex::new(&pattern).unwrap();
-    let caps = re
-        .captures(text)
-        .unwrap_or_else(|| panic!("lever said:\n  {text:?}\nexpected:\n  {template:?}"));
-    caps.iter()
-        .skip(1)
-        .map(|c| c.map_or(String::new(), |m| m.as_str().to_owned()))
-        .collect()
-}
-
 /// Lever answers `!ping` with nothing else queued before it: everything it had to say to
 /// what came before has been read.
 fn pong(client: &mut Client) {

@@ -372,32 +372,6 @@ fn said(line: &Line) -> bool {
         && line.params.first().is_some_and(|c| c == "#ops")
 }
 
-/// Asserts that `text` is exactly `template`, where `{time}` stands for a time as lever writes
-/// it (`2009-06-18 13:05:25`), `{iso}` for an RFC 3339 one (`2009-06-18T13:05:25Z`), `{dur}`
-/// for a duration (`3202 ms`, `42.9 s`, `2 min 16 s`) and `{*}` for anything.
-fn like(text: &str, template: &str) {
-    let holes = regex::Regex::new(r"\{(time|iso|dur|\*)\}").unwrap();
-    let mut pattern = String::from("^");
-    let mut last = 0;
-    for hole in holes.captures_iter(template) {
-        let whole = hole.get(0).unwrap();
-        pattern.push_str(&regex::escape(&template[last..whole.start()]));
-        pattern.push_str(match &hole[1] {
-            "time" => r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d",
-            "iso" => r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z",
-            "dur" => r"(\d+ ms|\d+\.\d s|\d+ min \d+ s|\d+ h \d+ min|\d+ d \d+ h)",
-            _ => r".*",
-        });
-        last = whole.end();
-    }
-    pattern.push_str(&regex::escape(&template[last..]));
-    pattern.push('$');
-    assert!(
-        regex::Regex::new(&pattern).unwrap().is_match(text),
-        "got:\n  {text:?}\nexpected:\n  {template:?}"
-    );
-}
-
 fn text_of(value: &Value) -> &str {
     value
         .as_str()
