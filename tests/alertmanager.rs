@@ -166,35 +166,6 @@ fn transcript(client: &Client, channel: &str) -> Vec<String> {
         .collect()
 }
 
-/// [`like`], with the mismatch as an error.
-fn try_like(text: &str, template: &str) -> Result<Vec<String>, String> {
-    let holes = regex::Regex::new(r"\{(time|dur|word|\*)\}").unwrap();
-    let mut pattern = String::from("^");
-    let mut last = 0;
-    for hole in holes.captures_iter(template) {
-        let whole = hole.get(0).unwrap();
-        pattern.push_str(&regex::escape(&template[last..whole.start()]));
-        pattern.push_str(match &hole[1] {
-            "time" => r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)",
-            "dur" => r"(\d+ ms|\d+\.\d s|\d+ min \d+ s|\d+ h \d+ min|\d+ d \d+ h)",
-            "word" => r"(\S+)",
-            _ => r"(.*)",
-        });
-        last = whole.end();
-    }
-    pattern.push_str(&regex::escape(&template[last..]));
-    pattern.push('$');
-    let re = regex::Regex::new(&pattern).unwrap();
-    let caps = re
-        .captures(text)
-        .ok_or_else(|| format!("lever said:\n  {text:?}\nexpected:\n  {template:?}"))?;
-    Ok(caps
-        .iter()
-        .skip(1)
-        .map(|c| c.map_or(String::new(), |m| m.as_str().to_owned()))
-        .collect())
-}
-
 /// Waits (against a hang) until lever's log holds a line with every one of `parts`.
 fn wait_for_lever_log(rig: &Rig, parts: &[&str]) {
     let deadline = Instant::now() + WAIT;

@@ -501,10 +501,15 @@ pub fn init_tracing() {
 }
 
 /// Asserts that `text` is exactly `template`, where `{time}` stands for a time as lever writes
-/// it (`2009-06-18 13:05:25`), `{iso}` for an RFC 3339 time (`2009-06-18T13:05:25Z`), `{dur}` for a duration (`3202 ms`, `42.9 s`, `2 min 16 s`,
-/// `2 min`), `{word}` for one word, `{code}` for a confirm code and `{*}` for anything.
-/// Returns what the placeholders stood for, in order.
+/// it (`2009-06-18 13:05:25`), `{iso}` for an RFC 3339 time (`2009-06-18T13:05:25Z`), `{dur}`
+/// for a duration (`3202 ms`, `42.9 s`, `2 min 16 s`, `2 min`), `{word}` for one word, `{code}`
+/// for a confirm code and `{*}` for anything. Returns what the placeholders stood for, in order.
 pub fn like(text: &str, template: &str) -> Vec<String> {
+    try_like(text, template).unwrap_or_else(|mismatch| panic!("{mismatch}"))
+}
+
+/// [`like`], with a mismatch as an error rather than a panic.
+pub fn try_like(text: &str, template: &str) -> Result<Vec<String>, String> {
     let holes = regex::Regex::new(r"\{(time|iso|dur|word|code|\*)\}").unwrap();
     let mut pattern = String::from("^");
     let mut last = 0;
@@ -526,9 +531,10 @@ pub fn like(text: &str, template: &str) -> Vec<String> {
     let re = regex::Regex::new(&pattern).unwrap();
     let caps = re
         .captures(text)
-        .unwrap_or_else(|| panic!("lever said:\n  {text:?}\nexpected:\n  {template:?}"));
-    caps.iter()
+        .ok_or_else(|| format!("lever said:\n  {text:?}\nexpected:\n  {template:?}"))?;
+    Ok(caps
+        .iter()
         .skip(1)
         .map(|c| c.map_or(String::new(), |m| m.as_str().to_owned()))
-        .collect()
+        .collect())
 }
