@@ -1,9 +1,11 @@
 //! `lever check` and `lever console` as a new user runs them: the real binary, configs in temp
 //! folders, exit codes and the exact text on stdout and stderr.
 
-use std::io::Write;
+mod support;
+use support::{stderr, stdout};
+
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use tempfile::TempDir;
 
@@ -12,42 +14,9 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// A minimal valid config.
 const GOOD: &str = "[irc]\nserver = \"irc.example.net\"\nchannels = [\"#ops\"]\n";
 
-/// `lever` with `args`, run in `cwd`, with `env` set, no inherited `LEVER_*` or `RUST_LOG`,
-/// and `stdin` piped in.
+/// The rig's `lever_in`, run as `USER=tester`.
 fn lever_in(cwd: &Path, args: &[&str], env: &[(&str, &str)], stdin: &[u8]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_lever"));
-    command
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("RUST_LOG")
-        .env("USER", "tester")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("LEVER_") {
-            command.env_remove(key);
-        }
-    }
-    command.envs(env.iter().copied());
-    let mut child = command.spawn().expect("start lever");
-    let mut input = child.stdin.take().unwrap();
-    let stdin = stdin.to_vec();
-    // Write from a thread so a lever that stops reading cannot block the test on a full pipe.
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(&stdin);
-    });
-    let output = child.wait_with_output().expect("wait for lever");
-    writer.join().unwrap();
-    output
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
+    support::lever_in(cwd, args, "tester", env, stdin)
 }
 
 /// Writes `text` as `c.toml` in a new temp folder.

@@ -4,9 +4,11 @@
 //! compared as text. No test measures time: the 2 s step in the piped-mode test proves an
 //! ordering, not a speed.
 
-use std::io::Write;
+mod support;
+use support::{stderr, stdout};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use regex::Regex;
 use tempfile::TempDir;
@@ -16,43 +18,9 @@ const DUR: &str = r"(?:\d+ ms|\d+\.\d s|\d+ min \d+ s)";
 /// A time as lever prints it (`store::format_time`), UTC.
 const TIME: &str = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d";
 
-/// `lever` with `args`, run in `cwd` as `USER=harmes` (unless `env` says otherwise), with no
-/// inherited `LEVER_*` or `RUST_LOG`, and `stdin` piped in.
+/// The rig's `lever_in`, run as `USER=harmes`.
 fn lever_in(cwd: &Path, args: &[&str], env: &[(&str, &str)], stdin: &[u8]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_lever"));
-    command
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("RUST_LOG")
-        .env("USER", "harmes")
-        .env("RUST_BACKTRACE", "0")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("LEVER_") {
-            command.env_remove(key);
-        }
-    }
-    command.envs(env.iter().copied());
-    let mut child = command.spawn().expect("start lever");
-    let mut input = child.stdin.take().unwrap();
-    let stdin = stdin.to_vec();
-    // Written from a thread so a lever that stops reading cannot block the test on a full pipe.
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(&stdin);
-    });
-    let output = child.wait_with_output().expect("wait for lever");
-    writer.join().unwrap();
-    output
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
+    support::lever_in(cwd, args, "harmes", env, stdin)
 }
 
 /// A config folder: `bot.toml` holding `text` (after a minimal `[irc]` section with `#ops`).

@@ -538,3 +538,50 @@ pub fn try_like(text: &str, template: &str) -> Result<Vec<String>, String> {
         .map(|c| c.map_or(String::new(), |m| m.as_str().to_owned()))
         .collect())
 }
+
+/// `lever` with `args`, run in `cwd` as `USER=user` (unless `env` says otherwise), with no
+/// inherited `LEVER_*` or `RUST_LOG`, and `stdin` piped in; waits for it to exit.
+pub fn lever_in(
+    cwd: &Path,
+    args: &[&str],
+    user: &str,
+    env: &[(&str, &str)],
+    stdin: &[u8],
+) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lever"));
+    command
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("RUST_LOG")
+        .env("USER", user)
+        .env("RUST_BACKTRACE", "0")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("LEVER_") {
+            command.env_remove(key);
+        }
+    }
+    command.envs(env.iter().copied());
+    let mut child = command.spawn().expect("start lever");
+    let mut input = child.stdin.take().unwrap();
+    let stdin = stdin.to_vec();
+    // Written from a thread so a lever that stops reading cannot block the test on a full pipe.
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&stdin);
+    });
+    let output = child.wait_with_output().expect("wait for lever");
+    writer.join().unwrap();
+    output
+}
+
+/// A finished command's stdout, as text.
+pub fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A finished command's stderr, as text.
+pub fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
