@@ -114,12 +114,9 @@ impl Alert {
             .join(",")
     }
 
-    /// Where it fires: the `instance`, `host`, `pod` or `job` label.
+    /// Where it fires (see [`instance_of`]).
     pub fn instance(&self) -> Option<String> {
-        ["instance", "host", "pod", "job"]
-            .iter()
-            .find_map(|k| self.labels.get(*k))
-            .cloned()
+        instance_of(&self.labels)
     }
 
     pub fn summary(&self) -> Option<&str> {
@@ -128,4 +125,12 @@ impl Alert {
             .or_else(|| self.annotations.get("description"))
             .map(String::as_str)
     }
+}
+
+/// Where an alert fires: its `instance`, `host`, `pod` or `job` label, the first there is.
+pub fn instance_of(labels: &BTreeMap<String, String>) -> Option<String> {
+    ["instance", "host", "pod", "job"]
+        .iter()
+        .find_map(|k| labels.get(*k))
+        .cloned()
 }

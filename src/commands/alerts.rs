@@ -42,11 +42,7 @@ async fn run(ctx: Ctx) -> Result<(), CommandError> {
             .get("alertname")
             .cloned()
             .unwrap_or_else(|| "alert".into());
-        let instance = ["instance", "host", "pod", "job"]
-            .iter()
-            .find_map(|k| alert.labels.get(*k))
-            .cloned()
-            .unwrap_or_default();
+        let instance = crate::alerts::webhook::instance_of(&alert.labels).unwrap_or_default();
         by_name.entry(name).or_default().push(instance);
     }
     let mut lines = vec![format!("{} firing:", firing.len())];
