@@ -194,7 +194,7 @@ pub struct Client {
 
 impl Client {
     pub fn new(config: &JenkinsConfig) -> Client {
-        crate::tls::install_provider();
+        crate::outbound::install_provider();
         let http = reqwest::Client::builder()
             // A 302 answer to the trigger is Jenkins' own word, not a page to fetch.
             .redirect(reqwest::redirect::Policy::none())

@@ -102,7 +102,7 @@ pub struct Client {
 
 impl Client {
     pub fn new(config: &AlertmanagerConfig) -> Client {
-        crate::tls::install_provider();
+        crate::outbound::install_provider();
         let http = reqwest::Client::builder()
             .timeout(TIMEOUT)
             .build()
@@ -128,7 +128,7 @@ impl Client {
     ) -> Result<reqwest::Response, ClientError> {
         let response = request.send().await.map_err(|e| ClientError::Unreachable {
             url: self.base.clone(),
-            reason: error_chain(&e),
+            reason: crate::outbound::error_chain(&e),
         })?;
         let status = response.status();
         if status.is_success() {
@@ -154,7 +154,7 @@ impl Client {
         let response = self.send(request).await?;
         response.json().await.map_err(|e| ClientError::Unreadable {
             what: "the list of alerts came, but".into(),
-            reason: error_chain(&e),
+            reason: crate::outbound::error_chain(&e),
         })
     }
 
@@ -190,21 +190,10 @@ impl Client {
         }
         let created: Created = response.json().await.map_err(|e| ClientError::Unreadable {
             what: "the silence was created, but".into(),
-            reason: error_chain(&e),
+            reason: crate::outbound::error_chain(&e),
         })?;
         Ok(created.silence_id)
     }
-}
-
-/// reqwest's message with its causes ("connection refused"), which it keeps apart.
-fn error_chain(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(inner) = source {
-        text.push_str(&format!(": {inner}"));
-        source = inner.source();
-    }
-    text
 }
 
 #[cfg(test)]

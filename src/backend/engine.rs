@@ -161,7 +161,7 @@ pub async fn run(
     progress: &mut dyn Progress,
     cancel: &CancellationToken,
 ) -> Ended {
-    crate::tls::install_provider();
+    crate::outbound::install_provider();
     let http = reqwest::Client::builder()
         .timeout(REQUEST_TIMEOUT)
         .build()
@@ -326,7 +326,7 @@ async fn start(
             format!(
                 "{} did not answer: {} (check the target's url)",
                 work.url,
-                chain(&e)
+                crate::outbound::error_chain(&e)
             )
         })?;
     let status = response.status();
@@ -369,7 +369,10 @@ async fn poll(
     url: &str,
     authed: &impl Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
 ) -> Result<Status, String> {
-    let response = authed(http.get(url)).send().await.map_err(|e| chain(&e))?;
+    let response = authed(http.get(url))
+        .send()
+        .await
+        .map_err(|e| crate::outbound::error_chain(&e))?;
     let status = response.status();
     if !status.is_success() {
         return Err(format!("{url} answered {status}"));
@@ -377,7 +380,7 @@ async fn poll(
     response
         .json::<Status>()
         .await
-        .map_err(|e| format!("unreadable status: {}", chain(&e)))
+        .map_err(|e| format!("unreadable status: {}", crate::outbound::error_chain(&e)))
 }
 
 /// Asks the engine to stop, then waits briefly for it to say so.
@@ -387,7 +390,7 @@ async fn stop(
     authed: &impl Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
 ) -> Option<Status> {
     if let Err(e) = authed(http.delete(url)).send().await {
-        tracing::warn!(url, error = %chain(&e), "could not ask the deploy engine to stop");
+        tracing::warn!(url, error = %crate::outbound::error_chain(&e), "could not ask the deploy engine to stop");
     }
     let until = Instant::now() + STOP_WAIT;
     while Instant::now() < until {
@@ -399,14 +402,4 @@ async fn stop(
         tokio::time::sleep(POLL).await;
     }
     None
-}
-
-fn chain(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(inner) = source {
-        text.push_str(&format!(": {inner}"));
-        source = inner.source();
-    }
-    text
 }

@@ -52,7 +52,7 @@ pub fn http(
     bearer: Option<&str>,
     body: Option<&Value>,
 ) -> Result<(u16, String), String> {
-    lever::tls::install_provider();
+    lever::outbound::install_provider();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
