@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::deploy::external::{ExternalDeploy, ExternalStatus};
 use crate::events::{BuildReport, Event, Events};
+use crate::metrics::watch::WatchReport;
 use crate::outbox::{Outbox, Priority};
 use crate::store::{format_time, Hold, Phase, Run, RunState, StepRecord};
 use crate::text::{human_duration, truncate_chars};
@@ -75,8 +76,30 @@ pub fn lines(config: &Config, event: &Event) -> Vec<(String, String)> {
         }
         // Alerts arrive already routed and worded.
         Event::Alerts { lines } => return lines.clone(),
+        Event::Watch { report, .. } => (
+            run_channels(config, &report.deploy().target),
+            watch_line(config, report),
+        ),
     };
     channels.into_iter().map(|c| (c, text.clone())).collect()
+}
+
+/// A watch's finding, as logged, with what to do about a regression.
+fn watch_line(config: &Config, report: &WatchReport) -> String {
+    let text = report.text();
+    match report {
+        WatchReport::Regression { holding: true, .. } => {
+            format!(
+                "{text}; lever is holding {} (auto_hold)",
+                report.deploy().target
+            )
+        }
+        WatchReport::Regression { deploy, .. } => format!(
+            "{text}; to stop further deploys: {}hold {} <reason>",
+            config.bot.prefix, deploy.target
+        ),
+        _ => text,
+    }
 }
 
 fn hold_channels(config: &Config, hold: &Hold) -> Vec<String> {

@@ -46,6 +46,8 @@ pub struct Bot {
     pub deploys: Arc<Deploys>,
     /// Alertmanager's notifications, de-duplicated and rate-capped.
     pub alerts: Arc<Alerts>,
+    /// Prometheus and Graphite, for `!metric` and `!graph`.
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// lever's own counters, for `/metrics`.
     pub telemetry: Arc<crate::telemetry::Telemetry>,
     /// The IRC connection, as far as the rest of lever needs to know it.
@@ -94,6 +96,15 @@ impl Bot {
         alerts.watch();
         let telemetry = crate::telemetry::Telemetry::new();
         telemetry.watch(&events);
+        let metrics = Arc::new(crate::metrics::Metrics::new(config.clone()));
+        crate::metrics::markers::spawn(config.clone(), &events, telemetry.clone());
+        crate::metrics::watch::Watcher::spawn(
+            config.clone(),
+            metrics.clone(),
+            store.clone(),
+            deploys.clone(),
+            &events,
+        );
         Ok(Arc::new(Self {
             config,
             access,
@@ -103,6 +114,7 @@ impl Bot {
             events,
             deploys,
             alerts,
+            metrics,
             telemetry,
             irc: Arc::default(),
             started: SystemTime::now(),

@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 
 use crate::activity::{Activity, Busy};
 use crate::deploy::external::ExternalDeploy;
+use crate::metrics::watch::WatchReport;
 use crate::store::{Hold, LogEntry, Phase, Run, StepRecord};
 
 /// Something that happened, already stored.
@@ -64,6 +65,11 @@ pub enum Event {
     /// with its channel.
     Alerts {
         lines: Vec<(String, String)>,
+    },
+    /// What watching a deploy found (a regression, an all-clear, or a metric it could not read).
+    Watch {
+        report: WatchReport,
+        entry: LogEntry,
     },
 }
 

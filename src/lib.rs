@@ -15,6 +15,7 @@
 //!  store/    SQLite: deploy log, holds, runs, steps: the source of truth
 //!  alerts/   Alertmanager notifications (de-dup, caps, routes, auto-hold) and its API
 //!  jenkins   Jenkins' remote API for !build
+//!  metrics/  Prometheus/Graphite queries, sparklines, deploy markers and watches, !stats
 //!        ▼ store first, then publish
 //!  events    typed events to every subscriber → announce (channel lines) → outbox
 //!  access    roles from nick!user@host masks and services accounts
@@ -42,6 +43,7 @@ pub mod http;
 pub mod irc;
 pub mod jenkins;
 pub mod message;
+pub mod metrics;
 pub mod outbound;
 pub mod outbox;
 pub mod serve;

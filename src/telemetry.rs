@@ -33,6 +33,10 @@ const HELP: &[(&str, &str)] = &[
         "lever_http_requests_total",
         "HTTP requests answered, by route and status.",
     ),
+    (
+        "lever_deploy_markers_total",
+        "Deploy markers sent to metrics systems, by sink and result.",
+    ),
 ];
 
 impl Telemetry {

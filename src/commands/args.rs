@@ -10,10 +10,14 @@ impl From<DeployError> for CommandError {
     fn from(error: DeployError) -> Self {
         match error {
             DeployError::Refused(text) => CommandError::User(text),
-            DeployError::Store(e) => {
-                CommandError::Internal(anyhow::Error::new(e).context("the store failed"))
-            }
+            DeployError::Store(e) => e.into(),
         }
+    }
+}
+
+impl From<crate::store::StoreError> for CommandError {
+    fn from(error: crate::store::StoreError) -> Self {
+        CommandError::Internal(anyhow::Error::new(error).context("the store failed"))
     }
 }
 

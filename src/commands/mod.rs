@@ -23,13 +23,16 @@ mod cancel;
 mod changes;
 mod confirm;
 mod deploy;
+mod graph;
 mod help;
 mod hold;
 mod log;
+mod metric;
 mod ping;
 mod rollback;
 mod silence;
 mod stage;
+mod stats;
 mod status;
 mod unhold;
 mod version;
@@ -51,6 +54,9 @@ pub static COMMANDS: &[&Spec] = &[
     &alerts::SPEC,
     &silence::ACK,
     &silence::SPEC,
+    &metric::SPEC,
+    &graph::SPEC,
+    &stats::SPEC,
     &help::SPEC,
     &ping::SPEC,
     &version::SPEC,

@@ -19,11 +19,13 @@ mod alerts;
 pub mod example;
 mod http;
 mod jenkins;
+mod metrics;
 mod targets;
 
 pub use alerts::{AlertRoute, AlertmanagerConfig, AlertsConfig, AutoHold};
 pub use http::HttpConfig;
 pub use jenkins::{JenkinsConfig, JenkinsJob};
+pub use metrics::{MarkersConfig, MetricsConfig, QueryConfig, SourceConfig, SourceKind, WatchRule};
 pub use targets::{
     Announce, BackendKind, DeployConfig, StepConfig, StoreConfig, TargetConfig, PHASES,
 };
@@ -64,6 +66,9 @@ pub struct Config {
     /// Where `!build` reaches Jenkins, and the jobs it may start.
     #[serde(default)]
     pub jenkins: Option<JenkinsConfig>,
+    /// Where `!metric` and `!graph` read numbers, and where deploys are marked.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
     /// The folder relative paths resolve against: the config file's folder.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -521,6 +526,14 @@ impl Config {
         if let Some(jenkins) = &self.jenkins {
             jenkins
                 .check(&irc.channels)
+                .map_err(|(key, why)| self.invalid(key, why))?;
+        }
+        self.metrics
+            .check(&targets)
+            .map_err(|(key, why)| self.invalid(key, why))?;
+        for (name, target) in &self.targets {
+            self.metrics
+                .check_watch(name, &target.watch)
                 .map_err(|(key, why)| self.invalid(key, why))?;
         }
         Ok(())

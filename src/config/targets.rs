@@ -7,7 +7,7 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use serde::Deserialize;
 
-use super::{duration, Secret};
+use super::{duration, Secret, WatchRule};
 
 /// `[store]`: the SQLite file holding the deploy log, holds and runs.
 #[derive(Debug, Deserialize)]
@@ -124,6 +124,10 @@ pub struct TargetConfig {
     /// following it (and asks the engine to stop). Default: "1h".
     #[serde(default = "default_remote_timeout", with = "duration")]
     pub timeout: Duration,
+    /// Health rules checked after each deploy: `[{ metric = "errors", max_ratio = 2.0,
+    /// for = "10m" }]` (see `[metrics]`).
+    #[serde(default)]
+    pub watch: Vec<WatchRule>,
 }
 
 /// What executes a target's phases.

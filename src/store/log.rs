@@ -195,6 +195,29 @@ impl Store {
         Ok(rows)
     }
 
+    /// Entries of `kinds` written in `[from, until]` (milliseconds), oldest first.
+    pub fn log_between(
+        &self,
+        kinds: &[LogKind],
+        from: Millis,
+        until: Millis,
+    ) -> Result<Vec<LogEntry>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, at, user, target, kind, text, run_id FROM log
+             WHERE kind = ?1 AND at BETWEEN ?2 AND ?3",
+        )?;
+        let mut entries = Vec::new();
+        for kind in kinds {
+            let rows = stmt.query_map(params![kind.as_str(), from, until], from_row)?;
+            for row in rows {
+                entries.push(row?);
+            }
+        }
+        entries.sort_by_key(|e| (e.at, e.id));
+        Ok(entries)
+    }
+
     /// One entry by id.
     pub fn log_entry(&self, id: i64) -> Result<Option<LogEntry>, StoreError> {
         let conn = self.lock();

@@ -123,6 +123,11 @@ const MIGRATIONS: &[&str] = &[
     -- Who stopped a cancelled run, told apart from why it stopped.
     ALTER TABLE runs ADD COLUMN stopped_by TEXT;
 ",
+    r"
+    -- Time windows by kind (deploy marks on graphs, holds for !stats) and runs by time.
+    CREATE INDEX log_by_kind ON log(kind, at);
+    CREATE INDEX runs_by_start ON runs(started_at);
+",
 ];
 
 /// A handle to the SQLite store. Operations are short; they serialise on one connection.

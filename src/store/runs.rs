@@ -396,6 +396,19 @@ impl Store {
         Ok(out)
     }
 
+    /// Runs started at or after `since` (milliseconds), of one target or all, oldest first.
+    pub fn runs_since(&self, since: Millis, target: Option<&str>) -> Result<Vec<Run>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE started_at >= ?1 AND (?2 IS NULL OR target = ?2)
+             ORDER BY started_at, id"
+        ))?;
+        let runs = stmt
+            .query_map(params![since, target], run_from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(runs)
+    }
+
     /// The steps of a run, in order.
     pub fn steps(&self, run_id: i64) -> Result<Vec<StepRecord>, StoreError> {
         let conn = self.lock();
