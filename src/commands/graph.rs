@@ -29,12 +29,16 @@ pub const SPEC: Spec = Spec {
 async fn run(ctx: Ctx) -> Result<(), CommandError> {
     let (text, range) = split_range(&ctx.args)?;
     let query = metric::resolve(&ctx, text)?;
-    let until = unix_now();
-    let from = until - range.as_secs_f64();
+    // A whole number of seconds per cell, and one point per cell.
+    let step = (range.as_secs_f64() / CELLS as f64).ceil();
+    let cells = (range.as_secs_f64() / step).floor() as usize;
+    // Whole seconds: the source's timestamps then fall exactly on the cells' ends.
+    let until = unix_now().floor();
+    let from = until - cells as f64 * step;
     let series = ctx
         .bot
         .metrics
-        .range(&query, from, until, CELLS)
+        .range(&query, from, until, step)
         .await
         .map_err(|e| CommandError::User(e.to_string()))?;
     let deploys = ctx.bot.store.log_between(
@@ -46,7 +50,7 @@ async fn run(ctx: Ctx) -> Result<(), CommandError> {
         .into_iter()
         .filter(|e| query.target.is_none() || e.target == query.target)
         .collect();
-    let mut line = describe(&query, &series, &deploys, from, until, range);
+    let mut line = describe(&query, &series, &deploys, (from, until, cells), range);
     if let Some(link) = ctx.bot.metrics.graph_link(&query, range, until) {
         line.push_str(&format!(" · {link}"));
     }
@@ -71,13 +75,12 @@ fn split_range(args: &str) -> Result<(&str, Duration), CommandError> {
     Ok((head.trim_end(), range))
 }
 
-/// The reply line (without the link).
+/// The reply line (without the link), drawing `[from, until]` in `cells` characters.
 pub fn describe(
     query: &Query,
     series: &[Series],
     deploys: &[LogEntry],
-    from: f64,
-    until: f64,
+    (from, until, cells): (f64, f64, usize),
     range: Duration,
 ) -> String {
     let unit = query
@@ -93,7 +96,7 @@ pub fn describe(
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .map(|(s, _)| s);
     let marks: Vec<f64> = deploys.iter().map(|e| e.at as f64 / 1000.0).collect();
-    let Some(spark) = chosen.and_then(|s| sparkline::render(&s.points, from, until, CELLS, &marks))
+    let Some(spark) = chosen.and_then(|s| sparkline::render(&s.points, from, until, cells, &marks))
     else {
         return format!("{head}: no data");
     };
@@ -185,24 +188,30 @@ mod tests {
 
     #[test]
     fn a_graph_has_its_spark_figures_and_the_last_deploy() {
-        // 2026-11-27 00:00:00 UTC, over one hour; a deploy at 00:30.
+        // 2026-11-27 00:00:00 UTC, over one hour, rising at 00:30; a deploy at 00:30:30.
         let from = 1_795_737_600.0;
         let until = from + 3600.0;
-        let points: Vec<(f64, f64)> = (0..48)
-            .map(|i| (from + i as f64 * 75.0, if i < 24 { 1.0 } else { 3.0 }))
+        let points: Vec<(f64, f64)> = (1..=48)
+            .map(|i| (from + i as f64 * 75.0, if i <= 24 { 1.0 } else { 3.0 }))
             .collect();
         let series = [Series {
             labels: Labels::new(),
             points,
         }];
-        let deploys = [deploy(from as i64 + 1800)];
+        let deploys = [deploy(from as i64 + 1830)];
         assert_eq!(
-            describe(&query(), &series, &deploys, from, until, DEFAULT_RANGE),
+            describe(
+                &query(),
+                &series,
+                &deploys,
+                (from, until, 48),
+                DEFAULT_RANGE
+            ),
             "errors (req/s), last 1h: ▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁|████████████████████████ \
              min 1 · max 3 · last 3 req/s · | site 00:30 UTC by alice"
         );
         assert_eq!(
-            describe(&query(), &[], &deploys, from, until, DEFAULT_RANGE),
+            describe(&query(), &[], &deploys, (from, until, 48), DEFAULT_RANGE),
             "errors (req/s), last 1h: no data"
         );
     }

@@ -186,20 +186,22 @@ impl Metrics {
         parsed.map_err(|reason| self.unreadable(&query.source, reason))
     }
 
-    /// The query over `[from, until]` (Unix seconds) in about `points` steps.
+    /// The query over `[from, until]` (Unix seconds), a point every `step` seconds (Graphite
+    /// consolidates to about as many points).
     pub async fn range(
         &self,
         query: &Query,
         from: f64,
         until: f64,
-        points: usize,
+        step: f64,
     ) -> Result<Vec<Series>, SourceError> {
         let source = self.source(&query.source);
         let url = match source.kind {
             SourceKind::Prometheus => {
-                prometheus::range_url(&source.url, &query.expr, from, until, points)
+                prometheus::range_url(&source.url, &query.expr, from, until, step)
             }
             SourceKind::Graphite => {
+                let points = ((until - from) / step).round().max(1.0) as usize;
                 graphite::range_url(&source.url, &query.expr, from, until, points)
             }
         };
@@ -245,6 +247,7 @@ impl Metrics {
         source: &SourceConfig,
         url: reqwest::Url,
     ) -> Result<String, SourceError> {
+        tracing::debug!(source = name, %url, "metrics query");
         let mut request = self.http.get(url).timeout(source.timeout);
         if let Some(auth) = &source.auth {
             request = request.header(source.auth_header.as_str(), auth.expose());

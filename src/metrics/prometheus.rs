@@ -45,15 +45,18 @@ pub fn instant_url(base: &str, expr: &str) -> reqwest::Url {
     endpoint(base, "query", &[("query", expr.to_owned())])
 }
 
-/// A range query of about `points` steps (at least one second each).
-pub fn range_url(base: &str, expr: &str, from: f64, until: f64, points: usize) -> reqwest::Url {
-    let step = ((until - from) / points.max(1) as f64).max(1.0).ceil();
+/// A range query with a point every `step` seconds (at least one), laid so the last point
+/// falls on `until`: Prometheus evaluates at `start + k × step`, and a grid ending short of
+/// `until` would miss the newest data.
+pub fn range_url(base: &str, expr: &str, from: f64, until: f64, step: f64) -> reqwest::Url {
+    let step = step.max(1.0).ceil();
+    let start = until - ((until - from) / step).floor() * step;
     endpoint(
         base,
         "query_range",
         &[
             ("query", expr.to_owned()),
-            ("start", format!("{from:.3}")),
+            ("start", format!("{start:.3}")),
             ("end", format!("{until:.3}")),
             ("step", format!("{step}")),
         ],
@@ -234,9 +237,16 @@ mod tests {
         let pairs: Vec<_> = url.query_pairs().collect();
         assert_eq!(pairs.len(), 1);
         assert_eq!(pairs[0].1, "sum(rate(x{a=\"b&c\"}[5m]))");
-        let range = range_url("http://p:9090", "up", 1000.0, 4600.0, 48);
+        let range = range_url("http://p:9090", "up", 1000.0, 4600.0, 75.0);
         let q: std::collections::HashMap<_, _> = range.query_pairs().collect();
         assert_eq!(q["step"], "75");
         assert_eq!(q["start"], "1000.000");
+        // 300 s in steps of 7 s: 42 of them back from the end.
+        let uneven = range_url("http://p:9090", "up", 1000.0, 1300.0, 6.5);
+        let q: std::collections::HashMap<_, _> = uneven.query_pairs().collect();
+        assert_eq!(
+            (&*q["step"], &*q["start"], &*q["end"]),
+            ("7", "1006.000", "1300.000")
+        );
     }
 }

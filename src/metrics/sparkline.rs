@@ -18,7 +18,8 @@ pub struct Spark {
 }
 
 /// Renders `points` (`(unix seconds, value)`) over `[from, until]` in `cells` characters, each
-/// the mean of its points, scaled between the range's minimum and maximum (a flat range sits
+/// the mean of the points in its stretch (a point on a boundary belongs to the cell it ends,
+/// as a source's value at a time sums up the stretch before it), scaled between the range's minimum and maximum (a flat range sits
 /// in the middle). `marks` are times to show as [`MARK`]. `None` when no point is a finite
 /// number.
 pub fn render(
@@ -30,8 +31,13 @@ pub fn render(
 ) -> Option<Spark> {
     let cells = cells.max(1);
     let span = (until - from).max(f64::MIN_POSITIVE);
-    let cell_of =
-        |t: f64| (((t - from) / span * cells as f64).floor().max(0.0) as usize).min(cells - 1);
+    let width = span / cells as f64;
+    // The epsilon keeps a point on a boundary in the cell it ends despite rounding.
+    let cell_of = |t: f64| {
+        ((t - from) / width - 1.0 - 1e-9)
+            .ceil()
+            .clamp(0.0, (cells - 1) as f64) as usize
+    };
     let inside: Vec<(f64, f64)> = points
         .iter()
         .copied()
@@ -77,7 +83,8 @@ mod tests {
     use super::*;
 
     fn ramp(n: usize) -> Vec<(f64, f64)> {
-        (0..n).map(|i| (i as f64, i as f64)).collect()
+        // Values 0, 1, 2, … at the ends of cells 1, 2, 3, …
+        (0..n).map(|i| (i as f64 + 1.0, i as f64)).collect()
     }
 
     #[test]
@@ -96,13 +103,13 @@ mod tests {
 
     #[test]
     fn gaps_are_spaces_and_flat_ranges_sit_in_the_middle() {
-        let points = [(0.0, 5.0), (1.0, 5.0), (3.0, 5.0)];
+        let points = [(1.0, 5.0), (2.0, 5.0), (4.0, 5.0)];
         assert_eq!(render(&points, 0.0, 4.0, 4, &[]).unwrap().line, "▄▄ ▄");
         let with_nan = [
-            (0.0, 1.0),
-            (1.0, f64::NAN),
-            (2.0, 3.0),
-            (3.0, f64::INFINITY),
+            (1.0, 1.0),
+            (2.0, f64::NAN),
+            (3.0, 3.0),
+            (4.0, f64::INFINITY),
         ];
         let spark = render(&with_nan, 0.0, 4.0, 4, &[]).unwrap();
         assert_eq!(spark.line, "▁ █ ");
@@ -115,13 +122,13 @@ mod tests {
     fn deploys_are_marked_before_their_cell() {
         let spark = render(&ramp(8), 0.0, 8.0, 8, &[3.5, 3.9, 8.0, 100.0]).unwrap();
         assert_eq!(spark.line, "▁▂▃|▄▅▆▇|█");
-        let start = render(&ramp(8), 0.0, 8.0, 8, &[0.0]).unwrap();
+        let start = render(&ramp(8), 0.0, 8.0, 8, &[0.0, 0.5]).unwrap();
         assert_eq!(start.line, "|▁▂▃▄▅▆▇█");
     }
 
     #[test]
     fn points_outside_the_range_are_ignored() {
-        let points = [(-5.0, 100.0), (0.0, 1.0), (1.0, 2.0), (9.0, 100.0)];
+        let points = [(-5.0, 100.0), (1.0, 1.0), (2.0, 2.0), (9.0, 100.0)];
         let spark = render(&points, 0.0, 2.0, 2, &[]).unwrap();
         assert_eq!((spark.line.as_str(), spark.max), ("▁█", 2.0));
     }

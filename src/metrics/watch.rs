@@ -141,10 +141,15 @@ impl WatchReport {
                     .iter()
                     .map(|(metric, ratio)| format!("{metric} {}×", ratio_text(*ratio)))
                     .collect();
+                // "after 10 min", "after 20 s" (a window is whole seconds, not "4000 ms").
+                let after = if window.as_secs() < 60 {
+                    format!("{} s", window.as_secs())
+                } else {
+                    crate::text::human_duration(*window)
+                };
                 format!(
-                    "{} looks healthy after {}: {} its level before",
+                    "{} looks healthy after {after}: {} its level before",
                     deploy.describe(),
-                    crate::text::human_duration(*window),
                     each.join(", ")
                 )
             }
@@ -334,7 +339,7 @@ impl Watcher {
         let from = until - span.as_secs_f64();
         let series = self
             .metrics
-            .range(query, from, until, 60)
+            .range(query, from, until, (span.as_secs_f64() / 60.0).ceil())
             .await
             .map_err(|e| e.to_string())?;
         level(&series).ok_or_else(|| {

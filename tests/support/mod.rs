@@ -8,6 +8,8 @@
 #![allow(dead_code)] // each test file uses a different part of the rig
 pub mod alertmanager;
 pub mod inspircd;
+pub mod mock_http;
+pub mod prometheus;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -363,6 +365,31 @@ impl Client {
         }
         found
     }
+
+    /// Says `text` in #ops, the channel every test's lever serves.
+    pub fn say_ops(&mut self, text: &str) {
+        self.privmsg("#ops", text);
+    }
+
+    /// The next thing lever says in #ops, whatever it is.
+    pub fn lever_says(&mut self) -> String {
+        self.expect(lever_in_ops).text().to_owned()
+    }
+
+    /// The next thing lever says in #ops that starts with `prefix` (others are skipped),
+    /// waiting up to `within`.
+    pub fn lever_says_within(&mut self, within: Duration, prefix: &str) -> String {
+        self.expect_within(within, |l| lever_in_ops(l) && l.text().starts_with(prefix))
+            .text()
+            .to_owned()
+    }
+}
+
+/// Whether `line` is lever speaking in #ops.
+pub fn lever_in_ops(line: &Line) -> bool {
+    line.verb == "PRIVMSG"
+        && line.from == "lever"
+        && line.params.first().is_some_and(|c| c == "#ops")
 }
 
 /// A `bot.toml` for lever on the test server: plain TCP, throttle off unless `extra` sets it.
