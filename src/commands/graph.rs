@@ -44,7 +44,7 @@ async fn run(ctx: Ctx) -> Result<(), CommandError> {
     let deploys = ctx.bot.store.log_between(
         &[LogKind::Deployed, LogKind::RolledBack],
         (from * 1000.0) as i64,
-        (until * 1000.0) as i64,
+        crate::store::now_ms(),
     )?;
     let deploys: Vec<LogEntry> = deploys
         .into_iter()

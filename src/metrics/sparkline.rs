@@ -20,8 +20,8 @@ pub struct Spark {
 /// Renders `points` (`(unix seconds, value)`) over `[from, until]` in `cells` characters, each
 /// the mean of the points in its stretch (a point on a boundary belongs to the cell it ends,
 /// as a source's value at a time sums up the stretch before it), scaled between the range's minimum and maximum (a flat range sits
-/// in the middle). `marks` are times to show as [`MARK`]. `None` when no point is a finite
-/// number.
+/// in the middle). `marks` are times to show as [`MARK`]; one up to a cell after `until` is
+/// shown in the last cell. `None` when no point is a finite number.
 pub fn render(
     points: &[(f64, f64)],
     from: f64,
@@ -53,7 +53,8 @@ pub fn render(
         cell.1 += 1;
     }
     let mut marked = vec![false; cells];
-    for t in marks.iter().filter(|t| **t >= from && **t <= until) {
+    // A deploy in the moments after `until` (a whole second, at most a cell, ago) still shows.
+    for t in marks.iter().filter(|t| **t >= from && **t <= until + width) {
         marked[cell_of(*t)] = true;
     }
     let mut line = String::new();
@@ -120,7 +121,7 @@ mod tests {
 
     #[test]
     fn deploys_are_marked_before_their_cell() {
-        let spark = render(&ramp(8), 0.0, 8.0, 8, &[3.5, 3.9, 8.0, 100.0]).unwrap();
+        let spark = render(&ramp(8), 0.0, 8.0, 8, &[3.5, 3.9, 8.5, 100.0]).unwrap();
         assert_eq!(spark.line, "▁▂▃|▄▅▆▇|█");
         let start = render(&ramp(8), 0.0, 8.0, 8, &[0.0, 0.5]).unwrap();
         assert_eq!(start.line, "|▁▂▃▄▅▆▇█");

@@ -413,12 +413,18 @@ pub struct Lever {
 
 impl Lever {
     pub fn start(config: &str) -> Lever {
+        Self::start_with_env(config, &[])
+    }
+
+    /// Starts lever with `env` added to its environment (secrets, as operators pass them).
+    pub fn start_with_env(config: &str, env: &[(&str, &str)]) -> Lever {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("bot.toml"), config).expect("write bot.toml");
         let log = std::fs::File::create(dir.path().join("lever.log")).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_lever"))
             .args(["run", "--config"])
             .arg(dir.path().join("bot.toml"))
+            .envs(env.iter().copied())
             .env("RUST_LOG", "lever=debug")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
