@@ -166,8 +166,7 @@ fn graphite_answers_metric_and_graph_and_deploys_are_marked_everywhere() {
     let render = mock
         .seen()
         .into_iter()
-        .filter(|s| s.path == "/render")
-        .last()
+        .rfind(|s| s.path == "/render")
         .unwrap();
     let query = render.query.unwrap();
     assert_eq!(param(&query, "maxDataPoints").as_deref(), Some("40"));
