@@ -87,6 +87,11 @@ fn metric_and_graph_read_prometheus_and_say_plainly_what_went_wrong() {
     );
     ana.say_ops("!metric 1/0");
     assert_eq!(ana.lever_says(), "1/0 is +Inf (a division by zero?)");
+    ana.say_ops("!metric 0/0");
+    assert_eq!(
+        ana.lever_says(),
+        "0/0 is NaN: the source had nothing to compute it from (0/0, or no change to take a rate of)"
+    );
     ana.say_ops("!metric sum(");
     like(
         &ana.lever_says(),
