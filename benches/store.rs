@@ -1,5 +1,5 @@
-//! The store on a real file: how long a durable deploy-log append takes, and how long `!log`
-//! takes on a deploy log of a million entries.
+//! The store on a real file: how long a durable deploy-log append takes, and how long `!log`,
+//! `!graph`'s deploy marks and `!stats`' holds take on a deploy log of a million entries.
 //!
 //! Run: `cargo bench --bench store` (optionally `-- --appends N --calls N --entries N`).
 //!
@@ -229,6 +229,20 @@ fn time_appends(store: &Store, warmup: usize, count: usize, note: &str) -> Sprea
     Spread::new(samples)
 }
 
+/// Times `calls` calls of `f` after a warm-up.
+fn time_calls<T>(calls: usize, mut f: impl FnMut() -> T) -> Spread {
+    for _ in 0..WARMUP_CALLS {
+        std::hint::black_box(f());
+    }
+    let mut samples = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        let started = Instant::now();
+        std::hint::black_box(f());
+        samples.push(started.elapsed());
+    }
+    Spread::new(samples)
+}
+
 fn time_log(store: &Store, limit: usize, target: Option<&str>, calls: usize) -> Spread {
     let check = store.log(limit, target).expect("log");
     assert_eq!(check.len(), limit, "the log holds enough entries");
@@ -240,16 +254,7 @@ fn time_log(store: &Store, limit: usize, target: Option<&str>, calls: usize) -> 
             "log({limit}, {t}) returned another target's entries"
         );
     }
-    for _ in 0..WARMUP_CALLS {
-        std::hint::black_box(store.log(limit, target).expect("log"));
-    }
-    let mut samples = Vec::with_capacity(calls);
-    for _ in 0..calls {
-        let started = Instant::now();
-        std::hint::black_box(store.log(limit, target).expect("log"));
-        samples.push(started.elapsed());
-    }
-    Spread::new(samples)
+    time_calls(calls, || store.log(limit, target).expect("log"))
 }
 
 fn main() {
@@ -322,6 +327,48 @@ fn main() {
             judged: 99.0,
         });
     }
+    // What !graph and !stats read: deploys in a window (the marks of a 7-day graph), and
+    // every hold and lift there has been, added up as !stats does.
+    let now = lever::store::now_ms();
+    let week = 7 * 86_400_000;
+    let marks = store
+        .log_between(&[LogKind::Deployed, LogKind::RolledBack], now - week, now)
+        .expect("log_between");
+    eprintln!("  a 7-day graph marks {} deploys", marks.len());
+    let spread = time_calls(args.calls, || {
+        store
+            .log_between(&[LogKind::Deployed, LogKind::RolledBack], now - week, now)
+            .expect("log_between")
+            .len()
+    });
+    rows.push(Row {
+        what: format!(
+            "!graph 7d deploy marks ({} deploys) on {} entries",
+            marks.len(),
+            args.entries
+        ),
+        n: args.calls,
+        spread,
+        target: LOG_TARGET,
+        judged: 99.0,
+    });
+    let spread = time_calls(args.calls, || {
+        let holds = store
+            .log_between(&[LogKind::Hold, LogKind::Unhold], 0, now)
+            .expect("log_between");
+        let runs = store.runs_since(now - week, None).expect("runs_since");
+        lever::metrics::stats::compute(&runs, &holds, Some("site"), now - week, now).held_ms
+    });
+    rows.push(Row {
+        what: format!(
+            "!stats site: every hold and lift, added up, on {} entries",
+            args.entries
+        ),
+        n: args.calls,
+        spread,
+        target: LOG_TARGET,
+        judged: 99.0,
+    });
     // Appends keep their speed on the big log (its indexes are deeper).
     let spread = time_appends(&store, WARMUP_APPENDS / 4, args.appends / 2, "big store");
     rows.push(Row {
