@@ -7,13 +7,12 @@
 //! them again with `endsAt`; silences are read back from `/api/v2/silences`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{json, Map, Value};
-use tempfile::TempDir;
 
-use super::free_port;
+use super::daemon::Daemon;
 
 /// group_interval in the generated config: how long a change to a notified group waits.
 pub const GROUP_INTERVAL: Duration = Duration::from_secs(2);
@@ -78,9 +77,7 @@ pub fn http(
 
 /// A private Alertmanager.
 pub struct Alertmanager {
-    dir: TempDir,
-    pub port: u16,
-    child: Option<Child>,
+    daemon: Daemon,
 }
 
 impl Alertmanager {
@@ -98,75 +95,41 @@ impl Alertmanager {
         );
         std::fs::write(dir.path().join("alertmanager.yml"), config)
             .expect("write alertmanager.yml");
-        let mut am = Alertmanager {
-            dir,
-            port: 0,
-            child: None,
+        let command = |dir: &Path, port: u16| {
+            let mut command = Command::new(alertmanager_binary());
+            command
+                .arg(format!(
+                    "--config.file={}",
+                    dir.join("alertmanager.yml").display()
+                ))
+                .arg(format!("--storage.path={}", dir.join("data").display()))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .arg(format!("--web.external-url=http://127.0.0.1:{port}"))
+                .arg("--cluster.listen-address=")
+                .arg("--log.level=debug");
+            command
         };
-        // A port found free may be taken by a parallel test before Alertmanager binds it; then
-        // it exits, and another port is tried.
-        for _ in 0..5 {
-            am.port = free_port();
-            if am.try_launch() {
-                return am;
-            }
+        // Ours, not another test's that took the port: our own log says it listens there.
+        let ready = |port: u16, log: &str| {
+            log.contains(&format!("address=127.0.0.1:{port}"))
+                && matches!(
+                    http(
+                        reqwest::Method::GET,
+                        &format!("http://127.0.0.1:{port}/-/ready"),
+                        None,
+                        None
+                    ),
+                    Ok((200, _))
+                )
+        };
+        Alertmanager {
+            daemon: Daemon::start("alertmanager", dir, command, ready),
         }
-        panic!("Alertmanager would not start:\n{}", am.log());
-    }
-
-    fn try_launch(&mut self) -> bool {
-        let log = std::fs::File::create(self.dir.path().join("alertmanager.log")).expect("log");
-        let port = self.port;
-        let child = Command::new(alertmanager_binary())
-            .arg(format!(
-                "--config.file={}",
-                self.dir.path().join("alertmanager.yml").display()
-            ))
-            .arg(format!(
-                "--storage.path={}",
-                self.dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg(format!("--web.external-url=http://127.0.0.1:{port}"))
-            .arg("--cluster.listen-address=")
-            .arg("--log.level=debug")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start prometheus-alertmanager");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            let exited = self
-                .child
-                .as_mut()
-                .is_some_and(|c| c.try_wait().ok().flatten().is_some());
-            if exited {
-                self.child = None;
-                return false;
-            }
-            // Ours, not another test's that took the port: our own log says it listens there.
-            let ours = self.log().contains(&format!("address=127.0.0.1:{port}"));
-            if ours {
-                if let Ok((200, _)) = http(
-                    reqwest::Method::GET,
-                    &format!("{}/-/ready", self.url()),
-                    None,
-                    None,
-                ) {
-                    return true;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        self.stop();
-        false
     }
 
     /// `http://127.0.0.1:<port>`
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://127.0.0.1:{}", self.daemon.port)
     }
 
     /// Posts alerts to `/api/v2/alerts`, as Prometheus does; fails unless Alertmanager takes them.
@@ -236,28 +199,7 @@ impl Alertmanager {
         }
     }
 
-    pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("alertmanager.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Alertmanager {
-    fn drop(&mut self) {
-        self.stop();
-        if std::thread::panicking() {
-            let log = self.log();
-            let tail: Vec<&str> = log.lines().rev().take(60).collect();
-            eprintln!(
-                "--- alertmanager log (last lines) ---\n{}",
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-            );
-        }
+        self.daemon.log()
     }
 }

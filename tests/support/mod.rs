@@ -7,6 +7,7 @@
 
 #![allow(dead_code)] // each test file uses a different part of the rig
 pub mod alertmanager;
+pub mod daemon;
 pub mod inspircd;
 pub mod mock_http;
 pub mod prometheus;

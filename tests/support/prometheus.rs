@@ -6,13 +6,11 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use tempfile::TempDir;
-
 use super::alertmanager::http;
-use super::free_port;
+use super::daemon::Daemon;
 
 /// Finds the Prometheus binary, or fails naming the set-up script.
 pub fn prometheus_binary() -> PathBuf {
@@ -63,9 +61,7 @@ impl MetricsPage {
 
 /// A private Prometheus scraping one page every second.
 pub struct Prometheus {
-    dir: TempDir,
-    pub port: u16,
-    child: Option<Child>,
+    daemon: Daemon,
 }
 
 impl Prometheus {
@@ -77,66 +73,41 @@ impl Prometheus {
              scrape_configs:\n  - job_name: fixture\n    static_configs: [{{targets: ['127.0.0.1:{page_port}']}}]\n"
         );
         std::fs::write(dir.path().join("prometheus.yml"), config).expect("write prometheus.yml");
-        let mut prometheus = Prometheus {
-            dir,
-            port: 0,
-            child: None,
+        let command = |dir: &Path, port: u16| {
+            let mut command = Command::new(prometheus_binary());
+            command
+                .arg(format!(
+                    "--config.file={}",
+                    dir.join("prometheus.yml").display()
+                ))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    dir.join("data").display()
+                ))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+            command
         };
-        // A port found free may be taken by a parallel test first; then another is tried.
-        for _ in 0..5 {
-            prometheus.port = free_port();
-            if prometheus.try_launch() {
-                return prometheus;
-            }
+        // Ours, not another test's that took the port: our own log names the address.
+        let ready = |port: u16, log: &str| {
+            log.contains(&format!("127.0.0.1:{port}"))
+                && matches!(
+                    http(
+                        reqwest::Method::GET,
+                        &format!("http://127.0.0.1:{port}/-/ready"),
+                        None,
+                        None
+                    ),
+                    Ok((200, _))
+                )
+        };
+        Prometheus {
+            daemon: Daemon::start("prometheus", dir, command, ready),
         }
-        panic!("Prometheus would not start:\n{}", prometheus.log());
-    }
-
-    fn try_launch(&mut self) -> bool {
-        let log = std::fs::File::create(self.dir.path().join("prometheus.log")).expect("log");
-        let port = self.port;
-        let child = Command::new(prometheus_binary())
-            .arg(format!(
-                "--config.file={}",
-                self.dir.path().join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                self.dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start prometheus");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            let exited = self
-                .child
-                .as_mut()
-                .is_some_and(|c| c.try_wait().ok().flatten().is_some());
-            if exited {
-                self.child = None;
-                return false;
-            }
-            let ours = self.log().contains(&format!("127.0.0.1:{port}"));
-            if ours {
-                let ready = format!("{}/-/ready", self.url());
-                if let Ok((200, _)) = http(reqwest::Method::GET, &ready, None, None) {
-                    return true;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        self.stop();
-        false
     }
 
     /// `http://127.0.0.1:<port>`
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://127.0.0.1:{}", self.daemon.port)
     }
 
     /// Waits until `expr` evaluates to exactly `value` (as Prometheus writes it): the page's
@@ -160,32 +131,7 @@ impl Prometheus {
         }
         panic!(
             "Prometheus never saw {expr} = {value}; last answer: {last:?}\n{}",
-            self.log()
+            self.daemon.log()
         );
-    }
-
-    pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("prometheus.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        self.stop();
-        if std::thread::panicking() {
-            let log = self.log();
-            let tail: Vec<&str> = log.lines().rev().take(40).collect();
-            eprintln!(
-                "--- prometheus log (last lines) ---\n{}",
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-            );
-        }
     }
 }
