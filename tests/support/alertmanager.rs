@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{json, Map, Value};
 
-use super::daemon::Daemon;
+use super::daemon::{ready_at, Daemon};
 
 /// group_interval in the generated config: how long a change to a notified group waits.
 pub const GROUP_INTERVAL: Duration = Duration::from_secs(2);
@@ -109,21 +109,11 @@ impl Alertmanager {
                 .arg("--log.level=debug");
             command
         };
-        // Ours, not another test's that took the port: our own log says it listens there.
-        let ready = |port: u16, log: &str| {
-            log.contains(&format!("address=127.0.0.1:{port}"))
-                && matches!(
-                    http(
-                        reqwest::Method::GET,
-                        &format!("http://127.0.0.1:{port}/-/ready"),
-                        None,
-                        None
-                    ),
-                    Ok((200, _))
-                )
-        };
         Alertmanager {
-            daemon: Daemon::start("alertmanager", dir, command, ready),
+            daemon: Daemon::start("alertmanager", dir, command, |port, log| {
+                // Ours, not another test's that took the port: our own log says it listens there.
+                log.contains(&format!("address=127.0.0.1:{port}")) && ready_at(port)
+            }),
         }
     }
 

@@ -91,6 +91,15 @@ impl Daemon {
     }
 }
 
+/// Whether a Prometheus-style server on `port` answers `GET /-/ready` with 200.
+pub fn ready_at(port: u16) -> bool {
+    let url = format!("http://127.0.0.1:{port}/-/ready");
+    matches!(
+        super::alertmanager::http(reqwest::Method::GET, &url, None, None),
+        Ok((200, _))
+    )
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.stop();

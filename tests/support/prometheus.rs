@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::alertmanager::http;
-use super::daemon::Daemon;
+use super::daemon::{ready_at, Daemon};
 
 /// Finds the Prometheus binary, or fails naming the set-up script.
 pub fn prometheus_binary() -> PathBuf {
@@ -87,21 +87,11 @@ impl Prometheus {
                 .arg(format!("--web.listen-address=127.0.0.1:{port}"));
             command
         };
-        // Ours, not another test's that took the port: our own log names the address.
-        let ready = |port: u16, log: &str| {
-            log.contains(&format!("127.0.0.1:{port}"))
-                && matches!(
-                    http(
-                        reqwest::Method::GET,
-                        &format!("http://127.0.0.1:{port}/-/ready"),
-                        None,
-                        None
-                    ),
-                    Ok((200, _))
-                )
-        };
         Prometheus {
-            daemon: Daemon::start("prometheus", dir, command, ready),
+            daemon: Daemon::start("prometheus", dir, command, |port, log| {
+                // Ours, not another test's that took the port: our own log names the address.
+                log.contains(&format!("127.0.0.1:{port}")) && ready_at(port)
+            }),
         }
     }
 
