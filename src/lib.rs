@@ -19,6 +19,7 @@
 //!  events    typed events to every subscriber → announce (channel lines) → outbox
 //!  access    roles from nick!user@host masks and services accounts
 //!  config/   bot.toml + LEVER_* environment, validated in one place
+//!  process   child processes in groups of their own: stopped as a group, bounded output
 //!  text      what may go on the wire: sanitising, splitting, durations
 //! ```
 //!
@@ -44,6 +45,7 @@ pub mod jenkins;
 pub mod message;
 pub mod outbound;
 pub mod outbox;
+pub mod process;
 pub mod serve;
 pub mod store;
 pub mod telemetry;
