@@ -48,6 +48,8 @@ pub struct Bot {
     pub alerts: Arc<Alerts>,
     /// lever's own counters, for `/metrics`.
     pub telemetry: Arc<crate::telemetry::Telemetry>,
+    /// Commands from plugins; empty until [`crate::plugins::Plugins::reload`].
+    pub plugins: crate::plugins::Plugins,
     /// The IRC connection, as far as the rest of lever needs to know it.
     pub irc: Arc<crate::irc::Status>,
     pub started: SystemTime,
@@ -95,7 +97,6 @@ impl Bot {
         let telemetry = crate::telemetry::Telemetry::new();
         telemetry.watch(&events);
         Ok(Arc::new(Self {
-            config,
             access,
             outbox,
             activity,
@@ -104,7 +105,9 @@ impl Bot {
             deploys,
             alerts,
             telemetry,
+            plugins: crate::plugins::Plugins::new(config.clone()),
             irc: Arc::default(),
+            config,
             started: SystemTime::now(),
         }))
     }

@@ -10,6 +10,7 @@
 //!        ▼                                                   │
 //!  bot       the services every command shares
 //!  commands/ the list of commands, the dispatcher, one file per command
+//!  plugins/  commands in any language: executables asked for a manifest, run per command
 //!        ▼ handlers call services, never IRC
 //!  deploy/   targets, runs, holds: the one place that decides (backend/ runs a step)
 //!  store/    SQLite: deploy log, holds, runs, steps: the source of truth
@@ -45,6 +46,7 @@ pub mod jenkins;
 pub mod message;
 pub mod outbound;
 pub mod outbox;
+pub mod plugins;
 pub mod process;
 pub mod serve;
 pub mod store;

@@ -19,6 +19,9 @@ use tokio::process::Child;
 
 /// How long a stopped process group gets between SIGTERM and SIGKILL.
 pub const GRACE: Duration = Duration::from_secs(2);
+/// How long output is still read after the process has exited: a process that left the group
+/// (`setsid cmd &`) can hold the pipe open for ever, and the result must not wait for it.
+pub const DRAIN: Duration = Duration::from_secs(1);
 /// How often the group is checked for survivors during the grace.
 const POLL: Duration = Duration::from_millis(50);
 /// Read buffer per stream.

@@ -12,7 +12,7 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::pin::pin;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use nix::fcntl::OFlag;
 use nix::unistd::{pipe2, Pid};
@@ -20,12 +20,9 @@ use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
 use super::{OutputTail, StepOutcome, StepResult, StepSpec, LINE_CHARS};
-use crate::process::{failure, group_of, os_error, read_lines, spawn_error, stop_group};
+use crate::process::{failure, group_of, os_error, read_lines, spawn_error, stop_group, DRAIN};
 use crate::text::human_duration;
 
-/// How long the output is still read after the step has exited: a process that left the group
-/// (`setsid cmd &`) can hold the pipe open for ever, and the step's result must not wait for it.
-const DRAIN: Duration = Duration::from_secs(1);
 /// Bytes kept of one output line. A UTF-8 character is at most 4 bytes, so a line cut here still
 /// has more than [`LINE_CHARS`] characters and [`OutputTail::push`] marks the cut with `…`.
 const LINE_BYTES: usize = 4 * LINE_CHARS + 4;
@@ -275,6 +272,7 @@ mod tests {
     use nix::sys::signal::Signal;
     use std::os::unix::fs::PermissionsExt;
     use std::path::Path;
+    use std::time::Duration;
 
     /// Generous upper bound for any one step in these tests, so a bug fails instead of hanging.
     const HANG: Duration = Duration::from_secs(60);
