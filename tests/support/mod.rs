@@ -386,6 +386,11 @@ pub struct Lever {
 
 impl Lever {
     pub fn start(config: &str) -> Lever {
+        Lever::start_with_env(config, &[])
+    }
+
+    /// [`Lever::start`] with `env` added to lever's environment.
+    pub fn start_with_env(config: &str, env: &[(&str, &str)]) -> Lever {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("bot.toml"), config).expect("write bot.toml");
         let log = std::fs::File::create(dir.path().join("lever.log")).expect("log file");
@@ -393,6 +398,7 @@ impl Lever {
             .args(["run", "--config"])
             .arg(dir.path().join("bot.toml"))
             .env("RUST_LOG", "lever=debug")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
