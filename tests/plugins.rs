@@ -273,3 +273,72 @@ fn a_plugin_named_like_a_built_in_is_refused() {
         )
     );
 }
+
+/// The plugins that ship in `plugins/`.
+fn shipped() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins")
+}
+
+#[test]
+fn the_shipped_runbook_and_oncall_plugins_answer_from_their_files() {
+    let files = tempfile::tempdir().unwrap();
+    let runbooks = files.path().join("runbooks.toml");
+    std::fs::write(
+        &runbooks,
+        "[SiteDown]\nurl = \"https://wiki.test/site-down\"\n\
+         escalation = \"page the on-call\"\ntopics = [\"outage\"]\n\
+         [DiskFull]\nurl = \"https://wiki.test/disk\"\n",
+    )
+    .unwrap();
+    let schedule = files.path().join("oncall.txt");
+    std::fs::write(&schedule, "# one person\nops 2020-01-06 09:00 7 zoe\n").unwrap();
+    let rest = format!(
+        "[plugins.runbook]\nenv = {{ RUNBOOKS = \"{}\" }}\n\
+         [plugins.oncall]\nenv = {{ ONCALL_SCHEDULE = \"{}\" }}\n",
+        runbooks.display(),
+        schedule.display()
+    );
+    let (_server, mut pia, _lever) = setup("pia", &shipped(), &rest, &[]);
+    assert_eq!(
+        ask(&mut pia, "!runbook OUTAGE"),
+        "SiteDown: https://wiki.test/site-down — escalate: page the on-call"
+    );
+    assert_eq!(
+        ask(&mut pia, "!runbook"),
+        "runbooks: SiteDown, DiskFull; !runbook <name> shows one"
+    );
+    assert_eq!(
+        ask(&mut pia, "!runbook nosuch"),
+        "no runbook for 'nosuch'; !runbook lists them"
+    );
+    like(&ask(&mut pia, "!oncall"), "ops: zoe until {*} 09:00 UTC");
+    assert_eq!(
+        ask(&mut pia, "!oncall web"),
+        "no rotation for 'web'; teams: ops"
+    );
+    std::fs::write(&runbooks, "[Broken\n").unwrap();
+    like(
+        &ask(&mut pia, "!runbook x"),
+        "pia: !runbook failed: exit code 1: {*}runbooks.toml: {*}",
+    );
+}
+
+#[test]
+fn the_built_in_example_ships_its_plugins() {
+    let empty = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let data_home = data.path().to_str().unwrap();
+    let out = lever_in(
+        empty.path(),
+        &["console"],
+        "tester",
+        &[("XDG_DATA_HOME", data_home)],
+        b"!runbook 5xx\n",
+    );
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "HighErrorRate: https://wiki.example.com/runbooks/high-error-rate \
+         \u{2014} escalate: #web-oncall, then the web lead (!oncall web)\n"
+    );
+}
