@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what lever's tests need on a Debian/Ubuntu machine with a Rust toolchain:
-# the IRC servers they start (ngircd; inspircd + atheme-services for the flood and SASL tests)
-# and the rustfmt/clippy components. Does nothing for what is already there.
+# the IRC servers they start (ngircd; inspircd + atheme-services for the flood and SASL tests),
+# the interpreters of the shipped plugins (python3 with tomllib, perl with JSON::PP) and the
+# rustfmt/clippy components. Does nothing for what is already there.
 set -euo pipefail
 
 need=()
@@ -11,6 +12,8 @@ command -v atheme-services >/dev/null 2>&1 || need+=(atheme-services)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
+python3 -c 'import tomllib' >/dev/null 2>&1 || need+=(python3)
+perl -MJSON::PP -MTime::Local -e1 >/dev/null 2>&1 || need+=(perl)
 
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""

@@ -50,6 +50,8 @@ pub struct Bot {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// lever's own counters, for `/metrics`.
     pub telemetry: Arc<crate::telemetry::Telemetry>,
+    /// Commands from plugins; empty until [`crate::plugins::Plugins::reload`].
+    pub plugins: crate::plugins::Plugins,
     /// The IRC connection, as far as the rest of lever needs to know it.
     pub irc: Arc<crate::irc::Status>,
     pub started: SystemTime,
@@ -106,7 +108,6 @@ impl Bot {
             &events,
         );
         Ok(Arc::new(Self {
-            config,
             access,
             outbox,
             activity,
@@ -116,7 +117,9 @@ impl Bot {
             alerts,
             metrics,
             telemetry,
+            plugins: crate::plugins::Plugins::new(config.clone()),
             irc: Arc::default(),
+            config,
             started: SystemTime::now(),
         }))
     }

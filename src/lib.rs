@@ -10,6 +10,7 @@
 //!        ▼                                                   │
 //!  bot       the services every command shares
 //!  commands/ the list of commands, the dispatcher, one file per command
+//!  plugins/  commands in any language: executables asked for a manifest, run per command
 //!        ▼ handlers call services, never IRC
 //!  deploy/   targets, runs, holds: the one place that decides (backend/ runs a step)
 //!  store/    SQLite: deploy log, holds, runs, steps: the source of truth
@@ -20,6 +21,7 @@
 //!  events    typed events to every subscriber → announce (channel lines) → outbox
 //!  access    roles from nick!user@host masks and services accounts
 //!  config/   bot.toml + LEVER_* environment, validated in one place
+//!  process   child processes in groups of their own: stopped as a group, bounded output
 //!  text      what may go on the wire: sanitising, splitting, durations
 //! ```
 //!
@@ -46,6 +48,8 @@ pub mod message;
 pub mod metrics;
 pub mod outbound;
 pub mod outbox;
+pub mod plugins;
+pub mod process;
 pub mod serve;
 pub mod store;
 pub mod telemetry;

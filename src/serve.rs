@@ -1,4 +1,4 @@
-//! `lever run`: the bot on IRC, until SIGTERM or SIGINT.
+//! `lever run`: the bot on IRC, until SIGTERM or SIGINT; SIGHUP rescans the plugins.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,8 +26,11 @@ pub async fn run(config: Arc<Config>) -> Result<(), StartError> {
         Some(http) => Some(crate::http::bind(http).await.map_err(StartError::Http)?),
         None => None,
     };
+    // Before serving, so plugin commands answer from the first line.
+    bot.plugins.reload().await;
     let shutdown = CancellationToken::new();
     tokio::spawn(watch_signals(bot.clone(), shutdown.clone()));
+    tokio::spawn(reload_on_hangup(bot.clone()));
     let http = listener
         .map(|listener| tokio::spawn(crate::http::serve(listener, bot.clone(), shutdown.clone())));
     serve(bot, shutdown).await;
@@ -103,6 +106,19 @@ async fn watch_signals(bot: Arc<Bot>, shutdown: CancellationToken) {
     let name = next_signal().await;
     tracing::warn!(signal = name, "another signal: exiting now");
     std::process::exit(1);
+}
+
+/// SIGHUP rescans the plugins, as `!reload` does.
+async fn reload_on_hangup(bot: Arc<Bot>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+        tracing::error!("cannot listen for SIGHUP; use !reload to rescan the plugins");
+        return;
+    };
+    while hangup.recv().await.is_some() {
+        let report = bot.plugins.reload().await;
+        tracing::info!("SIGHUP: {report}");
+    }
 }
 
 /// Waits until no run is in progress, and its end has been announced.

@@ -62,7 +62,7 @@ fn help_lists_explains_and_admits_what_it_does_not_know() {
     let (_server, mut hana, _lever) = setup("hana", "", "");
     assert_channel_reply(
         &ask(&mut hana, "!help"),
-        "commands you can use: stage, deploy, confirm, hold, unhold, log, status, cancel, rollback, changes, build, alerts, ack, silence, metric, graph, stats, help, ping, version, whoami; !help <command> explains one",
+        "commands you can use: stage, deploy, confirm, hold, unhold, log, status, cancel, rollback, changes, build, alerts, ack, silence, metric, graph, stats, help, reload, ping, version, whoami; !help <command> explains one",
     );
     assert_channel_reply(
         &ask(&mut hana, "!help ping"),

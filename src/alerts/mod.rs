@@ -9,8 +9,10 @@
 //!
 //! - [`webhook`]: the notification Alertmanager POSTs (version 4)
 //! - [`client`]: Alertmanager's API v2, for `!alerts`, `!ack` and `!silence`
+//! - [`runbooks`]: the runbooks file, for the link when Alertmanager sent none
 
 pub mod client;
+pub mod runbooks;
 pub mod webhook;
 
 use std::collections::{BTreeMap, HashMap};
@@ -73,15 +75,18 @@ pub struct Alerts {
     deploys: Arc<Deploys>,
     events: Events,
     state: Mutex<State>,
+    runbooks: runbooks::Runbooks,
 }
 
 impl Alerts {
     pub fn new(config: Arc<Config>, deploys: Arc<Deploys>, events: Events) -> Arc<Self> {
+        let path = config.alerts.runbooks.as_ref().map(|p| config.resolve(p));
         Arc::new(Self {
             config,
             deploys,
             events,
             state: Mutex::default(),
+            runbooks: runbooks::Runbooks::new(path),
         })
     }
 
@@ -290,12 +295,18 @@ impl Alerts {
         if let Some(summary) = summary {
             parts.push(clean(summary, 200));
         }
-        if let Some(runbook) = hook.runbook().or_else(|| {
-            alerts
-                .iter()
-                .find_map(|a| a.annotations.get("runbook_url").map(String::as_str))
-        }) {
-            parts.push(format!("runbook: {}", clean(runbook, 200)));
+        // Alertmanager's annotation wins; else the runbooks file's entry for the alert's name.
+        let runbook = hook
+            .runbook()
+            .or_else(|| {
+                alerts
+                    .iter()
+                    .find_map(|a| a.annotations.get("runbook_url").map(String::as_str))
+            })
+            .map(str::to_owned)
+            .or_else(|| self.runbooks.link(&hook.alertname()));
+        if let Some(runbook) = runbook {
+            parts.push(format!("runbook: {}", clean(&runbook, 200)));
         }
         let mut header = parts.join(" — ");
         if hook.truncated_alerts > 0 {

@@ -107,6 +107,41 @@ async fn captured_notifications_are_announced_once_each() {
 }
 
 #[tokio::test]
+async fn the_runbooks_file_links_an_alert_unless_alertmanager_sent_a_runbook_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runbooks.toml");
+    std::fs::write(
+        &path,
+        "[DiskFull]\nurl = \"https://wiki/disk\"\n\
+         [HighErrorRate]\nurl = \"https://wiki/errors-from-file\"\ntopics = [\"5xx\"]\n",
+    )
+    .unwrap();
+    let bot = bot(&format!("[alerts]\nrunbooks = \"{}\"\n", path.display()));
+    let mut rx = bot.events.subscribe();
+    bot.alerts.receive(&hook(TRUNCATED));
+    assert_eq!(
+        texts(&mut rx)[0],
+        "[FIRING:2] DiskFull — web1:9100, web2:9100 — runbook: https://wiki/disk \
+         (+1 more Alertmanager did not send)"
+    );
+    let mut annotated = storm("HighErrorRate", 1, "firing");
+    annotated.common_annotations.insert(
+        "runbook_url".into(),
+        "https://wiki/from-alertmanager".into(),
+    );
+    bot.alerts.receive(&annotated);
+    assert_eq!(
+        texts(&mut rx),
+        ["[FIRING:1] HighErrorRate critical — www0 — 5xx at 0% — runbook: https://wiki/from-alertmanager"]
+    );
+    bot.alerts.receive(&storm("QueueTooDeep", 1, "firing"));
+    assert_eq!(
+        texts(&mut rx),
+        ["[FIRING:1] QueueTooDeep critical — www0 — 5xx at 0%"]
+    );
+}
+
+#[tokio::test]
 async fn a_group_with_different_summaries_lists_them_and_says_what_was_truncated() {
     let bot = bot("");
     let mut rx = bot.events.subscribe();

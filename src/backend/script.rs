@@ -9,36 +9,23 @@
 //! secrets such as `LEVER_IRC__PASSWORD`) are kept out of the step's environment.
 
 use std::ffi::{OsStr, OsString};
-use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::ExitStatusExt;
 use std::pin::pin;
-use std::process::{ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Instant;
 
-use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use nix::sys::signal::{killpg, Signal};
 use nix::unistd::{pipe2, Pid};
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
 use super::{OutputTail, StepOutcome, StepResult, StepSpec, LINE_CHARS};
+use crate::process::{failure, group_of, os_error, read_lines, spawn_error, stop_group, DRAIN};
 use crate::text::human_duration;
 
-/// How long a stopped step gets between SIGTERM and SIGKILL.
-const GRACE: Duration = Duration::from_secs(2);
-/// How long the output is still read after the step has exited: a process that left the group
-/// (`setsid cmd &`) can hold the pipe open for ever, and the step's result must not wait for it.
-const DRAIN: Duration = Duration::from_secs(1);
-/// How often the group is checked for survivors during the grace.
-const POLL: Duration = Duration::from_millis(50);
 /// Bytes kept of one output line. A UTF-8 character is at most 4 bytes, so a line cut here still
 /// has more than [`LINE_CHARS`] characters and [`OutputTail::push`] marks the cut with `…`.
 const LINE_BYTES: usize = 4 * LINE_CHARS + 4;
-/// Read buffer per stream.
-const READ_BUF: usize = 8 * 1024;
 /// Lines of output a finished step reports in [`StepResult::tail`].
 const RESULT_LINES: usize = 10;
 /// The prefix of lever's own settings, which the step must not see. Matched without regard to
@@ -188,13 +175,13 @@ async fn run(
         Ok(child) => child,
         Err(e) => {
             return StepOutcome::NotStarted {
-                error: spawn_error(program, step, &e),
+                error: spawn_error(program, &step.workdir, &e),
             }
         }
     };
     // With `process_group(0)` the child leads a new group whose id is its pid. The id is there
     // until the child has been waited for, which has not happened yet.
-    let Some(pgid) = child.id().map(|id| Pid::from_raw(id as i32)) else {
+    let Some(pgid) = group_of(&child) else {
         return StepOutcome::NotStarted {
             error: format!("cannot run {program}: it vanished as it started"),
         };
@@ -207,7 +194,9 @@ async fn run(
             None
         }
     };
-    let mut pump = pin!(read_lines(reader, "output", &step.name, output));
+    let mut pump = pin!(read_lines(reader, LINE_BYTES, &step.name, |line| {
+        output.push(line)
+    }));
     let mut watch = pin!(watch(&mut child, pgid, step, cancel));
     let mut drained = false;
     let outcome = loop {
@@ -234,7 +223,10 @@ async fn watch(
 ) -> StepOutcome {
     tokio::select! {
         status = child.wait() => match status {
-            Ok(status) => exit_outcome(status),
+            Ok(status) => match failure(status) {
+                None => StepOutcome::Succeeded,
+                Some(status) => StepOutcome::Failed { status },
+            },
             Err(e) => StepOutcome::Failed { status: format!("lost track of it: {e}") },
         },
         () = tokio::time::sleep(step.timeout) => {
@@ -252,92 +244,6 @@ async fn watch(
             StepOutcome::Cancelled
         }
     }
-}
-
-/// SIGTERM to the whole group; SIGKILL to whatever is left of it after [`GRACE`].
-async fn stop_group(child: &mut Child, pgid: Pid, name: &str) {
-    signal_group(pgid, Signal::SIGTERM, name);
-    let deadline = tokio::time::Instant::now() + GRACE;
-    // The leader's exit is seen by waiting for it (which also reaps it, so it stops counting as
-    // a member); the rest of the group can only be polled.
-    let _ = tokio::time::timeout_at(deadline, child.wait()).await;
-    while group_alive(pgid) && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(POLL).await;
-    }
-    if group_alive(pgid) {
-        tracing::info!(step = %name, "step still running after SIGTERM; sending SIGKILL");
-        signal_group(pgid, Signal::SIGKILL, name);
-    }
-    // SIGKILL cannot be caught, but a process stuck in the kernel (a dead NFS mount) may still
-    // take a while to go; the result is not held up for it.
-    if tokio::time::timeout(GRACE, child.wait()).await.is_err() {
-        tracing::warn!(step = %name, pgid = pgid.as_raw(), "step did not exit after SIGKILL");
-    }
-}
-
-fn signal_group(pgid: Pid, signal: Signal, name: &str) {
-    match killpg(pgid, signal) {
-        // The group is already gone: nothing left to stop.
-        Ok(()) | Err(Errno::ESRCH) => {}
-        Err(e) => {
-            tracing::warn!(
-                step = %name,
-                pgid = pgid.as_raw(),
-                %signal,
-                "cannot signal the step's process group: {e}"
-            )
-        }
-    }
-}
-
-/// Whether any process is left in the group (signal 0 checks without sending anything).
-fn group_alive(pgid: Pid) -> bool {
-    killpg(pgid, None) != Err(Errno::ESRCH)
-}
-
-/// Reads `stream` line by line into `output`, keeping at most [`LINE_BYTES`] of each line.
-async fn read_lines(
-    stream: Option<impl AsyncRead + Unpin>,
-    which: &'static str,
-    step: &str,
-    output: &OutputTail,
-) {
-    let Some(stream) = stream else { return };
-    let mut reader = BufReader::with_capacity(READ_BUF, stream);
-    let mut line = Vec::with_capacity(LINE_BYTES);
-    loop {
-        let buf = match reader.fill_buf().await {
-            Ok(buf) => buf,
-            Err(e) => {
-                tracing::debug!(step, stream = which, "cannot read the step's output: {e}");
-                break;
-            }
-        };
-        if buf.is_empty() {
-            break;
-        }
-        let (chunk, used, ends_line) = match buf.iter().position(|&b| b == b'\n') {
-            Some(i) => (&buf[..i], i + 1, true),
-            None => (buf, buf.len(), false),
-        };
-        // Past the cap the rest of the line is read and dropped, so memory stays bounded.
-        let room = LINE_BYTES - line.len();
-        line.extend_from_slice(&chunk[..room.min(chunk.len())]);
-        reader.consume(used);
-        if ends_line {
-            emit(&line, which, step, output);
-            line.clear();
-        }
-    }
-    if !line.is_empty() {
-        emit(&line, which, step, output);
-    }
-}
-
-fn emit(line: &[u8], which: &'static str, step: &str, output: &OutputTail) {
-    let line = String::from_utf8_lossy(line);
-    tracing::debug!(step, stream = which, "{line}");
-    output.push(&line);
 }
 
 /// The step's environment: `base` without lever's own `LEVER_*` settings, then `extra` (which
@@ -358,63 +264,15 @@ fn is_lever_setting(name: &OsStr) -> bool {
         .is_some_and(|prefix| prefix.eq_ignore_ascii_case(SCRUBBED_PREFIX))
 }
 
-fn exit_outcome(status: ExitStatus) -> StepOutcome {
-    if let Some(code) = status.code() {
-        if code == 0 {
-            return StepOutcome::Succeeded;
-        }
-        return StepOutcome::Failed {
-            status: format!("exit code {code}"),
-        };
-    }
-    let status = match status.signal() {
-        Some(n) => match Signal::try_from(n) {
-            Ok(signal) => format!("killed by signal {n} ({})", signal.as_str()),
-            Err(_) => format!("killed by signal {n}"),
-        },
-        None => format!("ended with {status}"),
-    };
-    StepOutcome::Failed { status }
-}
-
-/// Says what could not be run and why; for a missing file, where it was looked for.
-fn spawn_error(program: &str, step: &StepSpec, e: &io::Error) -> String {
-    let why = os_error(e);
-    let path = std::path::Path::new(program);
-    if !program.contains('/') {
-        return if e.kind() == io::ErrorKind::NotFound {
-            format!("cannot run {program}: not found on PATH")
-        } else {
-            format!("cannot run {program}: {why}")
-        };
-    }
-    let full = step.workdir.join(path);
-    let place = if path.is_relative() {
-        format!("{program} in {}", step.workdir.display())
-    } else {
-        program.to_string()
-    };
-    // ENOENT for a file that is there means its `#!` interpreter is missing.
-    if e.kind() == io::ErrorKind::NotFound && full.exists() {
-        return format!("cannot run {place}: {why} (is the interpreter on its #! line missing?)");
-    }
-    format!("cannot run {place}: {why}")
-}
-
-/// An OS error as the OS says it ("No such file or directory"), without Rust's "(os error 2)".
-fn os_error(e: &io::Error) -> String {
-    match e.raw_os_error() {
-        Some(code) => Errno::from_raw(code).desc().to_string(),
-        None => e.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::backend::TAIL_LINES;
+    use crate::process::GRACE;
+    use nix::sys::signal::Signal;
     use std::os::unix::fs::PermissionsExt;
     use std::path::Path;
+    use std::time::Duration;
 
     /// Generous upper bound for any one step in these tests, so a bug fails instead of hanging.
     const HANG: Duration = Duration::from_secs(60);
@@ -758,7 +616,7 @@ mod tests {
         let long = "é".repeat(10 * LINE_CHARS);
         let input = [long.as_bytes(), b"\r\nshort\n\xff bad\nlast"].concat();
         let output = OutputTail::default();
-        read_lines(Some(&input[..]), "stdout", "test", &output).await;
+        read_lines(Some(&input[..]), LINE_BYTES, "test", |l| output.push(l)).await;
         let lines = output.last(10);
         assert_eq!(lines.len(), 4);
         assert_eq!(lines[0].chars().count(), LINE_CHARS);

@@ -1,6 +1,8 @@
-//! `!help [command]`: generated from the command list, filtered by what the asker may use.
+//! `!help [command]`: generated from the command list and the plugins' commands, filtered by
+//! what the asker may use.
 
 use super::{lookup, CommandError, Ctx, Example, Spec, COMMANDS};
+use crate::access::Role;
 
 pub const SPEC: Spec = Spec {
     name: "help",
@@ -32,11 +34,18 @@ async fn run(ctx: Ctx) -> Result<(), CommandError> {
         .split_whitespace()
         .next()
         .map(|w| w.trim_start_matches(prefix));
+    let plugins = ctx.bot.plugins.all();
     let Some(wanted) = wanted else {
         let names: Vec<&str> = COMMANDS
             .iter()
-            .filter(|spec| may_use(&ctx, spec))
+            .filter(|spec| may_use(&ctx, spec.role))
             .map(|spec| spec.name)
+            .chain(
+                plugins
+                    .iter()
+                    .filter(|c| may_use(&ctx, c.role))
+                    .map(|c| c.name.as_str()),
+            )
             .collect();
         ctx.reply(&format!(
             "commands you can use: {}; {prefix}help <command> explains one",
@@ -45,10 +54,17 @@ async fn run(ctx: Ctx) -> Result<(), CommandError> {
         return Ok(());
     };
     let Some(spec) = lookup(wanted) else {
-        return Err(CommandError::User(format!(
-            "no command '{}'; {prefix}help lists them",
-            crate::text::truncate_chars(wanted, 30)
-        )));
+        let Some(command) = ctx.bot.plugins.lookup(wanted) else {
+            return Err(CommandError::User(format!(
+                "no command '{}'; {prefix}help lists them",
+                crate::text::truncate_chars(wanted, 30)
+            )));
+        };
+        let mut text = format!("{} — {}", command.synopsis(prefix), command.help);
+        push_role(&ctx, &mut text, command.role);
+        text.push_str(&format!(" (plugin {})", command.plugin.name));
+        ctx.reply(&text);
+        return Ok(());
     };
     let mut text = format!("{} — {}", spec.synopsis(prefix), spec.help);
     if !spec.aliases.is_empty() {
@@ -59,14 +75,7 @@ async fn run(ctx: Ctx) -> Result<(), CommandError> {
             .collect();
         text.push_str(&format!(" Also: {}.", aliases.join(", ")));
     }
-    if let Some(role) = spec.role {
-        text.push_str(&format!(" Needs the {role} role"));
-        text.push_str(if may_use(&ctx, spec) {
-            "."
-        } else {
-            ", which you do not have."
-        });
-    }
+    push_role(&ctx, &mut text, spec.role);
     if let Some(example) = spec.examples.first() {
         // Examples are written with "!"; show them with the configured prefix.
         let input = example.input.strip_prefix('!').unwrap_or(example.input);
@@ -76,7 +85,18 @@ async fn run(ctx: Ctx) -> Result<(), CommandError> {
     Ok(())
 }
 
-fn may_use(ctx: &Ctx, spec: &Spec) -> bool {
-    spec.role
-        .is_none_or(|role| ctx.bot.access.allows(&ctx.msg, role))
+/// " Needs the deploy role." (", which you do not have." when the asker lacks it).
+fn push_role(ctx: &Ctx, text: &mut String, role: Option<Role>) {
+    if let Some(role) = role {
+        text.push_str(&format!(" Needs the {role} role"));
+        text.push_str(if may_use(ctx, Some(role)) {
+            "."
+        } else {
+            ", which you do not have."
+        });
+    }
+}
+
+fn may_use(ctx: &Ctx, role: Option<Role>) -> bool {
+    role.is_none_or(|role| ctx.bot.access.allows(&ctx.msg, role))
 }

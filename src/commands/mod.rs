@@ -29,6 +29,7 @@ mod hold;
 mod log;
 mod metric;
 mod ping;
+mod reload;
 mod rollback;
 mod silence;
 mod stage;
@@ -58,6 +59,7 @@ pub static COMMANDS: &[&Spec] = &[
     &graph::SPEC,
     &stats::SPEC,
     &help::SPEC,
+    &reload::SPEC,
     &ping::SPEC,
     &version::SPEC,
     &whoami::SPEC,
@@ -91,11 +93,16 @@ pub struct Example {
 impl Spec {
     /// `!name usage`, with the configured prefix.
     pub fn synopsis(&self, prefix: &str) -> String {
-        if self.usage.is_empty() {
-            format!("{prefix}{}", self.name)
-        } else {
-            format!("{prefix}{} {}", self.name, self.usage)
-        }
+        synopsis(prefix, self.name, self.usage)
+    }
+}
+
+/// `!name usage`: how `!help` and usage errors show a command, built in or a plugin's.
+pub fn synopsis(prefix: &str, name: &str, usage: &str) -> String {
+    if usage.is_empty() {
+        format!("{prefix}{name}")
+    } else {
+        format!("{prefix}{name} {usage}")
     }
 }
 
@@ -227,63 +234,116 @@ pub fn lookup(name: &str) -> Option<&'static Spec> {
 }
 
 /// The closest command name the sender may use, for "did you mean".
-fn suggest(bot: &Bot, msg: &Message, name: &str) -> Option<&'static str> {
+fn suggest(bot: &Bot, msg: &Message, name: &str) -> Option<String> {
     let name = name.to_lowercase();
-    COMMANDS
+    let plugins = bot.plugins.all();
+    let built_in = COMMANDS
         .iter()
         .filter(|spec| spec.role.is_none_or(|role| bot.access.allows(msg, role)))
-        .flat_map(|spec| std::iter::once(spec.name).chain(spec.aliases.iter().copied()))
+        .flat_map(|spec| std::iter::once(spec.name).chain(spec.aliases.iter().copied()));
+    let plugin = plugins
+        .iter()
+        .filter(|c| c.role.is_none_or(|role| bot.access.allows(msg, role)))
+        .map(|c| c.name.as_str());
+    built_in
+        .chain(plugin)
         .map(|candidate| (strsim::damerau_levenshtein(&name, candidate), candidate))
         .filter(|(distance, candidate)| *distance <= 2 && *distance < candidate.len())
         .min_by_key(|(distance, _)| *distance)
-        .map(|(_, candidate)| lookup(candidate).map_or(candidate, |spec| spec.name))
+        .map(|(_, candidate)| {
+            lookup(candidate)
+                .map_or(candidate, |spec| spec.name)
+                .to_owned()
+        })
+}
+
+/// A command found by name: built in, or from a plugin (looked up second, so a plugin can
+/// never shadow a built-in).
+enum Found {
+    BuiltIn(&'static Spec),
+    Plugin(Arc<crate::plugins::Command>),
+}
+
+impl Found {
+    fn name(&self) -> &str {
+        match self {
+            Found::BuiltIn(spec) => spec.name,
+            Found::Plugin(command) => &command.name,
+        }
+    }
+
+    fn role(&self) -> Option<Role> {
+        match self {
+            Found::BuiltIn(spec) => spec.role,
+            Found::Plugin(command) => command.role,
+        }
+    }
+
+    fn synopsis(&self, prefix: &str) -> String {
+        match self {
+            Found::BuiltIn(spec) => spec.synopsis(prefix),
+            Found::Plugin(command) => command.synopsis(prefix),
+        }
+    }
 }
 
 /// Recognises, checks and starts a command. Returns the task running it, if any.
 pub fn dispatch(bot: &Arc<Bot>, msg: Message) -> Option<JoinHandle<()>> {
     let prefix = &bot.config.bot.prefix;
     let invocation = parse(&msg, prefix)?;
-    let Some(spec) = lookup(invocation.name) else {
-        // Channels often hold several bots: an unknown `!word` is not ours to answer.
-        if invocation.addressed {
-            bot.telemetry.count(
-                "lever_commands_total",
-                vec![("command", "unknown".into()), ("result", "unknown".into())],
-            );
-            let mut text = format!(
-                "unknown command '{}'",
-                crate::text::truncate_chars(invocation.name, 30)
-            );
-            if let Some(close) = suggest(bot, &msg, invocation.name) {
-                text.push_str(&format!(" (did you mean {prefix}{close}?)"));
+    let found = match lookup(invocation.name) {
+        Some(spec) => Found::BuiltIn(spec),
+        None => match bot.plugins.lookup(invocation.name) {
+            Some(command) => Found::Plugin(command),
+            None => {
+                // Channels often hold several bots: an unknown `!word` is not ours to answer.
+                if invocation.addressed {
+                    bot.telemetry.count(
+                        "lever_commands_total",
+                        vec![("command", "unknown".into()), ("result", "unknown".into())],
+                    );
+                    let mut text = format!(
+                        "unknown command '{}'",
+                        crate::text::truncate_chars(invocation.name, 30)
+                    );
+                    if let Some(close) = suggest(bot, &msg, invocation.name) {
+                        text.push_str(&format!(" (did you mean {prefix}{close}?)"));
+                    }
+                    text.push_str(&format!("; try {prefix}help"));
+                    reply_to(bot, &msg, &text);
+                }
+                return None;
             }
-            text.push_str(&format!("; try {prefix}help"));
-            reply_to(bot, &msg, &text);
-        }
-        return None;
+        },
     };
-    if let Some(role) = spec.role {
-        if let Err(refusal) = check_role(bot, &msg, role, spec.name) {
+    let name = found.name().to_owned();
+    if let Some(role) = found.role() {
+        if let Err(refusal) = check_role(bot, &msg, role, &name) {
             bot.telemetry.count(
                 "lever_commands_total",
-                vec![("command", spec.name.into()), ("result", "refused".into())],
+                vec![("command", name), ("result", "refused".into())],
             );
             reply_to(bot, &msg, &refusal);
             return None;
         }
     }
     let args = invocation.args.to_owned();
-    let ctx = Ctx {
-        bot: bot.clone(),
-        msg,
-        spec,
-        args,
-    };
+    let bot = bot.clone();
     let busy = bot.activity.begin();
     Some(tokio::spawn(async move {
         let _busy = busy;
-        let (bot, msg) = (ctx.bot.clone(), ctx.msg.clone());
-        let result = (spec.run)(ctx).await;
+        let result = match &found {
+            Found::BuiltIn(spec) => {
+                let ctx = Ctx {
+                    bot: bot.clone(),
+                    msg: msg.clone(),
+                    spec,
+                    args,
+                };
+                (spec.run)(ctx).await
+            }
+            Found::Plugin(command) => crate::plugins::run::invoke(&bot, &msg, command, &args).await,
+        };
         let outcome = match &result {
             Ok(()) => "ok",
             Err(CommandError::User(_)) => "user_error",
@@ -292,13 +352,13 @@ pub fn dispatch(bot: &Arc<Bot>, msg: Message) -> Option<JoinHandle<()>> {
         };
         bot.telemetry.count(
             "lever_commands_total",
-            vec![("command", spec.name.into()), ("result", outcome.into())],
+            vec![("command", name.clone()), ("result", outcome.into())],
         );
         match result {
             Ok(()) => {}
             Err(CommandError::User(text)) => reply_to(&bot, &msg, &text),
             Err(CommandError::Usage) => {
-                let text = format!("usage: {}", spec.synopsis(&bot.config.bot.prefix));
+                let text = format!("usage: {}", found.synopsis(&bot.config.bot.prefix));
                 reply_to(&bot, &msg, &text);
             }
             Err(CommandError::Internal(error)) => {
@@ -306,13 +366,13 @@ pub fn dispatch(bot: &Arc<Bot>, msg: Message) -> Option<JoinHandle<()>> {
                 tracing::error!(
                     error = format!("{error:#}"),
                     %id,
-                    command = spec.name,
+                    command = name,
                     user = %msg.who.source(),
                     "command failed"
                 );
                 let text = format!(
-                    "sorry, {}{} failed inside lever (error id {id}; the details are in lever's log)",
-                    bot.config.bot.prefix, spec.name
+                    "sorry, {}{name} failed inside lever (error id {id}; the details are in lever's log)",
+                    bot.config.bot.prefix
                 );
                 reply_to(&bot, &msg, &text);
             }

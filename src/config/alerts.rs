@@ -1,6 +1,8 @@
 //! `[alerts]` (how Alertmanager's notifications are announced) and `[alertmanager]` (where
 //! `!alerts`, `!ack` and `!silence` reach it).
 
+use std::path::PathBuf;
+
 use indexmap::IndexMap;
 use serde::Deserialize;
 
@@ -25,6 +27,11 @@ pub struct AlertsConfig {
     /// resolution proposes `!unhold`.
     #[serde(default)]
     pub auto_hold: Vec<AutoHold>,
+    /// A runbooks file (the one `!runbook` reads, e.g. "plugins/runbooks.toml"): an alert whose
+    /// name is a runbook's name or topic is announced with its link, unless Alertmanager sent a
+    /// `runbook_url` annotation. Read again when it changes. Default: none.
+    #[serde(default)]
+    pub runbooks: Option<PathBuf>,
 }
 
 impl Default for AlertsConfig {
@@ -34,6 +41,7 @@ impl Default for AlertsConfig {
             lines_per_minute: default_lines_per_minute(),
             routes: Vec::new(),
             auto_hold: Vec::new(),
+            runbooks: None,
         }
     }
 }

@@ -20,12 +20,14 @@ pub mod example;
 mod http;
 mod jenkins;
 mod metrics;
+mod plugins;
 mod targets;
 
 pub use alerts::{AlertRoute, AlertmanagerConfig, AlertsConfig, AutoHold};
 pub use http::HttpConfig;
 pub use jenkins::{JenkinsConfig, JenkinsJob};
 pub use metrics::{MarkersConfig, MetricsConfig, QueryConfig, SourceConfig, SourceKind, WatchRule};
+pub use plugins::{PluginConfig, PluginsConfig};
 pub use targets::{
     Announce, BackendKind, DeployConfig, StepConfig, StoreConfig, TargetConfig, PHASES,
 };
@@ -69,6 +71,9 @@ pub struct Config {
     /// Where `!metric` and `!graph` read numbers, and where deploys are marked.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// Commands from executables in any language; no section, no plugins.
+    #[serde(default)]
+    pub plugins: Option<PluginsConfig>,
     /// The folder relative paths resolve against: the config file's folder.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -165,7 +170,7 @@ impl Default for BotConfig {
     }
 }
 
-fn yes() -> bool {
+pub(crate) fn yes() -> bool {
     true
 }
 fn default_nickname() -> String {
@@ -536,6 +541,11 @@ impl Config {
                 .check_watch(name, &target.watch)
                 .map_err(|(key, why)| self.invalid(key, why))?;
         }
+        if let Some(plugins) = &self.plugins {
+            plugins
+                .check()
+                .map_err(|(key, why)| self.invalid(key, why))?;
+        }
         Ok(())
     }
 }
@@ -718,6 +728,52 @@ mod tests {
         let cfg = parse("[irc]\nserver = \"h\"\npassword = \"hunter2\"\n").unwrap();
         assert_eq!(cfg.irc.password.as_ref().unwrap().expose(), "hunter2");
         assert!(!format!("{cfg:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn plugins_take_a_folder_and_settings_per_plugin() {
+        let cfg = parse("[irc]\nserver = \"h\"\n").unwrap();
+        assert!(cfg.plugins.is_none(), "no section, no plugins");
+        let cfg = parse("[irc]\nserver = \"h\"\n[plugins]\n").unwrap();
+        let plugins = cfg.plugins.unwrap();
+        assert_eq!(plugins.dir, Path::new("plugins"));
+        assert!(plugins.plugins.is_empty());
+        let cfg = parse(
+            "[irc]\nserver = \"h\"\n[plugins]\ndir = \"/opt/p\"\n\
+             [plugins.oncall]\nrun = [\"./oncall\", \"--team\", \"web\"]\n\
+             pass_env = [\"PAGER_TOKEN\"]\nenv = { SCHEDULE = \"s.txt\" }\n\
+             [plugins.runbook]\nenabled = false\n",
+        )
+        .unwrap();
+        let plugins = cfg.plugins.unwrap();
+        assert_eq!(plugins.dir, Path::new("/opt/p"));
+        let oncall = &plugins.plugins["oncall"];
+        assert_eq!(
+            oncall.run.as_deref().unwrap(),
+            ["./oncall", "--team", "web"]
+        );
+        assert_eq!(oncall.pass_env, ["PAGER_TOKEN"]);
+        assert_eq!(oncall.env["SCHEDULE"], "s.txt");
+        assert!(oncall.enabled);
+        assert!(!plugins.plugins["runbook"].enabled);
+        let e = error("[irc]\nserver = \"h\"\n[plugins.x]\nrun = []\n");
+        assert!(
+            e.starts_with("test.toml: plugins.x.run: names no program"),
+            "{e}"
+        );
+        let e = error("[irc]\nserver = \"h\"\n[plugins.x]\npass_env = [\"A B\"]\n");
+        assert_eq!(
+            e,
+            "test.toml: plugins.x.pass_env: 'A B' is not an environment variable name"
+        );
+        let e = error("[irc]\nserver = \"h\"\n[plugins.x]\nrnu = [\"a\"]\n");
+        assert!(e.contains("unknown field `rnu`"), "{e}");
+        let e = error("[irc]\nserver = \"h\"\n[plugins]\ndri = \"p\"\n");
+        assert_eq!(
+            e,
+            "test.toml: plugins: invalid type: string \"p\", \
+             expected `dir`, or a [plugins.NAME] table (run, pass_env, env, enabled)"
+        );
     }
 
     #[test]
