@@ -85,3 +85,48 @@ fn alert_text_cannot_become_irc_commands_and_repeats_are_said_once() {
         "one line, control characters gone, said once"
     );
 }
+
+#[test]
+fn alerts_carry_the_runbook_link_and_alertmanagers_own_wins() {
+    let server = Ngircd::start();
+    let mut ops = Client::connect(server.port, "watch");
+    ops.join("#ops");
+    let port = free_port();
+    let runbooks = format!("{}/plugins/runbooks.toml", env!("CARGO_MANIFEST_DIR"));
+    let rest = format!(
+        "[http]\nlisten = \"127.0.0.1:{port}\"\ntoken = \"{TOKEN}\"\n[alerts]\nrunbooks = \"{runbooks}\"\n"
+    );
+    let _lever = Lever::start(&bot_config(server.port, "", &rest));
+    ops.expect(|l| l.verb == "JOIN" && l.from == "lever");
+    wait_for_port(port, Duration::from_secs(10));
+    let group = |name: &str, annotations: serde_json::Value| {
+        serde_json::json!({
+            "version": "4", "status": "firing", "groupKey": format!("{{}}:{{alertname=\"{name}\"}}"),
+            "alerts": [{"status": "firing", "labels": {"alertname": name, "severity": "critical"},
+                        "annotations": annotations, "fingerprint": format!("{name}-1")}],
+            "commonLabels": {"alertname": name, "severity": "critical"},
+            "commonAnnotations": annotations,
+        })
+        .to_string()
+    };
+    let from_file = group(
+        "HighErrorRate",
+        serde_json::json!({"summary": "5xx above 2%"}),
+    );
+    assert_eq!(post(port, "/hooks/alertmanager", &from_file).0, 200);
+    like(
+        &ops.lever_says(),
+        "{*}HighErrorRate{*}runbook: https://wiki.example.com/runbooks/high-error-rate{*}",
+    );
+    let own = group(
+        "SiteDown",
+        serde_json::json!({"summary": "no answer", "runbook_url": "https://runbooks.example/site-down"}),
+    );
+    assert_eq!(post(port, "/hooks/alertmanager", &own).0, 200);
+    let line = ops.lever_says();
+    like(
+        &line,
+        "{*}SiteDown{*}runbook: https://runbooks.example/site-down{*}",
+    );
+    assert!(!line.contains("wiki.example.com"), "{line}");
+}

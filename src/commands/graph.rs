@@ -215,4 +215,23 @@ mod tests {
             "errors (req/s), last 1h: no data"
         );
     }
+
+    #[test]
+    fn of_several_series_the_one_ending_highest_is_drawn_and_named() {
+        let from = 1_795_737_600.0;
+        let until = from + 4.0 * 900.0;
+        let series = |code: &str, last: f64| Series {
+            labels: [("__name__", "req"), ("code", code)]
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect(),
+            points: vec![(from + 900.0, 1.0), (until, last)],
+        };
+        let all = [series("200", 5.0), series("500", 9.0), series("404", 2.0)];
+        assert_eq!(
+            describe(&query(), &all, &[], (from, until, 4), DEFAULT_RANGE),
+            "errors (req/s), last 1h: ▁  █ min 1 · max 9 · last 9 req/s · \
+             {code=\"500\"} of 3 series (sum them to graph one)"
+        );
+    }
 }
