@@ -70,6 +70,14 @@ fn graphite(_state: &mut (), _root: &str, request: &Seen) -> Answer {
                     let body = text.lines().next().unwrap_or_default().to_owned();
                     return Answer::text(400, &body);
                 }
+                // A series of 17 MiB: more than lever reads of an answer.
+                Some("lever.huge") => {
+                    let huge = format!(
+                        "[{{\"target\": \"{}\", \"datapoints\": []}}]",
+                        "x".repeat(17 << 20)
+                    );
+                    return Answer::text(200, &huge);
+                }
                 _ => "graphite-1.1.8-captured-render-unknown-target.json",
             };
             Answer::text(200, &shifted(&payload(recorded), until))
@@ -116,6 +124,11 @@ fn graphite_answers_metric_and_graph_and_deploys_are_marked_everywhere() {
     assert_eq!(
         ana.lever_says(),
         "lever.nothing: no data (the query matched no series)"
+    );
+    ana.say_ops("!metric @graphite lever.huge");
+    assert_eq!(
+        ana.lever_says(),
+        "ana: graphite could not run the query: its answer is over 16 MiB; narrow the query (sum, topk, a label filter)"
     );
     ana.say_ops("!metric @graphite nosuchFunction(lever.web.errors)");
     assert_eq!(

@@ -25,6 +25,9 @@ pub mod sparkline;
 pub mod stats;
 pub mod watch;
 
+/// The largest answer read from a source.
+const MAX_ANSWER: usize = 16 << 20;
+
 /// Series labels: Prometheus' label set, or `{target: …}` for a Graphite series.
 pub type Labels = BTreeMap<String, String>;
 
@@ -268,10 +271,26 @@ impl Metrics {
             })
         })?;
         let status = response.status();
-        let body = response
-            .text()
+        // Bounded: `{__name__=~".+"}` on a big Prometheus answers hundreds of megabytes.
+        let mut response = response;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
             .await
-            .map_err(|e| unreachable(crate::outbound::error_chain(&e)))?;
+            .map_err(|e| unreachable(crate::outbound::error_chain(&e)))?
+        {
+            if bytes.len() + chunk.len() > MAX_ANSWER {
+                return Err(SourceError::Refused {
+                    name: name.to_owned(),
+                    message: format!(
+                        "its answer is over {} MiB; narrow the query (sum, topk, a label filter)",
+                        MAX_ANSWER >> 20
+                    ),
+                });
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let body = String::from_utf8_lossy(&bytes).into_owned();
         if status.is_success() {
             return Ok(body);
         }
