@@ -226,6 +226,32 @@ fn a_deploy_that_changes_nothing_gets_one_all_clear() {
 }
 
 #[test]
+fn a_watch_cut_short_by_a_crash_is_taken_up_after_the_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_page, prometheus) = prometheus(dir.path());
+    let rest = format!(
+        "{}[targets.site]\nwatch = [{{ metric = \"errors\", max_ratio = 2.0, for = \"8s\" }}]\n\
+         [[targets.site.deploy]]\nname = \"shipping\"\nrun = [\"true\"]\n",
+        metrics_config(&prometheus)
+    );
+    let (_server, mut clients, mut lever) = start(|port| bot_config(port, "", &rest), &["eve"]);
+    let eve = &mut clients[0];
+    eve.say_ops("!deploy");
+    eve.lever_says_within(WAIT, "site deployed");
+    lever.crash_and_restart();
+    eve.expect(|l| l.verb == "JOIN" && l.from == "lever" && l.text() == "#ops");
+    assert_eq!(
+        eve.lever_says_within(WATCH_WAIT, "site deploy #1"),
+        "site deploy #1 by eve looks healthy after 8 s: errors 1× its level before"
+    );
+    // Once: a second restart finds the report and leaves the deploy alone.
+    lever.crash_and_restart();
+    eve.expect(|l| l.verb == "JOIN" && l.from == "lever" && l.text() == "#ops");
+    let more = eve.collect_for(Duration::from_secs(3), lever_in_ops);
+    assert!(more.is_empty(), "{more:?}");
+}
+
+#[test]
 fn without_a_baseline_the_watch_says_it_cannot_watch() {
     let dir = tempfile::tempdir().unwrap();
     let (_page, prometheus) = prometheus(dir.path());

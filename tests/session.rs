@@ -239,18 +239,16 @@ fn a_hundred_queued_lines_go_out_in_order_without_a_disconnect() {
 // 4. Server restart
 // ---------------------------------------------------------------------------------------------
 
-/// Accepts one connection on `port` and hangs up at once: stands in for a server that is not
-/// ready yet. Returns once lever has tried (and failed) one reconnection.
-fn hang_up_on_one_attempt(port: u16) {
+/// Accepts one connection on `port` and holds it without a word: stands in for a server that
+/// is not ready yet. Returns that connection once lever has made it, with the port free again
+/// (the listener is closed), so lever waits on it until the test hangs up.
+fn hold_one_attempt(port: u16) -> std::net::TcpStream {
     let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind the stand-in listener");
     listener.set_nonblocking(true).expect("non-blocking");
     let deadline = Instant::now() + WAIT;
     loop {
         match listener.accept() {
-            Ok((stream, _)) => {
-                drop(stream);
-                return;
-            }
+            Ok((stream, _)) => return stream,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 assert!(
                     Instant::now() < deadline,
@@ -283,18 +281,15 @@ fn after_a_server_restart_lever_rejoins_and_delivers_the_backlog_in_order() {
 
     // Timing. The client must be back in #ops before lever rejoins, or it would miss lever's
     // JOIN and the backlog (ngIRCd keeps no history). lever's reconnect backoff is drawn at
-    // random: 0.5–1 s after the first failure, then 1–2 s, then 2–4 s. A fixed sleep cannot
-    // leave a safe gap in every draw: restarting at 2.2 s, for instance, races lever's second
-    // attempt (which falls anywhere in 1.5–3 s) more than half the time. So instead of guessing
-    // we watch: a stand-in listener on the server's port takes lever's next attempt and hangs
-    // up at once. That failed attempt starts a backoff of at least 1 s (the failure count only
-    // resets after 30 s of a ready connection), and within it the server restarts (tens of ms)
-    // and the client reconnects and joins (a few ms). lever's following attempt then finds
-    // the client already in #ops.
-    hang_up_on_one_attempt(server.port);
+    // random, and a loaded machine can take longer than any backoff to restart a server, so
+    // nothing is left to timing: a stand-in on the server's port takes lever's next attempt
+    // and holds it, silent, while the server restarts and the client rejoins; only then does
+    // the test hang up, and lever's following attempt finds the client in #ops.
+    let held = hold_one_attempt(server.port);
     server.restart();
     let mut client = Client::connect(server.port, "restartwatch");
     client.join("#ops");
+    drop(held);
 
     expect_lever_join(&mut client);
     assert_eq!(lever_texts(&mut client, 5), want);

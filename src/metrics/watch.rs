@@ -5,8 +5,9 @@
 //! `auto_hold`, a hold lever places itself). A window with no regression ends in one all-clear.
 //!
 //! A newer deploy of the same target ends the older one's watch: its baseline is what the
-//! newer deploy is measured against. Watches live in memory; one cut short by a restart is
-//! not resumed (the deploy log still has the deploy).
+//! newer deploy is measured against. A watch cut short by a restart is taken up again at
+//! start: the newest good deploy of each watched target whose windows are still open and that
+//! has no watch report in the deploy log yet (reports carry the deploy's run id).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -21,7 +22,7 @@ use crate::deploy::Deploys;
 use crate::events::{Event, Events};
 use crate::message::Identity;
 use crate::store::log::NewEntry;
-use crate::store::{Millis, Phase, RunState, Store};
+use crate::store::{now_ms, Millis, Phase, Run, RunState, Store};
 
 /// The deploy being watched.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,21 +33,28 @@ pub struct Watched {
     pub run_id: Option<i64>,
     pub version: Option<String>,
     pub started_at: Millis,
+    /// When it ended: the rules' windows count from here.
+    pub finished_at: Millis,
 }
 
 impl Watched {
+    fn from_run(run: &Run) -> Watched {
+        Watched {
+            target: run.target.clone(),
+            user: run.user.clone(),
+            run_id: Some(run.id),
+            version: run.version.clone(),
+            started_at: run.started_at,
+            finished_at: run.finished_at.unwrap_or(run.started_at),
+        }
+    }
+
     fn from_event(event: &Event) -> Option<Watched> {
         match event {
             Event::RunFinished { run, .. }
                 if run.phase == Phase::Deploy && run.state == RunState::Succeeded =>
             {
-                Some(Watched {
-                    target: run.target.clone(),
-                    user: run.user.clone(),
-                    run_id: Some(run.id),
-                    version: run.version.clone(),
-                    started_at: run.started_at,
-                })
+                Some(Watched::from_run(run))
             }
             Event::ExternalDeploy { report, entry, .. }
                 if report.status == ExternalStatus::Succeeded =>
@@ -57,6 +65,7 @@ impl Watched {
                     run_id: None,
                     version: report.version.clone(),
                     started_at: entry.at,
+                    finished_at: entry.at,
                 })
             }
             _ => None,
@@ -211,6 +220,7 @@ impl Watcher {
             running: Mutex::default(),
         });
         let mut deliveries = events.subscribe();
+        watcher.resume();
         tokio::spawn(async move {
             while let Some(delivery) = deliveries.recv().await {
                 let Some(deploy) = Watched::from_event(&delivery.event) else {
@@ -226,6 +236,33 @@ impl Watcher {
                 }
             }
         });
+    }
+
+    /// Takes up the watches a stop cut short.
+    fn resume(self: &Arc<Self>) {
+        for (name, target) in &self.config.targets {
+            let Some(window) = target.watch.iter().map(|r| r.window).max() else {
+                continue;
+            };
+            let newest = self
+                .store
+                .runs(name, &[Phase::Deploy], RunState::Succeeded, 1)
+                .ok()
+                .and_then(|runs| runs.into_iter().next());
+            let Some(run) = newest else { continue };
+            let deploy = Watched::from_run(&run);
+            if deploy.finished_at + window.as_millis() as Millis <= now_ms() {
+                continue;
+            }
+            match self.store.lever_noted_run(run.id, deploy.finished_at) {
+                Ok(false) => {
+                    tracing::info!(deploy = %deploy.describe(), "taking up the watch a stop cut short");
+                    self.start(deploy);
+                }
+                Ok(true) => {}
+                Err(error) => tracing::error!(%error, "cannot tell whether a deploy's watch ended"),
+            }
+        }
     }
 
     fn start(self: &Arc<Self>, deploy: Watched) {
@@ -289,17 +326,19 @@ impl Watcher {
             }
         };
         let reference = before.max(rule.floor);
-        let deadline = tokio::time::Instant::now() + rule.window;
-        let mut last: Result<f64, String> = Err("no reading was taken".into());
+        // The window counts from the deploy's end (a watch taken up after a restart has less).
+        let left = deploy.finished_at + rule.window.as_millis() as Millis - now_ms();
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(left.max(0) as u64);
+        let mut last: Result<f64, String>;
+        // Every `watch_every`, and once at the end of the window.
         loop {
-            let next = tokio::time::Instant::now() + self.config.metrics.watch_every;
-            if next > deadline {
-                break;
-            }
+            let next =
+                (tokio::time::Instant::now() + self.config.metrics.watch_every).min(deadline);
             tokio::time::sleep_until(next).await;
             last = self.current(&query).await;
             let now = match &last {
                 Ok(now) => *now,
+                Err(_) if next >= deadline => break,
                 Err(_) => continue,
             };
             let ratio = ratio(now, reference);
@@ -319,8 +358,10 @@ impl Watcher {
                 }
                 return Outcome::Regressed;
             }
+            if next >= deadline {
+                break;
+            }
         }
-        tokio::time::sleep_until(deadline).await;
         match last {
             Ok(now) => Outcome::Healthy {
                 ratio: ratio(now, reference),
@@ -368,7 +409,11 @@ impl Watcher {
     /// Logs a report, then publishes it.
     fn report(&self, report: WatchReport) {
         let text = report.text();
-        let entry = NewEntry::note("lever", Some(&report.deploy().target), &text);
+        let deploy = report.deploy();
+        let entry = NewEntry {
+            run_id: deploy.run_id,
+            ..NewEntry::note("lever", Some(&deploy.target), &text)
+        };
         match self.store.append_log(&entry) {
             Ok(entry) => self.events.publish(Event::Watch { report, entry }),
             Err(error) => {
@@ -444,6 +489,7 @@ mod tests {
             run_id: Some(12),
             version: Some("abc123".into()),
             started_at: 0,
+            finished_at: 0,
         }
     }
 

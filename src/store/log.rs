@@ -218,6 +218,21 @@ impl Store {
         Ok(entries)
     }
 
+    /// Whether lever wrote a note about run `run_id` (at or after `since`, when the run ended):
+    /// how a deploy watch knows it already reported.
+    pub fn lever_noted_run(&self, run_id: i64, since: Millis) -> Result<bool, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT EXISTS(SELECT 1 FROM log
+             WHERE kind = ?1 AND at >= ?2 AND run_id = ?3 AND user = 'lever')",
+        )?;
+        Ok(
+            stmt.query_row(params![LogKind::Note.as_str(), since, run_id], |row| {
+                row.get(0)
+            })?,
+        )
+    }
+
     /// One entry by id.
     pub fn log_entry(&self, id: i64) -> Result<Option<LogEntry>, StoreError> {
         let conn = self.lock();

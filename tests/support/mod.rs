@@ -421,21 +421,21 @@ impl Lever {
     pub fn start_with_env(config: &str, env: &[(&str, &str)]) -> Lever {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("bot.toml"), config).expect("write bot.toml");
-        let log = std::fs::File::create(dir.path().join("lever.log")).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_lever"))
-            .args(["run", "--config"])
-            .arg(dir.path().join("bot.toml"))
-            .env("RUST_LOG", "lever=debug")
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start lever");
+        let child = spawn_lever(dir.path(), env);
         Lever {
             dir,
             child: Some(child),
         }
+    }
+
+    /// Kills lever (SIGKILL, as a crash would) and starts it again on the same folder: same
+    /// config, same store, its log appended to.
+    pub fn crash_and_restart(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.child = Some(spawn_lever(self.dir.path(), &[]));
     }
 
     pub fn pid(&self) -> u32 {
@@ -459,6 +459,25 @@ impl Lever {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("lever.log")).unwrap_or_default()
     }
+}
+
+/// `lever run` on `dir/bot.toml`, logging to `dir/lever.log` (appended).
+fn spawn_lever(dir: &Path, env: &[(&str, &str)]) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("lever.log"))
+        .expect("log file");
+    Command::new(env!("CARGO_BIN_EXE_lever"))
+        .args(["run", "--config"])
+        .arg(dir.join("bot.toml"))
+        .env("RUST_LOG", "lever=debug")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("start lever")
 }
 
 impl Drop for Lever {
