@@ -46,6 +46,9 @@ pub struct OutLine {
     pub kind: Kind,
     pub priority: Priority,
     pub text: String,
+    /// Said again after a connection was lost before the server confirmed it (see
+    /// `irc::delivery`); such a line is not given back a second time.
+    pub retried: bool,
 }
 
 /// A handle to the bot's outbox. Clones share the same queue.
@@ -157,6 +160,7 @@ impl Outbox {
                     kind,
                     priority,
                     text: line,
+                    retried: false,
                 });
             }
         }
@@ -196,6 +200,22 @@ impl Outbox {
             let mut q = self.lock();
             q.in_flight = q.in_flight.saturating_sub(1);
             q.class(line.priority).push_front(line);
+        }
+        self.shared.queued.notify_one();
+    }
+
+    /// Gives back lines that were written on a connection since lost, before the server
+    /// confirmed them: they go out first in their class, in their order, after reconnecting.
+    /// (They were confirmed as written already, so nothing is in flight for them.)
+    pub fn give_back(&self, lines: Vec<OutLine>) {
+        if lines.is_empty() {
+            return;
+        }
+        {
+            let mut q = self.lock();
+            for line in lines.into_iter().rev() {
+                q.class(line.priority).push_front(line);
+            }
         }
         self.shared.queued.notify_one();
     }

@@ -657,3 +657,49 @@ fn tls_refuses_a_certificate_from_an_untrusted_ca() {
     drop(server);
     drop(bot);
 }
+
+/// The link dies without a word (the server freezes, then is gone for good): what lever wrote
+/// into it meanwhile reached no one. lever keeps each line until the server confirms it read it
+/// (a PONG to a later PING), so it says them again after reconnecting: late, not never.
+#[test]
+fn lines_written_into_a_link_that_died_silently_are_said_after_reconnecting() {
+    let mut server = Ngircd::start();
+    let mut client = Client::connect(server.port, "voidwatch");
+    client.join("#ops");
+    let bot = InProcess::start(&bot_config(
+        server.port,
+        "ping_interval = \"2s\"\nping_timeout = \"2s\"",
+        "",
+    ));
+    expect_lever_join(&mut client);
+    let outbox = bot.bot.outbox.clone();
+
+    // Freeze the server, then speak: lever writes the lines (the kernel takes them), hears
+    // nothing back, and its watchdog gives up on the link.
+    signal(server.pid(), "STOP");
+    let want: Vec<String> = (0..5).map(|i| format!("said into the void {i}")).collect();
+    for line in &want {
+        outbox.say("#ops", line, Priority::Announce);
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !peer_hung_up_on(server.port) {
+        assert!(
+            Instant::now() < deadline,
+            "lever never gave up on the frozen server"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The frozen server dies with the lines unread (SIGKILL): they are gone from the wire.
+    server.stop();
+    drop(client);
+
+    // As in the restart test: the client is back in #ops before lever may reconnect.
+    let held = hold_one_attempt(server.port);
+    server.restart();
+    let mut client = Client::connect(server.port, "voidwatch");
+    client.join("#ops");
+    drop(held);
+    expect_lever_join(&mut client);
+    assert_eq!(lever_texts(&mut client, 5), want);
+    finish(server, bot);
+}

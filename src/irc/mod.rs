@@ -3,7 +3,8 @@
 //! - [`session`] keeps one connection alive: connect, register, serve, reconnect with backoff.
 //! - [`state`] is one connection's protocol state (CAP/SASL, NickServ, joins, nick regain,
 //!   watchdog, accounts), driven line by line without I/O.
-//! - [`transport`] is TCP/TLS and line framing; [`throttle`] paces what we send.
+//! - [`transport`] is TCP/TLS and line framing; [`throttle`] paces what we send;
+//!   [`delivery`] keeps what was said until the server proves it read it.
 //! - [`mask`] (case mapping, wildcard masks), [`accounts`] (who is logged in as what) and
 //!   [`ctcp`] are the protocol's smaller pieces.
 //!
@@ -12,6 +13,7 @@
 
 pub mod accounts;
 pub mod ctcp;
+pub mod delivery;
 pub mod mask;
 pub mod session;
 pub mod state;

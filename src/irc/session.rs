@@ -16,6 +16,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
+use super::delivery::Delivery;
 use super::state::{message_line, redact, Conn, Disconnect};
 use super::throttle::Throttle;
 use super::transport::{self, LineDecoder, Stream};
@@ -131,8 +132,8 @@ impl Session {
             stream = transport::connect(cfg) => stream,
             _ = shutdown.cancelled() => return Ended::Shutdown,
         };
-        let stream = match stream {
-            Ok(stream) => stream,
+        let (stream, quick_ack) = match stream {
+            Ok(connected) => connected,
             Err(e) => return lost(e.to_string(), None),
         };
         let (read, write) = tokio::io::split(stream);
@@ -145,6 +146,7 @@ impl Session {
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut ready_since: Option<Instant> = None;
         let mut quit_by: Option<Instant> = None;
+        let mut delivery = Delivery::default();
         let send_protocol = |conn: &mut Conn, throttle: &mut Throttle| {
             for line in conn.take_output() {
                 tracing::trace!(line = %redact(&line), ">>");
@@ -152,9 +154,18 @@ impl Session {
                 let _ = wire.send(line);
             }
         };
+        // Asks the server to confirm what lever said, when that is due (see `delivery`): in a
+        // backlog every ACK_EVERY lines, else on the next tick once the outbox is idle (so a
+        // burst of replies is not thinned out by PINGs).
+        let ask_confirmation = |delivery: &mut Delivery, throttle: &mut Throttle, idle: bool| {
+            if let Some(token) = delivery.ping_due(idle) {
+                throttle.charge(Instant::now());
+                let _ = wire.send(format!("PING :{token}\r\n"));
+            }
+        };
         send_protocol(&mut conn, &mut throttle);
 
-        loop {
+        let ended = loop {
             let wait = throttle.wait_time(Instant::now());
             let outbox = &self.outbox;
             tokio::select! {
@@ -166,14 +177,22 @@ impl Session {
                 line = lines.next() => {
                     let line = match line {
                         Some(Ok(line)) => line,
-                        Some(Err(e)) => return lost(format!("read failed: {e}"), ready_since),
-                        None => return lost("the server closed the connection".into(), ready_since),
+                        Some(Err(e)) => break lost(format!("read failed: {e}"), ready_since),
+                        None => break lost("the server closed the connection".into(), ready_since),
                     };
                     tracing::trace!(%line, "<<");
                     match conn.handle(&line, Instant::now()) {
                         Ok(Some(message)) => (self.deliver)(message),
                         Ok(None) => {}
-                        Err(Disconnect(reason)) => return lost(reason, ready_since),
+                        Err(Disconnect(reason)) => break lost(reason, ready_since),
+                    }
+                    let acks = conn.take_acks();
+                    if !acks.is_empty() {
+                        // Our PING's answer needs no reply: acknowledge it now, not in 40 ms.
+                        quick_ack.now();
+                    }
+                    for token in acks {
+                        delivery.pong(&token);
                     }
                     send_protocol(&mut conn, &mut throttle);
                     if conn.is_ready() && ready_since.is_none() {
@@ -189,20 +208,24 @@ impl Session {
                     }
                     outbox.next().await
                 }, if conn.is_ready() => {
-                    self.send_line(&mut conn, &mut throttle, &wire, line);
+                    self.send_line(&mut conn, &mut throttle, &wire, &mut delivery, line);
+                    ask_confirmation(&mut delivery, &mut throttle, false);
                 }
                 _ = ticker.tick() => {
                     if let Err(Disconnect(reason)) = conn.tick(Instant::now()) {
-                        return lost(reason, ready_since);
+                        break lost(reason, ready_since);
                     }
                     send_protocol(&mut conn, &mut throttle);
+                    if conn.is_ready() {
+                        ask_confirmation(&mut delivery, &mut throttle, self.outbox.is_empty());
+                    }
                 }
                 result = &mut writer => {
                     let reason = match result {
                         Ok(Err(e)) => format!("write failed: {e}"),
                         _ => "the writer stopped".to_owned(),
                     };
-                    return lost(reason, ready_since);
+                    break lost(reason, ready_since);
                 }
             }
             if let Some(deadline) = quit_by {
@@ -211,7 +234,16 @@ impl Session {
                     return Ended::Shutdown;
                 }
             }
+        };
+        let undelivered = delivery.undelivered();
+        if !undelivered.is_empty() {
+            tracing::warn!(
+                lines = undelivered.len(),
+                "the connection was lost before the server confirmed what lever said; it will be said again"
+            );
+            self.outbox.give_back(undelivered);
         }
+        ended
     }
 
     /// Sends one outbox line, or as much of it as fits; the rest goes back to the outbox.
@@ -220,6 +252,7 @@ impl Session {
         conn: &mut Conn,
         throttle: &mut Throttle,
         wire: &mpsc::UnboundedSender<String>,
+        delivery: &mut Delivery,
         line: OutLine,
     ) {
         let notice = line.kind == Kind::Notice;
@@ -229,6 +262,10 @@ impl Session {
         tracing::trace!(line = %out.trim_end(), ">>");
         throttle.charge(Instant::now());
         let _ = wire.send(out);
+        delivery.written(OutLine {
+            text: piece.to_owned(),
+            ..line.clone()
+        });
         if rest.is_empty() {
             self.outbox.sent();
         } else {

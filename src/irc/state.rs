@@ -15,6 +15,7 @@ use tokio::time::Instant;
 
 use super::accounts::Accounts;
 use super::ctcp;
+use super::delivery::Delivery;
 use super::mask::{self, CaseMapping};
 use crate::config::Config;
 use crate::message::{Identity, Message, Place};
@@ -102,6 +103,8 @@ pub struct Conn {
     next_regain: Instant,
     next_ctcp: Instant,
     output: Vec<String>,
+    /// Tokens of PONGs answering delivery PINGs (see `delivery`), for the session.
+    acks: Vec<String>,
 }
 
 impl Conn {
@@ -136,6 +139,7 @@ impl Conn {
             next_regain: now,
             next_ctcp: now,
             output: Vec::new(),
+            acks: Vec::new(),
             cfg,
         };
         if let Some(password) = &conn.cfg.irc.password {
@@ -177,6 +181,11 @@ impl Conn {
         std::mem::take(&mut self.output)
     }
 
+    /// Tokens of delivery PONGs received since the last call.
+    pub fn take_acks(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.acks)
+    }
+
     fn send(&mut self, command: Command) {
         let mut line = String::from(&command);
         line.push_str("\r\n");
@@ -216,6 +225,13 @@ impl Conn {
         let from_me = !nick.is_empty() && self.casemap.eq(nick, &self.nick);
         match &parsed.command {
             Command::PING(token, _) => self.send(Command::PONG(token.clone(), None)),
+            // `PONG server :token` (RFC 2812), or `PONG token` from some servers.
+            Command::PONG(first, second) => {
+                let token = second.as_ref().unwrap_or(first);
+                if Delivery::is_ours(token) {
+                    self.acks.push(token.clone());
+                }
+            }
             Command::ERROR(text) => {
                 return Err(Disconnect(format!("server closed the link: {text}")));
             }

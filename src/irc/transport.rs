@@ -34,7 +34,23 @@ pub enum TransportError {
 }
 
 /// Connects to the configured server, with TLS when configured.
-pub async fn connect(cfg: &Config) -> Result<Box<dyn Stream>, TransportError> {
+/// Acknowledges what was read at once, on the connection's TCP socket.
+///
+/// After a line the bot does not answer (a PONG), the kernel waits up to 40 ms to send its
+/// ACK; a server that does not set TCP_NODELAY (ngIRCd) holds its next small write until that
+/// ACK comes (Nagle), so the next command relayed to lever would be 40 ms late.
+pub struct QuickAck(Option<socket2::Socket>);
+
+impl QuickAck {
+    pub fn now(&self) {
+        #[cfg(target_os = "linux")]
+        if let Some(socket) = &self.0 {
+            let _ = socket.set_tcp_quickack(true);
+        }
+    }
+}
+
+pub async fn connect(cfg: &Config) -> Result<(Box<dyn Stream>, QuickAck), TransportError> {
     let addr = format!("{}:{}", cfg.irc.server, cfg.port());
     let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr))
         .await
@@ -44,8 +60,9 @@ pub async fn connect(cfg: &Config) -> Result<Box<dyn Stream>, TransportError> {
             source,
         })?;
     let _ = tcp.set_nodelay(true);
+    let quick_ack = QuickAck(socket2::SockRef::from(&tcp).try_clone().ok());
     if !cfg.irc.tls {
-        return Ok(Box::new(tcp));
+        return Ok((Box::new(tcp), quick_ack));
     }
     let connector = tokio_rustls::TlsConnector::from(Arc::new(tls_config(cfg)?));
     let name = ServerName::try_from(cfg.irc.server.clone())
@@ -54,7 +71,7 @@ pub async fn connect(cfg: &Config) -> Result<Box<dyn Stream>, TransportError> {
         .await
         .map_err(|_| TransportError::Timeout(addr.clone(), CONNECT_TIMEOUT.as_secs()))?
         .map_err(|source| TransportError::Handshake { addr, source })?;
-    Ok(Box::new(tls))
+    Ok((Box::new(tls), quick_ack))
 }
 
 fn tls_config(cfg: &Config) -> Result<rustls::ClientConfig, TransportError> {
