@@ -92,16 +92,26 @@ impl Query {
 /// The query service: resolves names and asks sources.
 pub struct Metrics {
     config: Arc<Config>,
-    http: reqwest::Client,
+    /// Built on the first query: a bot that never asks one does not load the HTTP and TLS
+    /// stacks (a few MiB of resident code).
+    http: std::sync::OnceLock<reqwest::Client>,
 }
 
 impl Metrics {
     pub fn new(config: Arc<Config>) -> Metrics {
-        crate::outbound::install_provider();
-        let http = reqwest::Client::builder()
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
-        Metrics { config, http }
+        Metrics {
+            config,
+            http: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(|| {
+            crate::outbound::install_provider();
+            reqwest::Client::builder()
+                .build()
+                .unwrap_or_else(|_| reqwest::Client::new())
+        })
     }
 
     /// Reads what follows `!metric`/`!graph`: a `[metrics.queries]` name, `@source expr`, or a
@@ -251,7 +261,7 @@ impl Metrics {
         url: reqwest::Url,
     ) -> Result<String, SourceError> {
         tracing::debug!(source = name, %url, "metrics query");
-        let mut request = self.http.get(url).timeout(source.timeout);
+        let mut request = self.http().get(url).timeout(source.timeout);
         if let Some(auth) = &source.auth {
             request = request.header(source.auth_header.as_str(), auth.expose());
         }
