@@ -20,6 +20,28 @@ use tempfile::TempDir;
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
+/// A server, a client `nick` in #ops, and lever in-process with `irc_extra` in `[irc]`, once
+/// the client has seen lever join.
+fn serve(nick: &str, irc_extra: &str) -> (Ngircd, Client, InProcess) {
+    let server = Ngircd::start();
+    let mut client = Client::connect(server.port, nick);
+    client.join("#ops");
+    let bot = InProcess::start(&bot_config(server.port, irc_extra, ""));
+    expect_lever_join(&mut client);
+    (server, client, bot)
+}
+
+/// Restarts the server with the client back in #ops before lever can reconnect (ngIRCd keeps
+/// no history, so a client that joins after lever would miss what lever says first).
+fn restart_client_first(server: &mut Ngircd, nick: &str) -> Client {
+    let held = hold_one_attempt(server.port);
+    server.restart();
+    let mut client = Client::connect(server.port, nick);
+    client.join("#ops");
+    drop(held);
+    client
+}
+
 /// Waits until lever (nick `lever`) joins #ops.
 fn expect_lever_join(client: &mut Client) {
     client.expect(|l| l.verb == "JOIN" && l.from == "lever");
@@ -265,11 +287,7 @@ fn hold_one_attempt(port: u16) -> std::net::TcpStream {
 /// server is back, lever reconnects, rejoins, and delivers it all, in order.
 #[test]
 fn after_a_server_restart_lever_rejoins_and_delivers_the_backlog_in_order() {
-    let mut server = Ngircd::start();
-    let mut client = Client::connect(server.port, "restartwatch");
-    client.join("#ops");
-    let bot = InProcess::start(&bot_config(server.port, "", ""));
-    expect_lever_join(&mut client);
+    let (mut server, client, bot) = serve("restartwatch", "");
     let outbox = bot.bot.outbox.clone();
 
     server.stop();
@@ -285,11 +303,7 @@ fn after_a_server_restart_lever_rejoins_and_delivers_the_backlog_in_order() {
     // nothing is left to timing: a stand-in on the server's port takes lever's next attempt
     // and holds it, silent, while the server restarts and the client rejoins; only then does
     // the test hang up, and lever's following attempt finds the client in #ops.
-    let held = hold_one_attempt(server.port);
-    server.restart();
-    let mut client = Client::connect(server.port, "restartwatch");
-    client.join("#ops");
-    drop(held);
+    let mut client = restart_client_first(&mut server, "restartwatch");
 
     expect_lever_join(&mut client);
     assert_eq!(lever_texts(&mut client, 5), want);
@@ -663,15 +677,8 @@ fn tls_refuses_a_certificate_from_an_untrusted_ca() {
 /// (a PONG to a later PING), so it says them again after reconnecting: late, not never.
 #[test]
 fn lines_written_into_a_link_that_died_silently_are_said_after_reconnecting() {
-    let mut server = Ngircd::start();
-    let mut client = Client::connect(server.port, "voidwatch");
-    client.join("#ops");
-    let bot = InProcess::start(&bot_config(
-        server.port,
-        "ping_interval = \"2s\"\nping_timeout = \"2s\"",
-        "",
-    ));
-    expect_lever_join(&mut client);
+    let (mut server, client, bot) =
+        serve("voidwatch", "ping_interval = \"2s\"\nping_timeout = \"2s\"");
     let outbox = bot.bot.outbox.clone();
 
     // Freeze the server, then speak: lever writes the lines (the kernel takes them), hears
@@ -693,12 +700,7 @@ fn lines_written_into_a_link_that_died_silently_are_said_after_reconnecting() {
     server.stop();
     drop(client);
 
-    // As in the restart test: the client is back in #ops before lever may reconnect.
-    let held = hold_one_attempt(server.port);
-    server.restart();
-    let mut client = Client::connect(server.port, "voidwatch");
-    client.join("#ops");
-    drop(held);
+    let mut client = restart_client_first(&mut server, "voidwatch");
     expect_lever_join(&mut client);
     assert_eq!(lever_texts(&mut client, 5), want);
     finish(server, bot);
