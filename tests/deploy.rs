@@ -141,46 +141,6 @@ fn sees_lever_join(client: &mut Client) {
     client.expect(|l| l.verb == "JOIN" && l.from == "lever" && l.text() == "#ops");
 }
 
-/// Whether `line` is something lever said in #ops.
-fn said(line: &Line) -> bool {
-    line.verb == "PRIVMSG"
-        && line.from == "lever"
-        && line.params.first().is_some_and(|c| c == "#ops")
-}
-
-/// Says `text` in #ops.
-fn say(client: &mut Client, text: &str) {
-    client.privmsg("#ops", text);
-}
-
-/// The next thing lever says in #ops, whatever it is.
-fn next_said(client: &mut Client) -> String {
-    client.expect(said).text().to_owned()
-}
-
-/// The next thing lever says in #ops that starts with `prefix` (others are skipped).
-fn hear(client: &mut Client, prefix: &str) -> String {
-    client
-        .expect(|l| said(l) && l.text().starts_with(prefix))
-        .text()
-        .to_owned()
-}
-
-/// Like [`hear`], waiting up to `within` (for what lever says on its own clock).
-fn hear_within(client: &mut Client, within: Duration, prefix: &str) -> String {
-    client
-        .expect_within(within, |l| said(l) && l.text().starts_with(prefix))
-        .text()
-        .to_owned()
-}
-
-/// Lever answers `!ping` with nothing else queued before it: everything it had to say to
-/// what came before has been read.
-fn pong(client: &mut Client) {
-    say(client, "!ping");
-    assert_eq!(next_said(client), "pong");
-}
-
 // ---------------------------------------------------------------------------------------------
 // Files and processes the steps leave behind.
 
@@ -271,26 +231,26 @@ fn the_flickr_flow_hold_refused_unhold_stage_deploy_log() {
     sees_lever_join(&mut bob);
 
     // NO DEPLOY PLEASE.
-    say(&mut alice, "!hold db migration");
+    alice.say_ops("!hold db migration");
     assert_eq!(
-        next_said(&mut bob),
+        bob.lever_says(),
         "NO DEPLOY PLEASE: every target held by alice (db migration)"
     );
-    say(&mut bob, "!deploy");
+    bob.say_ops("!deploy");
     like(
-        &next_said(&mut bob),
+        &bob.lever_says(),
         "bob: site is held: NO DEPLOY PLEASE by alice since {time} UTC ({dur} ago): db migration. \
          Ask alice, or !unhold when it is safe",
     );
-    say(&mut alice, "!unhold");
+    alice.say_ops("!unhold");
     like(
-        &next_said(&mut bob),
+        &bob.lever_says(),
         "DEPLOY OK: alice lifted the hold on every target (held {dur})",
     );
 
     // The one-step stage, a line per step.
-    say(&mut bob, "!stage");
-    assert_eq!(next_said(&mut bob), "bob is staging site (5 steps)");
+    bob.say_ops("!stage");
+    assert_eq!(bob.lever_says(), "bob is staging site (5 steps)");
     for step in [
         "exporting svn",
         "fetching versions",
@@ -298,13 +258,10 @@ fn the_flickr_flow_hold_refused_unhold_stage_deploy_log() {
         "sync strings",
         "push to staging",
     ] {
-        like(
-            &next_said(&mut bob),
-            &format!("site: {step}.....ok ({{dur}})"),
-        );
+        like(&bob.lever_says(), &format!("site: {step}.....ok ({{dur}})"));
     }
     let staged = like(
-        &next_said(&mut bob),
+        &bob.lever_says(),
         "site staged by bob in {dur}: {word} — slowest: {*}",
     );
     let version = &staged[1];
@@ -314,9 +271,9 @@ fn the_flickr_flow_hold_refused_unhold_stage_deploy_log() {
     );
 
     // The deploy.
-    say(&mut bob, "!deploy");
+    bob.say_ops("!deploy");
     assert_eq!(
-        next_said(&mut bob),
+        bob.lever_says(),
         format!("bob is deploying site: {version} → live (6 steps)")
     );
     for step in [
@@ -327,18 +284,15 @@ fn the_flickr_flow_hold_refused_unhold_stage_deploy_log() {
         "stage 2",
         "stage 3",
     ] {
-        like(
-            &next_said(&mut bob),
-            &format!("site: {step}.....ok ({{dur}})"),
-        );
+        like(&bob.lever_says(), &format!("site: {step}.....ok ({{dur}})"));
     }
     like(
-        &next_said(&mut bob),
+        &bob.lever_says(),
         &format!("site deployed by bob in {{dur}}: {version} — slowest: {{*}}"),
     );
 
     // The deploy log, newest first; nothing else is in it.
-    say(&mut bob, "!log 10");
+    bob.say_ops("!log 10");
     for (who, text) in [
         ("bob", format!("site deployed {version}")),
         (
@@ -350,13 +304,13 @@ fn the_flickr_flow_hold_refused_unhold_stage_deploy_log() {
         ("alice", "DEPLOY OK".to_owned()),
         ("alice", "NO DEPLOY PLEASE (db migration)".to_owned()),
     ] {
-        like(&next_said(&mut bob), &format!("[{{time}}] [{who}] {text}"));
+        like(&bob.lever_says(), &format!("[{{time}}] [{who}] {text}"));
     }
-    pong(&mut bob);
+    bob.pong();
 
-    say(&mut bob, "!status");
+    bob.say_ops("!status");
     like(
-        &next_said(&mut bob),
+        &bob.lever_says(),
         &format!(
             "site: not held · live {version} (deploy by bob at {{time}} UTC) · \
              staged {version} (by bob at {{time}} UTC) · idle"
@@ -389,14 +343,14 @@ fn holds_and_the_log_survive_a_restart() {
     bot.start();
     sees_lever_join(&mut bob);
 
-    say(&mut alice, "!hold site payments outage");
+    alice.say_ops("!hold site payments outage");
     assert_eq!(
-        next_said(&mut bob),
+        bob.lever_says(),
         "NO DEPLOY PLEASE: site held by alice (payments outage)"
     );
-    say(&mut bob, "!status");
+    bob.say_ops("!status");
     let before = like(
-        &next_said(&mut bob),
+        &bob.lever_says(),
         "site: HELD by alice since {time} UTC ({dur}): payments outage · nothing live yet · \
          nothing staged · idle",
     );
@@ -406,9 +360,9 @@ fn holds_and_the_log_survive_a_restart() {
     bot.start();
     sees_lever_join(&mut bob);
 
-    say(&mut bob, "!status");
+    bob.say_ops("!status");
     let after = like(
-        &next_said(&mut bob),
+        &bob.lever_says(),
         "site: HELD by alice since {time} UTC ({dur}): payments outage · nothing live yet · \
          nothing staged · idle",
     );
@@ -416,32 +370,32 @@ fn holds_and_the_log_survive_a_restart() {
         before[0], after[0],
         "the same hold, placed at the same time"
     );
-    say(&mut bob, "!deploy");
+    bob.say_ops("!deploy");
     like(
-        &next_said(&mut bob),
+        &bob.lever_says(),
         "bob: site is held: NO DEPLOY PLEASE by alice since {time} UTC ({dur} ago): \
          payments outage. Ask alice, or !unhold site when it is safe",
     );
-    say(&mut bob, "!log");
+    bob.say_ops("!log");
     like(
-        &next_said(&mut bob),
+        &bob.lever_says(),
         "[{time}] [alice] NO DEPLOY PLEASE: site (payments outage)",
     );
-    pong(&mut bob);
+    bob.pong();
 
     // alice is still the holder after the restart: she lifts it, and the log has both.
-    say(&mut alice, "!unhold site");
+    alice.say_ops("!unhold site");
     like(
-        &next_said(&mut bob),
+        &bob.lever_says(),
         "DEPLOY OK: alice lifted the hold on site (held {dur})",
     );
-    say(&mut bob, "!log");
-    like(&next_said(&mut bob), "[{time}] [alice] DEPLOY OK: site");
+    bob.say_ops("!log");
+    like(&bob.lever_says(), "[{time}] [alice] DEPLOY OK: site");
     like(
-        &next_said(&mut bob),
+        &bob.lever_says(),
         "[{time}] [alice] NO DEPLOY PLEASE: site (payments outage)",
     );
-    pong(&mut bob);
+    bob.pong();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -510,8 +464,8 @@ fn injection_attempts_run_nothing_and_are_refused_or_kept_literally() {
         let one_word = words.len() == 1;
         // Commands that check the target word before anything else.
         for command in ["stage", "unhold", "log", "changes"] {
-            say(&mut x, &format!("!{command} {p}"));
-            assert_eq!(next_said(&mut x), no_target(first), "!{command} {p}");
+            x.say_ops(&format!("!{command} {p}"));
+            assert_eq!(x.lever_says(), no_target(first), "!{command} {p}");
         }
         // Commands that take at most one word (or `[target] [force]`).
         for (command, synopsis) in [
@@ -520,71 +474,68 @@ fn injection_attempts_run_nothing_and_are_refused_or_kept_literally() {
             ("status", "!status [target]"),
             ("cancel", "!cancel [target]"),
         ] {
-            say(&mut x, &format!("!{command} {p}"));
+            x.say_ops(&format!("!{command} {p}"));
             let expected = if one_word {
                 no_target(first)
             } else {
                 usage(synopsis)
             };
-            assert_eq!(next_said(&mut x), expected, "!{command} {p}");
+            assert_eq!(x.lever_says(), expected, "!{command} {p}");
         }
-        say(&mut x, &format!("!deploy site {p}"));
-        assert_eq!(next_said(&mut x), usage("!deploy [target] [force]"));
+        x.say_ops(&format!("!deploy site {p}"));
+        assert_eq!(x.lever_says(), usage("!deploy [target] [force]"));
         // A code is one word of at most 16 characters.
         assert!(!one_word || p.len() > 16);
-        say(&mut x, &format!("!confirm {p}"));
-        assert_eq!(next_said(&mut x), usage("!confirm <code>"), "!confirm {p}");
+        x.say_ops(&format!("!confirm {p}"));
+        assert_eq!(x.lever_says(), usage("!confirm <code>"), "!confirm {p}");
 
         // As a hold reason it is just text: held, shown and logged as typed.
-        say(&mut x, &format!("!hold {p} reason"));
+        x.say_ops(&format!("!hold {p} reason"));
         assert_eq!(
-            next_said(&mut x),
+            x.lever_says(),
             format!("NO DEPLOY PLEASE: every target held by {nick} ({p} reason)")
         );
-        say(&mut x, "!unhold");
+        x.say_ops("!unhold");
         like(
-            &next_said(&mut x),
+            &x.lever_says(),
             &format!("DEPLOY OK: {nick} lifted the hold on every target (held {{dur}})"),
         );
-        say(&mut x, &format!("!hold site 2h {p}"));
+        x.say_ops(&format!("!hold site 2h {p}"));
         like(
-            &next_said(&mut x),
+            &x.lever_says(),
             &format!("NO DEPLOY PLEASE: site held by {nick} ({p}) until {{time}} UTC"),
         );
-        say(&mut x, "!status site");
+        x.say_ops("!status site");
         like(
-            &next_said(&mut x),
+            &x.lever_says(),
             &format!(
                 "site: HELD by {nick} since {{time}} UTC ({{dur}}): {p}, until {{time}} UTC · \
                  nothing live yet · nothing staged · idle"
             ),
         );
-        say(&mut x, "!log 1");
+        x.say_ops("!log 1");
         like(
-            &next_said(&mut x),
+            &x.lever_says(),
             &format!("[{{time}}] [{nick}] NO DEPLOY PLEASE: site ({p}) until {{time}} UTC"),
         );
-        say(&mut x, "!unhold site");
+        x.say_ops("!unhold site");
         like(
-            &next_said(&mut x),
+            &x.lever_says(),
             &format!("DEPLOY OK: {nick} lifted the hold on site (held {{dur}})"),
         );
     }
 
     // A nick full of shell characters reaches a step as one literal argument.
-    say(&mut x, "!stage");
-    assert_eq!(
-        next_said(&mut x),
-        format!("{nick} is staging site (1 step)")
-    );
+    x.say_ops("!stage");
+    assert_eq!(x.lever_says(), format!("{nick} is staging site (1 step)"));
     like(
-        &next_said(&mut x),
+        &x.lever_says(),
         &format!("site staged by {nick} in {{dur}}"),
     );
     let argv = std::fs::read_to_string(bot.path("argv.txt")).expect("the step ran");
     assert_eq!(argv, format!("--by={nick}\nsite\n{nick}\n"));
 
-    pong(&mut x);
+    x.pong();
     assert!(bot.running(), "lever died:\n{}", bot.log());
     let created: Vec<_> = std::fs::read_dir(marks.path())
         .unwrap()
@@ -618,28 +569,28 @@ fn a_failing_step_is_reported_with_its_name_status_and_output_and_stops_the_run(
     bot.start();
     sees_lever_join(&mut fay);
 
-    say(&mut fay, "!stage");
-    assert_eq!(next_said(&mut fay), "fay is staging site (3 steps)");
+    fay.say_ops("!stage");
+    assert_eq!(fay.lever_says(), "fay is staging site (3 steps)");
     // Checked word for word at the end, after everything else about the failure.
-    let failed = hear(&mut fay, "site stage by fay FAILED");
+    let failed = fay.lever_says_within(WAIT, "site stage by fay FAILED");
     assert!(
         !bot.path("published").exists(),
         "the step after the failing one ran"
     );
-    say(&mut fay, "!log 1");
+    fay.say_ops("!log 1");
     like(
-        &next_said(&mut fay),
+        &fay.lever_says(),
         "[{time}] [fay] site stage FAILED ('compile' failed: exit code 3)",
     );
     // A failed stage is not something to deploy, and the target is free.
-    say(&mut fay, "!deploy");
+    fay.say_ops("!deploy");
     assert_eq!(
-        next_said(&mut fay),
+        fay.lever_says(),
         "fay: site has not been staged yet: !stage site first"
     );
-    say(&mut fay, "!status");
+    fay.say_ops("!status");
     assert_eq!(
-        next_said(&mut fay),
+        fay.lever_says(),
         "site: not held · nothing live yet · nothing staged · idle"
     );
     // The step count is the run's (3 steps), as its start said, not the steps that ran.
@@ -673,13 +624,13 @@ fn a_step_timeout_kills_its_whole_process_group() {
     bot.start();
     sees_lever_join(&mut gus);
 
-    say(&mut gus, "!stage");
-    assert_eq!(next_said(&mut gus), "gus is staging site (2 steps)");
+    gus.say_ops("!stage");
+    assert_eq!(gus.lever_says(), "gus is staging site (2 steps)");
     like(
-        &next_said(&mut gus),
+        &gus.lever_says(),
         "site: hang.....TIMED OUT (limit 2000 ms)",
     );
-    let failed = hear(&mut gus, "site stage by gus FAILED");
+    let failed = gus.lever_says_within(WAIT, "site stage by gus FAILED");
     assert_ended(read_pid(&bot.path("step.pid")), "the timed-out step");
     assert_ended(
         read_pid(&bot.path("child.pid")),
@@ -689,9 +640,9 @@ fn a_step_timeout_kills_its_whole_process_group() {
         !bot.path("after-ran").exists(),
         "the run went on after a timeout"
     );
-    say(&mut gus, "!log 1");
+    gus.say_ops("!log 1");
     like(
-        &next_said(&mut gus),
+        &gus.lever_says(),
         "[{time}] [gus] site stage FAILED ('hang' failed: timed out after 2000 ms)",
     );
     like(
@@ -725,46 +676,46 @@ fn a_busy_target_is_refused_while_another_target_runs() {
     bot.start();
     sees_lever_join(&mut bob);
 
-    say(&mut alice, "!stage");
-    assert_eq!(next_said(&mut bob), "alice is staging site (2 steps)");
+    alice.say_ops("!stage");
+    assert_eq!(bob.lever_says(), "alice is staging site (2 steps)");
     wait_for_file(&bot.path("started"));
 
     let busy = "bob: site is busy: alice is staging it (step 1/2 'build', {dur} so far); \
                 !status site shows more";
-    say(&mut bob, "!stage");
-    like(&next_said(&mut bob), busy);
-    say(&mut bob, "!deploy");
-    like(&next_said(&mut bob), busy);
-    say(&mut bob, "!stage site");
-    like(&next_said(&mut bob), busy);
-    say(&mut bob, "!status site");
+    bob.say_ops("!stage");
+    like(&bob.lever_says(), busy);
+    bob.say_ops("!deploy");
+    like(&bob.lever_says(), busy);
+    bob.say_ops("!stage site");
+    like(&bob.lever_says(), busy);
+    bob.say_ops("!status site");
     like(
-        &next_said(&mut bob),
+        &bob.lever_says(),
         "site: not held · nothing live yet · nothing staged · alice is staging it for {dur}, \
          step 1/2 'build' for {dur} — last output: waiting for release",
     );
 
     // Another target runs meanwhile, start to end.
-    say(&mut bob, "!stage docs");
-    assert_eq!(next_said(&mut bob), "bob is staging docs (1 step)");
-    like(&next_said(&mut bob), "docs staged by bob in {dur}");
-    say(&mut bob, "!deploy docs");
+    bob.say_ops("!stage docs");
+    assert_eq!(bob.lever_says(), "bob is staging docs (1 step)");
+    like(&bob.lever_says(), "docs staged by bob in {dur}");
+    bob.say_ops("!deploy docs");
     assert_eq!(
-        next_said(&mut bob),
+        bob.lever_says(),
         "bob is deploying docs: the staged build (no version) → live (1 step)"
     );
-    like(&next_said(&mut bob), "docs deployed by bob in {dur}");
+    like(&bob.lever_says(), "docs deployed by bob in {dur}");
 
     // site was busy all along; released, its stage ends well.
     assert!(!bot.path("release").exists());
     std::fs::write(bot.path("release"), "").unwrap();
-    like(&next_said(&mut bob), "site staged by alice in {dur}");
-    say(&mut bob, "!deploy");
+    like(&bob.lever_says(), "site staged by alice in {dur}");
+    bob.say_ops("!deploy");
     assert_eq!(
-        next_said(&mut bob),
+        bob.lever_says(),
         "bob is deploying site: the staged build (no version) → live (1 step)"
     );
-    like(&next_said(&mut bob), "site deployed by bob in {dur}");
+    like(&bob.lever_says(), "site deployed by bob in {dur}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -798,38 +749,38 @@ fn cancel_kills_the_steps_processes_and_frees_the_target() {
     bot.start();
     sees_lever_join(&mut bob);
 
-    say(&mut alice, "!stage");
-    assert_eq!(next_said(&mut bob), "alice is staging site (2 steps)");
+    alice.say_ops("!stage");
+    assert_eq!(bob.lever_says(), "alice is staging site (2 steps)");
     wait_for_file(&bot.path("started"));
     let step = read_pid(&bot.path("step.pid"));
     let child = read_pid(&bot.path("child.pid"));
     assert!(!ended(step) && !ended(child), "the step is running");
 
-    say(&mut bob, "!cancel");
+    bob.say_ops("!cancel");
     assert_eq!(
-        next_said(&mut bob),
+        bob.lever_says(),
         "bob: cancelling alice's stage of site, step 1/2 'wait'"
     );
-    let cancelled = hear(&mut bob, "site stage by alice CANCELLED");
+    let cancelled = bob.lever_says_within(WAIT, "site stage by alice CANCELLED");
     assert_ended(step, "the cancelled step");
     assert_ended(child, "the cancelled step's background child");
     assert!(
         !bot.path("after-ran").exists(),
         "the run went on after !cancel"
     );
-    say(&mut bob, "!log 1");
+    bob.say_ops("!log 1");
     like(
-        &next_said(&mut bob),
+        &bob.lever_says(),
         "[{time}] [alice] site stage CANCELLED (cancelled during 'wait' by bob)",
     );
-    say(&mut bob, "!cancel");
-    assert_eq!(next_said(&mut bob), "bob: nothing is running on site");
+    bob.say_ops("!cancel");
+    assert_eq!(bob.lever_says(), "bob: nothing is running on site");
 
     // The target is free: a new stage runs to its end.
     std::fs::write(bot.path("release"), "").unwrap();
-    say(&mut alice, "!stage");
-    assert_eq!(next_said(&mut bob), "alice is staging site (2 steps)");
-    like(&next_said(&mut bob), "site staged by alice in {dur}");
+    alice.say_ops("!stage");
+    assert_eq!(bob.lever_says(), "alice is staging site (2 steps)");
+    like(&bob.lever_says(), "site staged by alice in {dur}");
     assert!(bot.path("after-ran").exists());
     // Step 1 of the run's 2, as the !cancel reply said.
     like(
@@ -857,8 +808,8 @@ fn a_run_cut_by_kill_9_is_announced_interrupted_after_a_restart_and_the_target_f
     bot.start();
     sees_lever_join(&mut alice);
 
-    say(&mut alice, "!stage");
-    assert_eq!(next_said(&mut alice), "alice is staging site (2 steps)");
+    alice.say_ops("!stage");
+    assert_eq!(alice.lever_says(), "alice is staging site (2 steps)");
     wait_for_file(&bot.path("started"));
     bot.kill9();
     alice.expect(|l| l.verb == "QUIT" && l.from == "lever");
@@ -867,20 +818,20 @@ fn a_run_cut_by_kill_9_is_announced_interrupted_after_a_restart_and_the_target_f
 
     bot.start();
     sees_lever_join(&mut alice);
-    let interrupted = hear(&mut alice, "site stage by alice was INTERRUPTED");
-    say(&mut alice, "!log 2");
+    let interrupted = alice.lever_says_within(WAIT, "site stage by alice was INTERRUPTED");
+    alice.say_ops("!log 2");
     like(
-        &next_said(&mut alice),
+        &alice.lever_says(),
         "[{time}] [alice] site stage interrupted (lever stopped while it ran)",
     );
     like(
-        &next_said(&mut alice),
+        &alice.lever_says(),
         "[{time}] [alice] starting stage of site...",
     );
-    say(&mut alice, "!stage");
-    assert_eq!(next_said(&mut alice), "alice is staging site (2 steps)");
-    like(&next_said(&mut alice), "site staged by alice in {dur}");
-    pong(&mut alice);
+    alice.say_ops("!stage");
+    assert_eq!(alice.lever_says(), "alice is staging site (2 steps)");
+    like(&alice.lever_says(), "site staged by alice in {dur}");
+    alice.pong();
     let told = alice
         .seen
         .iter()
@@ -912,34 +863,34 @@ fn roles_from_masks_and_accounts_on_a_server_without_services() {
     bot.start();
     sees_lever_join(&mut alice);
 
-    say(&mut alice, "!whoami");
+    alice.say_ops("!whoami");
     assert_eq!(
-        next_said(&mut alice),
+        alice.lever_says(),
         "alice: you are alice!~alice@127.0.0.1, not logged in to services; roles: stage, hold"
     );
-    say(&mut alice, "!stage");
-    assert_eq!(next_said(&mut alice), "alice is staging site (1 step)");
-    like(&next_said(&mut alice), "site staged by alice in {dur}");
+    alice.say_ops("!stage");
+    assert_eq!(alice.lever_says(), "alice is staging site (1 step)");
+    like(&alice.lever_says(), "site staged by alice in {dur}");
     let no_deploy = "!deploy needs the deploy role, which you do not have \
                      (you are not logged in to services, so account: rules cannot match)";
-    say(&mut alice, "!deploy");
-    assert_eq!(next_said(&mut alice), format!("alice: {no_deploy}"));
-    say(&mut alice, "!deploy site force");
-    assert_eq!(next_said(&mut alice), format!("alice: {no_deploy}"));
+    alice.say_ops("!deploy");
+    assert_eq!(alice.lever_says(), format!("alice: {no_deploy}"));
+    alice.say_ops("!deploy site force");
+    assert_eq!(alice.lever_says(), format!("alice: {no_deploy}"));
 
     // bob's mask matches the hold rule but not the stage rule.
-    say(&mut bob, "!stage");
+    bob.say_ops("!stage");
     assert_eq!(
-        next_said(&mut alice),
+        alice.lever_says(),
         "bob: !stage needs the stage role, which you do not have",
         "no hint about services: the stage rule is a mask"
     );
-    say(&mut bob, "!hold site load test");
+    bob.say_ops("!hold site load test");
     assert_eq!(
-        next_said(&mut alice),
+        alice.lever_says(),
         "NO DEPLOY PLEASE: site held by bob (load test)"
     );
-    pong(&mut alice);
+    alice.pong();
 }
 
 #[test]
@@ -973,14 +924,14 @@ fn a_nick_change_does_not_grant_rights_and_force_needs_an_admin() {
     let mut bot = Bot::prepare(&config);
     bot.start();
     sees_lever_join(&mut ops);
-    pong(&mut ops);
+    ops.pong();
 
-    say(&mut alice, "!stage");
-    assert_eq!(next_said(&mut ops), "alice is staging site (1 step)");
-    like(&next_said(&mut ops), "site staged by alice in {dur}");
-    say(&mut alice, "!hold site db migration");
+    alice.say_ops("!stage");
+    assert_eq!(ops.lever_says(), "alice is staging site (1 step)");
+    like(&ops.lever_says(), "site staged by alice in {dur}");
+    alice.say_ops("!hold site db migration");
     assert_eq!(
-        next_said(&mut ops),
+        ops.lever_says(),
         "NO DEPLOY PLEASE: site held by alice (db migration)"
     );
 
@@ -995,10 +946,10 @@ fn a_nick_change_does_not_grant_rights_and_force_needs_an_admin() {
         ("!deploy", "deploy"),
         ("!unhold site", "hold"),
     ] {
-        say(&mut mallory, command);
+        mallory.say_ops(command);
         let name = command.split_whitespace().next().unwrap();
         assert_eq!(
-            next_said(&mut ops),
+            ops.lever_says(),
             format!(
                 "alice: {name} needs the {role} role, which you do not have \
                  (you are not logged in to services, so account: rules cannot match)"
@@ -1007,44 +958,44 @@ fn a_nick_change_does_not_grant_rights_and_force_needs_an_admin() {
     }
 
     // bob may deploy, but not through alice's hold, and he may not force.
-    say(&mut bob, "!deploy");
+    bob.say_ops("!deploy");
     like(
-        &next_said(&mut ops),
+        &ops.lever_says(),
         "bob: site is held: NO DEPLOY PLEASE by alice since {time} UTC ({dur} ago): \
          db migration. Ask alice, or !unhold site when it is safe",
     );
-    say(&mut bob, "!deploy force");
+    bob.say_ops("!deploy force");
     assert_eq!(
-        next_said(&mut ops),
+        ops.lever_says(),
         "bob: 'force' needs the admin role, which you do not have"
     );
-    say(&mut bob, "!deploy site force");
+    bob.say_ops("!deploy site force");
     assert_eq!(
-        next_said(&mut ops),
+        ops.lever_says(),
         "bob: 'force' needs the admin role, which you do not have"
     );
 
     // carol is an admin: her force passes the hold, loudly.
-    say(&mut carol, "!deploy site force");
+    carol.say_ops("!deploy site force");
     assert_eq!(
-        next_said(&mut ops),
+        ops.lever_says(),
         "carol is deploying site: the staged build (no version) → live (1 step) — \
          ⚠ FORCED through alice's hold (db migration)"
     );
-    like(&next_said(&mut ops), "site deployed by carol in {dur}");
-    say(&mut ops, "!log 2");
-    like(&next_said(&mut ops), "[{time}] [carol] site deployed");
+    like(&ops.lever_says(), "site deployed by carol in {dur}");
+    ops.say_ops("!log 2");
+    like(&ops.lever_says(), "[{time}] [carol] site deployed");
     like(
-        &next_said(&mut ops),
+        &ops.lever_says(),
         "[{time}] [carol] starting deploy of site... (the staged build (no version) → live) \
          FORCED through alice's hold (db migration)",
     );
 
     // The real alice keeps her rights under another nick.
-    say(&mut alice, "!stage");
-    assert_eq!(next_said(&mut ops), "alice_away is staging site (1 step)");
-    like(&next_said(&mut ops), "site staged by alice_away in {dur}");
-    pong(&mut ops);
+    alice.say_ops("!stage");
+    assert_eq!(ops.lever_says(), "alice_away is staging site (1 step)");
+    like(&ops.lever_says(), "site staged by alice_away in {dur}");
+    ops.pong();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1065,53 +1016,53 @@ fn a_hold_with_a_duration_expires_and_one_without_is_recalled() {
     bot.start();
     sees_lever_join(&mut erin);
 
-    say(&mut dana, "!hold site 3s flaky");
+    dana.say_ops("!hold site 3s flaky");
     like(
-        &next_said(&mut erin),
+        &erin.lever_says(),
         "NO DEPLOY PLEASE: site held by dana (flaky) until {time} UTC",
     );
-    say(&mut erin, "!deploy");
+    erin.say_ops("!deploy");
     like(
-        &next_said(&mut erin),
+        &erin.lever_says(),
         "erin: site is held: NO DEPLOY PLEASE by dana since {time} UTC ({dur} ago): flaky \
          (lifts by itself at {time} UTC). \
          Ask dana, or !unhold site when it is safe",
     );
     // Holds are checked every 5 s: the expiry is announced within about 8 s.
     assert_eq!(
-        hear_within(&mut erin, Duration::from_secs(30), "DEPLOY OK"),
+        erin.lever_says_within(Duration::from_secs(30), "DEPLOY OK"),
         "DEPLOY OK: dana's hold on site expired (flaky)"
     );
-    say(&mut erin, "!deploy");
+    erin.say_ops("!deploy");
     assert_eq!(
-        next_said(&mut erin),
+        erin.lever_says(),
         "erin is deploying site: the current build → live (1 step)"
     );
-    like(&next_said(&mut erin), "site deployed by erin in {dur}");
-    say(&mut erin, "!log 3");
-    like(&next_said(&mut erin), "[{time}] [erin] site deployed");
+    like(&erin.lever_says(), "site deployed by erin in {dur}");
+    erin.say_ops("!log 3");
+    like(&erin.lever_says(), "[{time}] [erin] site deployed");
     like(
-        &next_said(&mut erin),
+        &erin.lever_says(),
         "[{time}] [erin] starting deploy of site... (the current build → live)",
     );
     like(
-        &next_said(&mut erin),
+        &erin.lever_says(),
         "[{time}] [lever] DEPLOY OK: site (dana's hold expired: flaky)",
     );
 
     // A hold without a duration is recalled.
-    say(&mut dana, "!hold db migration");
+    dana.say_ops("!hold db migration");
     assert_eq!(
-        next_said(&mut erin),
+        erin.lever_says(),
         "NO DEPLOY PLEASE: every target held by dana (db migration)"
     );
     like(
-        &hear_within(&mut erin, Duration::from_secs(30), "reminder:"),
+        &erin.lever_says_within(Duration::from_secs(30), "reminder:"),
         "reminder: every target held by dana for {dur}: db migration (!unhold when it is safe)",
     );
-    say(&mut dana, "!unhold");
+    dana.say_ops("!unhold");
     like(
-        &hear(&mut erin, "DEPLOY OK"),
+        &erin.lever_says_within(WAIT, "DEPLOY OK"),
         "DEPLOY OK: dana lifted the hold on every target (held {dur})",
     );
     let about_site = erin
@@ -1146,74 +1097,74 @@ fn confirm_shows_what_will_ship_and_only_the_asker_can_confirm() {
     bot.start();
     sees_lever_join(&mut bob);
 
-    say(&mut alice, "!stage");
-    assert_eq!(next_said(&mut bob), "alice is staging site (1 step)");
-    like(&next_said(&mut bob), "site staged by alice in {dur}: v1");
+    alice.say_ops("!stage");
+    assert_eq!(bob.lever_says(), "alice is staging site (1 step)");
+    like(&bob.lever_says(), "site staged by alice in {dur}: v1");
 
-    say(&mut alice, "!deploy");
+    alice.say_ops("!deploy");
     let code = like(
-        &next_said(&mut bob),
+        &bob.lever_says(),
         "alice: site: will ship v1 → live. To go ahead, say !confirm {code} within 5 min",
     )
     .remove(0);
     // Nothing ships before the confirmation.
-    say(&mut bob, "!status");
+    bob.say_ops("!status");
     like(
-        &next_said(&mut bob),
+        &bob.lever_says(),
         "site: not held · nothing live yet · staged v1 (by alice at {time} UTC) · idle",
     );
-    say(&mut bob, &format!("!confirm {code}"));
+    bob.say_ops(&format!("!confirm {code}"));
     assert_eq!(
-        next_said(&mut bob),
+        bob.lever_says(),
         format!("bob: code {code} belongs to alice's deploy; only they can confirm it")
     );
     assert!(!bot.path("shipped").exists());
-    say(&mut alice, &format!("!confirm {}", code.to_lowercase()));
+    alice.say_ops(&format!("!confirm {}", code.to_lowercase()));
     assert_eq!(
-        next_said(&mut bob),
+        bob.lever_says(),
         "alice is deploying site: v1 → live (1 step)"
     );
-    like(&next_said(&mut bob), "site deployed by alice in {dur}: v1");
-    say(&mut alice, &format!("!confirm {code}"));
+    like(&bob.lever_says(), "site deployed by alice in {dur}: v1");
+    alice.say_ops(&format!("!confirm {code}"));
     assert_eq!(
-        next_said(&mut bob),
+        bob.lever_says(),
         format!("alice: no deploy is waiting for code {code}")
     );
 
     // A second round shows the change and its link; then a rollback returns to v1.
-    say(&mut alice, "!stage");
-    assert_eq!(next_said(&mut bob), "alice is staging site (1 step)");
-    like(&next_said(&mut bob), "site staged by alice in {dur}: v3");
-    say(&mut bob, "!changes");
+    alice.say_ops("!stage");
+    assert_eq!(bob.lever_says(), "alice is staging site (1 step)");
+    like(&bob.lever_says(), "site staged by alice in {dur}: v3");
+    bob.say_ops("!changes");
     like(
-        &next_said(&mut bob),
+        &bob.lever_says(),
         "site would ship v3 → live, was v1; changes: https://git.example/compare/v1...v3 \
          (staged by alice at {time} UTC)",
     );
-    say(&mut alice, "!deploy");
+    alice.say_ops("!deploy");
     let code = like(
-        &next_said(&mut bob),
+        &bob.lever_says(),
         "alice: site: will ship v3 → live, was v1; changes: https://git.example/compare/v1...v3. \
          To go ahead, say !confirm {code} within 5 min",
     )
     .remove(0);
-    say(&mut alice, &format!("!confirm {code}"));
+    alice.say_ops(&format!("!confirm {code}"));
     assert_eq!(
-        next_said(&mut bob),
+        bob.lever_says(),
         "alice is deploying site: v3 → live, was v1; \
          changes: https://git.example/compare/v1...v3 (1 step)"
     );
     like(
-        &next_said(&mut bob),
+        &bob.lever_says(),
         "site deployed by alice in {dur}: v3 (was v1)",
     );
-    say(&mut alice, "!rollback");
+    alice.say_ops("!rollback");
     assert_eq!(
-        next_said(&mut bob),
+        bob.lever_says(),
         "alice is rolling back site: back to v1, was v3 (1 step)"
     );
     like(
-        &next_said(&mut bob),
+        &bob.lever_says(),
         "site rolled back by alice in {dur}: v1 (was v3)",
     );
     let shipped = std::fs::read_to_string(bot.path("shipped")).unwrap();

@@ -29,43 +29,6 @@ use serde_json::{json, Value};
 // ---------------------------------------------------------------------------------------------
 // Talking to lever.
 
-/// Whether `line` is something lever said in #ops.
-fn said(line: &Line) -> bool {
-    line.verb == "PRIVMSG"
-        && line.from == "lever"
-        && line.params.first().is_some_and(|c| c == "#ops")
-}
-
-fn say(client: &mut Client, text: &str) {
-    client.privmsg("#ops", text);
-}
-
-/// The next thing lever says in #ops, whatever it is.
-fn next_said(client: &mut Client) -> String {
-    client.expect(said).text().to_owned()
-}
-
-/// The next thing lever says in #ops that starts with `prefix` (others are skipped), waiting
-/// up to `within` (for runs that take several engine polls).
-fn hear_within(client: &mut Client, within: Duration, prefix: &str) -> String {
-    client
-        .expect_within(within, |l| said(l) && l.text().starts_with(prefix))
-        .text()
-        .to_owned()
-}
-
-/// Like [`next_said`], waiting up to `within`.
-fn next_said_within(client: &mut Client, within: Duration) -> String {
-    client.expect_within(within, said).text().to_owned()
-}
-
-/// Lever answers `!ping` with nothing else queued before it: everything it had to say to
-/// what came before has been read.
-fn pong(client: &mut Client) {
-    say(client, "!ping");
-    assert_eq!(next_said(client), "pong");
-}
-
 /// A server, a client named `nick` in #ops, and lever on a config with `rest` (targets and
 /// sections), once the client has seen lever join.
 fn start(nick: &str, rest: &str) -> (Ngircd, Client, Lever) {
@@ -245,18 +208,18 @@ fn an_engine_deploy_is_followed_step_by_step_with_the_engines_times_and_version(
     );
     let (_server, mut ana, lever) = start_web("ana", &mock, "");
 
-    say(&mut ana, "!deploy web");
+    ana.say_ops("!deploy web");
     assert_eq!(
-        next_said(&mut ana),
+        ana.lever_says(),
         "ana is deploying web: the current build → live",
         "no step count: the engine reports its own steps"
     );
     assert_eq!(
-        next_said_within(&mut ana, ENGINE_WAIT),
+        ana.lever_says_within(ENGINE_WAIT, ""),
         "web: syncing web1.....ok (1500 ms)"
     );
     assert_eq!(
-        next_said_within(&mut ana, ENGINE_WAIT),
+        ana.lever_says_within(ENGINE_WAIT, ""),
         "web: syncing web2.....ok (2500 ms)"
     );
 
@@ -265,8 +228,8 @@ fn an_engine_deploy_is_followed_step_by_step_with_the_engines_times_and_version(
     mock.wait_for("lever polling the 'restarting' status twice", |e, _| {
         e.served[3] >= 2
     });
-    say(&mut ana, "!status web");
-    let status = next_said(&mut ana);
+    ana.say_ops("!status web");
+    let status = ana.lever_says();
     let parts = like(
         &status,
         "web: not held · nothing live yet · nothing staged · ana is deploying it for {dur}, \
@@ -275,21 +238,21 @@ fn an_engine_deploy_is_followed_step_by_step_with_the_engines_times_and_version(
     mock.with(Engine::open);
 
     assert_eq!(
-        next_said_within(&mut ana, ENGINE_WAIT),
+        ana.lever_says_within(ENGINE_WAIT, ""),
         "web: restarting.....ok (900 ms)"
     );
     like(
-        &next_said_within(&mut ana, ENGINE_WAIT),
+        &ana.lever_says_within(ENGINE_WAIT, ""),
         "web deployed by ana in {dur}: v42 — slowest: syncing web2 2500 ms, syncing web1 1500 ms",
     );
 
-    say(&mut ana, "!log 2");
-    like(&next_said(&mut ana), "[{time}] [ana] web deployed v42");
+    ana.say_ops("!log 2");
+    like(&ana.lever_says(), "[{time}] [ana] web deployed v42");
     like(
-        &next_said(&mut ana),
+        &ana.lever_says(),
         "[{time}] [ana] starting deploy of web... (the current build → live)",
     );
-    pong(&mut ana);
+    ana.pong();
 
     let seen = mock.seen();
     let ids = run_ids(&lever, "web");
@@ -331,28 +294,28 @@ fn a_failed_engine_run_names_the_step_the_engines_message_and_its_output() {
     );
     let (_server, mut bo, _lever) = start_web("bo", &mock, "");
 
-    say(&mut bo, "!deploy web");
+    bo.say_ops("!deploy web");
     assert_eq!(
-        next_said(&mut bo),
+        bo.lever_says(),
         "bo is deploying web: the current build → live"
     );
     assert_eq!(
-        next_said_within(&mut bo, ENGINE_WAIT),
+        bo.lever_says_within(ENGINE_WAIT, ""),
         "web: syncing web1.....ok (1200 ms)"
     );
     assert_eq!(
-        next_said_within(&mut bo, ENGINE_WAIT),
+        bo.lever_says_within(ENGINE_WAIT, ""),
         "web: migrating db.....FAILED (3100 ms, migration 0042 failed: duplicate column)"
     );
     like(
-        &next_said_within(&mut bo, ENGINE_WAIT),
+        &bo.lever_says_within(ENGINE_WAIT, ""),
         "web deploy by bo FAILED after {dur} at step 2/2 'migrating db': migration 0042 failed: \
          duplicate column — last output: applying 0041... ok | applying 0042... | \
          ERROR: column \"email\" already exists",
     );
-    say(&mut bo, "!log 1");
+    bo.say_ops("!log 1");
     like(
-        &next_said(&mut bo),
+        &bo.lever_says(),
         "[{time}] [bo] web deploy FAILED ({*}migration 0042 failed: duplicate column)",
     );
     let seen = mock.seen();
@@ -373,34 +336,34 @@ fn cancelling_an_engine_run_deletes_its_status_url_and_ends_cancelled() {
     );
     let (_server, mut cy, _lever) = start_web("cy", &mock, "");
 
-    say(&mut cy, "!deploy web");
+    cy.say_ops("!deploy web");
     assert_eq!(
-        next_said(&mut cy),
+        cy.lever_says(),
         "cy is deploying web: the current build → live"
     );
     mock.wait_for("lever polling the running status twice", |e, _| {
         e.served[0] >= 2
     });
     // A second deploy meanwhile is refused as busy.
-    say(&mut cy, "!deploy web");
-    let busy = next_said(&mut cy);
+    cy.say_ops("!deploy web");
+    let busy = cy.lever_says();
     like(
         &busy,
         "cy: web is busy: cy is deploying it (step {word} 'syncing web1', {dur} so far); \
          !status web shows more",
     );
-    say(&mut cy, "!cancel web");
-    let cancelling = next_said(&mut cy);
+    cy.say_ops("!cancel web");
+    let cancelling = cy.lever_says();
     like(
         &cancelling,
         "cy: cancelling cy's deploy of web, step {word} 'syncing web1'",
     );
     like(
-        &next_said_within(&mut cy, ENGINE_WAIT),
+        &cy.lever_says_within(ENGINE_WAIT, ""),
         "web: syncing web1.....CANCELLED ({dur})",
     );
     like(
-        &next_said_within(&mut cy, ENGINE_WAIT),
+        &cy.lever_says_within(ENGINE_WAIT, ""),
         "web deploy by cy CANCELLED by cy during step 1/1 'syncing web1' after {dur}",
     );
 
@@ -419,9 +382,9 @@ fn cancelling_an_engine_run_deletes_its_status_url_and_ends_cancelled() {
     );
 
     // The target is free again.
-    say(&mut cy, "!status web");
+    cy.say_ops("!status web");
     like(
-        &next_said(&mut cy),
+        &cy.lever_says(),
         "web: not held · nothing live yet · nothing staged · idle",
     );
     // Last: an engine's step count is not known in advance; "/0" reads as broken.
@@ -445,22 +408,22 @@ fn a_run_the_engine_cancels_itself_is_not_blamed_on_someone() {
     );
     let (_server, mut lou, _lever) = start_web("lou", &mock, "");
 
-    say(&mut lou, "!deploy web");
+    lou.say_ops("!deploy web");
     assert_eq!(
-        next_said(&mut lou),
+        lou.lever_says(),
         "lou is deploying web: the current build → live"
     );
     like(
-        &next_said_within(&mut lou, ENGINE_WAIT),
+        &lou.lever_says_within(ENGINE_WAIT, ""),
         "web: syncing web1.....CANCELLED ({dur})",
     );
-    let cancelled = next_said_within(&mut lou, ENGINE_WAIT);
+    let cancelled = lou.lever_says_within(ENGINE_WAIT, "");
     let parts = like(
         &cancelled,
         "web deploy by lou CANCELLED{*} during step 1/1 'syncing web1' after {dur}",
     );
-    say(&mut lou, "!log 1");
-    let logged = next_said(&mut lou);
+    lou.say_ops("!log 1");
+    let logged = lou.lever_says();
     like(&logged, "[{time}] [lou] web deploy CANCELLED ({*})");
     let seen = mock.seen();
     assert!(
@@ -490,12 +453,12 @@ fn an_engine_refusing_the_run_fails_it_at_once_with_the_engines_answer() {
     let (_server, mut di, _lever) = start_web("di", &mock, "");
     let url = format!("{}runs", mock.root());
 
-    say(&mut di, "!deploy web");
+    di.say_ops("!deploy web");
     assert_eq!(
-        next_said(&mut di),
+        di.lever_says(),
         "di is deploying web: the current build → live"
     );
-    let failed = hear_within(&mut di, ENGINE_WAIT, "web deploy by di FAILED");
+    let failed = di.lever_says_within(ENGINE_WAIT, "web deploy by di FAILED");
     like(
         &failed,
         &format!(
@@ -517,13 +480,13 @@ fn an_engine_refusing_the_run_fails_it_at_once_with_the_engines_answer() {
 
     // A token the engine does not take: the message says what to check.
     mock.with(|e| e.post = (401, json!({"error": "bad token"}).to_string()));
-    say(&mut di, "!deploy web");
+    di.say_ops("!deploy web");
     assert_eq!(
-        next_said(&mut di),
+        di.lever_says(),
         "di is deploying web: the current build → live",
         "the target is free after the refusal"
     );
-    let failed = hear_within(&mut di, ENGINE_WAIT, "web deploy by di FAILED");
+    let failed = di.lever_says_within(ENGINE_WAIT, "web deploy by di FAILED");
     like(
         &failed,
         &format!(
@@ -545,13 +508,13 @@ fn an_unreachable_engine_fails_clearly_and_leaves_the_target_free() {
     let url = format!("http://127.0.0.1:{}/runs", free_port());
     let (_server, mut ed, _lever) = start("ed", &web_target(&url, ""));
     for _ in 0..2 {
-        say(&mut ed, "!deploy web");
+        ed.say_ops("!deploy web");
         assert_eq!(
-            next_said(&mut ed),
+            ed.lever_says(),
             "ed is deploying web: the current build → live",
             "not busy: the failed run freed the target"
         );
-        let failed = hear_within(&mut ed, ENGINE_WAIT, "web deploy by ed FAILED");
+        let failed = ed.lever_says_within(ENGINE_WAIT, "web deploy by ed FAILED");
         let parts = like(
             &failed,
             &format!(
@@ -581,17 +544,17 @@ fn a_status_url_failing_for_a_while_is_followed_to_the_result() {
     );
     let (_server, mut flo, _lever) = start_web("flo", &mock, "");
 
-    say(&mut flo, "!deploy web");
+    flo.say_ops("!deploy web");
     assert_eq!(
-        next_said(&mut flo),
+        flo.lever_says(),
         "flo is deploying web: the current build → live"
     );
     assert_eq!(
-        next_said_within(&mut flo, ENGINE_WAIT),
+        flo.lever_says_within(ENGINE_WAIT, ""),
         "web: rolling out.....ok (4000 ms)"
     );
     like(
-        &next_said_within(&mut flo, ENGINE_WAIT),
+        &flo.lever_says_within(ENGINE_WAIT, ""),
         "web deployed by flo in {dur}: v43",
     );
     let seen = mock.seen();
@@ -613,26 +576,26 @@ fn an_engine_run_past_the_targets_timeout_fails_naming_the_limit_and_is_stopped(
     );
     let (_server, mut gus, _lever) = start_web("gus", &mock, "timeout = \"3s\"");
 
-    say(&mut gus, "!deploy web");
+    gus.say_ops("!deploy web");
     assert_eq!(
-        next_said(&mut gus),
+        gus.lever_says(),
         "gus is deploying web: the current build → live"
     );
-    let step_line = next_said_within(&mut gus, ENGINE_WAIT);
-    let failed = hear_within(&mut gus, ENGINE_WAIT, "web deploy by gus FAILED");
+    let step_line = gus.lever_says_within(ENGINE_WAIT, "");
+    let failed = gus.lever_says_within(ENGINE_WAIT, "web deploy by gus FAILED");
     let seen = mock.seen();
     let deletes = with_method(&seen, "DELETE");
     assert_eq!(deletes.len(), 1, "the engine was asked to stop: {seen:#?}");
     assert_eq!(deletes[0].path, "/runs/1");
-    say(&mut gus, "!log 1");
+    gus.say_ops("!log 1");
     like(
-        &next_said(&mut gus),
+        &gus.lever_says(),
         "[{time}] [gus] web deploy FAILED (the deploy engine's run took longer than 3000 ms; \
          it was asked to stop)",
     );
-    say(&mut gus, "!status web");
+    gus.say_ops("!status web");
     like(
-        &next_said(&mut gus),
+        &gus.lever_says(),
         "web: not held · nothing live yet · nothing staged · idle",
     );
     // What the channel hears names the limit: the step line and the failure line.
@@ -799,18 +762,18 @@ fn a_jenkins_deploy_sends_the_declared_values_and_reports_the_build() {
     let mock = Mock::start(Jenkins::builds("SUCCESS"), jenkins);
     let (_server, mut hal, lever) = start("hal", &api_config(mock.root()));
 
-    say(&mut hal, "!deploy api");
+    hal.say_ops("!deploy api");
     assert_eq!(
-        next_said(&mut hal),
+        hal.lever_says(),
         "hal is deploying api: the current build → live (1 step)"
     );
     assert_eq!(
-        next_said_within(&mut hal, ENGINE_WAIT),
+        hal.lever_says_within(ENGINE_WAIT, ""),
         "api: jenkins api-deploy.....ok (42.3 s)",
         "the build's own duration"
     );
     like(
-        &next_said_within(&mut hal, ENGINE_WAIT),
+        &hal.lever_says_within(ENGINE_WAIT, ""),
         "api deployed by hal in {dur}",
     );
 
@@ -864,17 +827,17 @@ fn a_failed_jenkins_build_is_named_with_its_link_and_last_console_lines() {
     let (_server, mut ida, _lever) = start("ida", &api_config(mock.root()));
     let link = format!("{}job/api-deploy/14/", mock.root());
 
-    say(&mut ida, "!deploy api");
+    ida.say_ops("!deploy api");
     assert_eq!(
-        next_said(&mut ida),
+        ida.lever_says(),
         "ida is deploying api: the current build → live (1 step)"
     );
     assert_eq!(
-        next_said_within(&mut ida, ENGINE_WAIT),
+        ida.lever_says_within(ENGINE_WAIT, ""),
         format!("api: jenkins api-deploy.....FAILED (8100 ms, Jenkins says FAILURE — {link})")
     );
     like(
-        &next_said_within(&mut ida, ENGINE_WAIT),
+        &ida.lever_says_within(ENGINE_WAIT, ""),
         &format!(
             "api deploy by ida FAILED after {{dur}} at step 1/1 'jenkins api-deploy': Jenkins \
              says FAILURE — {link} — last output: connecting to api1 | connecting to api2 | \
@@ -903,25 +866,25 @@ fn cancelling_a_running_jenkins_build_stops_it() {
     );
     let (_server, mut jo, _lever) = start("jo", &api_config(mock.root()));
 
-    say(&mut jo, "!deploy api");
+    jo.say_ops("!deploy api");
     assert_eq!(
-        next_said(&mut jo),
+        jo.lever_says(),
         "jo is deploying api: the current build → live (1 step)"
     );
     mock.wait_for("lever polling the running build twice", |j, _| {
         j.build_gets >= 2
     });
-    say(&mut jo, "!cancel api");
+    jo.say_ops("!cancel api");
     assert_eq!(
-        next_said(&mut jo),
+        jo.lever_says(),
         "jo: cancelling jo's deploy of api, step 1/1 'jenkins api-deploy'"
     );
     like(
-        &next_said_within(&mut jo, ENGINE_WAIT),
+        &jo.lever_says_within(ENGINE_WAIT, ""),
         "api: jenkins api-deploy.....CANCELLED ({dur})",
     );
     like(
-        &next_said_within(&mut jo, ENGINE_WAIT),
+        &jo.lever_says_within(ENGINE_WAIT, ""),
         "api deploy by jo CANCELLED by jo during step 1/1 'jenkins api-deploy' after {dur}",
     );
     let seen = mock.seen();
@@ -961,32 +924,32 @@ fn cancelling_a_queued_jenkins_build_takes_it_out_of_the_queue() {
     );
     let (_server, mut kim, _lever) = start("kim", &api_config(mock.root()));
 
-    say(&mut kim, "!deploy api");
+    kim.say_ops("!deploy api");
     assert_eq!(
-        next_said(&mut kim),
+        kim.lever_says(),
         "kim is deploying api: the current build → live (1 step)"
     );
     mock.wait_for("lever polling the queue item twice", |j, _| {
         j.queue_gets >= 2
     });
-    say(&mut kim, "!status api");
+    kim.say_ops("!status api");
     like(
-        &next_said(&mut kim),
+        &kim.lever_says(),
         "api: not held · nothing live yet · nothing staged · kim is deploying it for {dur}, \
          step 1/1 'jenkins api-deploy' for {dur} — last output: waiting: Build #9 is already in \
          progress (ETA:15 sec)",
     );
-    say(&mut kim, "!cancel api");
+    kim.say_ops("!cancel api");
     assert_eq!(
-        next_said(&mut kim),
+        kim.lever_says(),
         "kim: cancelling kim's deploy of api, step 1/1 'jenkins api-deploy'"
     );
     like(
-        &next_said_within(&mut kim, ENGINE_WAIT),
+        &kim.lever_says_within(ENGINE_WAIT, ""),
         "api: jenkins api-deploy.....CANCELLED ({dur})",
     );
     like(
-        &next_said_within(&mut kim, ENGINE_WAIT),
+        &kim.lever_says_within(ENGINE_WAIT, ""),
         "api deploy by kim CANCELLED by kim during step 1/1 'jenkins api-deploy' after {dur}",
     );
     let seen = mock.seen();

@@ -377,8 +377,15 @@ impl Client {
         self.expect(lever_in_ops).text().to_owned()
     }
 
-    /// The next thing lever says in #ops that starts with `prefix` (others are skipped),
-    /// waiting up to `within`.
+    /// lever answers `!ping` with nothing else queued before it: everything it had to say to
+    /// what came before has been read.
+    pub fn pong(&mut self) {
+        self.say_ops("!ping");
+        assert_eq!(self.lever_says(), "pong");
+    }
+
+    /// The next thing lever says in #ops that starts with `prefix` (others are skipped;
+    /// `""` takes anything), waiting up to `within`.
     pub fn lever_says_within(&mut self, within: Duration, prefix: &str) -> String {
         self.expect_within(within, |l| lever_in_ops(l) && l.text().starts_with(prefix))
             .text()
