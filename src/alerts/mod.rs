@@ -361,13 +361,7 @@ impl Alerts {
                 .filter(|t| self.config.targets.contains_key(*t))
                 .cloned()
         });
-        let name = clean(
-            alert
-                .labels
-                .get("alertname")
-                .map_or("alert", String::as_str),
-            80,
-        );
+        let name = display_name(alert);
         let mut reason = format!("alert {name}");
         if let Some(summary) = alert.summary() {
             reason.push_str(&format!(": {}", clean(summary, 150)));
@@ -415,13 +409,7 @@ impl Alerts {
         if !still_held {
             return None;
         }
-        let name = clean(
-            alert
-                .labels
-                .get("alertname")
-                .map_or("alert", String::as_str),
-            80,
-        );
+        let name = display_name(alert);
         let (what, command) = match &scope {
             Some(t) => (t.clone(), format!("!unhold {t}")),
             None => ("every target".to_owned(), "!unhold".to_owned()),
@@ -473,6 +461,17 @@ fn held_back_line(held: &BTreeMap<String, Held>) -> String {
 }
 
 /// Text from a webhook, made safe and short.
+/// An alert's name as lever words it: cleaned and short.
+fn display_name(alert: &Alert) -> String {
+    clean(
+        alert
+            .labels
+            .get("alertname")
+            .map_or("alert", String::as_str),
+        80,
+    )
+}
+
 fn clean(text: &str, max: usize) -> String {
     truncate_chars(sanitize_line(text).trim(), max).into_owned()
 }

@@ -107,43 +107,39 @@ pub async fn run(
             return Ended::Cancelled(format!("cancelled during '{name}' (build #{} stopped)", started.number));
         }
     };
-    match finished {
-        Ok(done) if done.result == "SUCCESS" => {
-            let duration = done
-                .duration_ms
-                .map(Duration::from_millis)
-                .unwrap_or_else(|| began.elapsed());
-            progress.step_finished(
-                &StepResult {
-                    outcome: StepOutcome::Succeeded,
-                    duration,
-                    tail: vec![],
-                },
-                None,
-            );
-            Ended::Succeeded { version: None }
-        }
-        Ok(done) => {
-            let status = format!("Jenkins says {} — {}", done.result, started.link);
-            let tail = client.console_tail(&started, TAIL).await;
-            let duration = done
-                .duration_ms
-                .map(Duration::from_millis)
-                .unwrap_or_else(|| began.elapsed());
-            progress.step_finished(
-                &StepResult {
-                    outcome: StepOutcome::Failed {
-                        status: status.clone(),
-                    },
-                    duration,
-                    tail,
-                },
-                None,
-            );
-            Ended::Failed(format!("'{name}' failed: {status}"))
-        }
-        Err(e) => lost(progress, &name, e, began, work.timeout),
+    let done = match finished {
+        Ok(done) => done,
+        Err(e) => return lost(progress, &name, e, began, work.timeout),
+    };
+    // Jenkins' own figure; lever's clock when it gives none.
+    let duration = done
+        .duration_ms
+        .map(Duration::from_millis)
+        .unwrap_or_else(|| began.elapsed());
+    if done.result == "SUCCESS" {
+        progress.step_finished(
+            &StepResult {
+                outcome: StepOutcome::Succeeded,
+                duration,
+                tail: vec![],
+            },
+            None,
+        );
+        return Ended::Succeeded { version: None };
     }
+    let status = format!("Jenkins says {} — {}", done.result, started.link);
+    let tail = client.console_tail(&started, TAIL).await;
+    progress.step_finished(
+        &StepResult {
+            outcome: StepOutcome::Failed {
+                status: status.clone(),
+            },
+            duration,
+            tail,
+        },
+        None,
+    );
+    Ended::Failed(format!("'{name}' failed: {status}"))
 }
 
 /// Lost track of the build (unreachable for too long, or past the timeout): the run ends, so
