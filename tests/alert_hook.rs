@@ -4,30 +4,14 @@
 mod support;
 use support::*;
 
-use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 const TOKEN: &str = "alert-hook-test-token-0123";
 
+/// POSTs `body` to lever's `path` with the hook token.
 fn post(port: u16, path: &str, body: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to lever's HTTP");
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: lever\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response[9..12].parse().unwrap();
-    (
-        status,
-        response
-            .split_once("\r\n\r\n")
-            .map_or("", |(_, b)| b)
-            .to_owned(),
-    )
+    http_request(port, "POST", path, Some(TOKEN), body)
 }
 
 #[test]
@@ -98,7 +82,10 @@ fn alerts_carry_the_runbook_link_and_alertmanagers_own_wins() {
     );
     let _lever = Lever::start(&bot_config(server.port, "", &rest));
     ops.expect(|l| l.verb == "JOIN" && l.from == "lever");
-    wait_for_port(port, Duration::from_secs(10));
+    assert!(
+        wait_for_port(port, Duration::from_secs(10)),
+        "lever's HTTP port never opened"
+    );
     let group = |name: &str, annotations: serde_json::Value| {
         serde_json::json!({
             "version": "4", "status": "firing", "groupKey": format!("{{}}:{{alertname=\"{name}\"}}"),

@@ -3,34 +3,14 @@
 mod support;
 use support::*;
 
-use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 const TOKEN: &str = "metrics-test-token-0123";
 
-/// A plain HTTP/1.1 request; returns status and body.
+/// A request to lever's HTTP side, with the hook token when `auth`.
 fn http(port: u16, method: &str, path: &str, auth: bool, body: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to lever's HTTP");
-    let auth = if auth {
-        format!("Authorization: Bearer {TOKEN}\r\n")
-    } else {
-        String::new()
-    };
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: lever\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response[9..12].parse().unwrap();
-    let body = response
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_owned();
-    (status, body)
+    http_request(port, method, path, auth.then_some(TOKEN), body)
 }
 
 fn sample(exposition: &str, series: &str) -> Option<f64> {

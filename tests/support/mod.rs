@@ -12,7 +12,7 @@ pub mod inspircd;
 pub mod mock_http;
 pub mod prometheus;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -398,6 +398,36 @@ pub fn lever_in_ops(line: &Line) -> bool {
     line.verb == "PRIVMSG"
         && line.from == "lever"
         && line.params.first().is_some_and(|c| c == "#ops")
+}
+
+/// One plain HTTP/1.1 request to lever's HTTP side on `port`, with `Authorization: Bearer`
+/// when a token is given; the status and body.
+pub fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+    body: &str,
+) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to lever's HTTP");
+    let auth = bearer.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: lever\r\n{auth}Content-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write the request");
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .expect("read the response");
+    let status = response[9..12].parse().expect("a status code");
+    let body = response
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    (status, body)
 }
 
 /// A `bot.toml` for lever on the test server: plain TCP, throttle off unless `extra` sets it.
