@@ -270,7 +270,7 @@ impl Metrics {
             url: source.url.clone(),
             reason,
         };
-        let response = request.send().await.map_err(|e| {
+        let mut response = request.send().await.map_err(|e| {
             unreachable(if e.is_timeout() {
                 format!(
                     "no answer within {}",
@@ -282,7 +282,6 @@ impl Metrics {
         })?;
         let status = response.status();
         // Bounded: `{__name__=~".+"}` on a big Prometheus answers hundreds of megabytes.
-        let mut response = response;
         let mut bytes = Vec::new();
         while let Some(chunk) = response
             .chunk()
