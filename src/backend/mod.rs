@@ -91,6 +91,8 @@ pub struct StepResult {
 /// Where a run reports its steps as they start and end, whatever executes them.
 pub trait Progress: Send {
     fn step_started(&mut self, name: &str);
+    /// The running step is a local process group, led by `pgid` (the script backend).
+    fn step_spawned(&mut self, _pgid: nix::unistd::Pid) {}
     /// `limit`: the step's own timeout, so a timeout can say what it was.
     fn step_finished(&mut self, result: &StepResult, limit: Option<Duration>);
     /// Where the running step's output goes (`!status` shows its last line).

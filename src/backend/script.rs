@@ -20,6 +20,7 @@ use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
 use super::{OutputTail, StepOutcome, StepResult, StepSpec, LINE_CHARS};
+use crate::process::tie::spawn_tied;
 use crate::process::{failure, group_of, os_error, read_lines, spawn_error, stop_group, DRAIN};
 use crate::text::human_duration;
 
@@ -47,7 +48,7 @@ pub async fn run_step(
 ) -> StepResult {
     // Collected now: the iterator is not Send, and the caller runs this future in a task.
     let env = std::env::vars_os().collect();
-    run_step_in(step, cancel, output, env).await
+    run_step_in(step, cancel, output, env, &mut |_| {}).await
 }
 
 /// Runs `steps` in order, reporting each; a step that does not succeed ends the run.
@@ -58,7 +59,11 @@ pub async fn run_steps(
 ) -> super::Ended {
     for step in steps {
         progress.step_started(&step.name);
-        let result = run_step(step, cancel, &progress.output()).await;
+        let output = progress.output();
+        let env = std::env::vars_os().collect();
+        // Recorded as soon as it starts, so a restart after a kill -9 finds what it left.
+        let mut spawned = |pgid: Pid| progress.step_spawned(pgid);
+        let result = run_step_in(step, cancel, &output, env, &mut spawned).await;
         progress.step_finished(&result, Some(step.timeout));
         match &result.outcome {
             StepOutcome::Succeeded => {}
@@ -83,10 +88,11 @@ async fn run_step_in(
     cancel: &CancellationToken,
     output: &OutputTail,
     base_env: Vec<(OsString, OsString)>,
+    on_spawn: &mut (dyn FnMut(Pid) + Send),
 ) -> StepResult {
     output.clear();
     let started = Instant::now();
-    let outcome = run(step, cancel, output, base_env).await;
+    let outcome = run(step, cancel, output, base_env, on_spawn).await;
     let duration = started.elapsed();
     tracing::info!(
         step = %step.name,
@@ -106,6 +112,7 @@ async fn run(
     cancel: &CancellationToken,
     output: &OutputTail,
     base_env: Vec<(OsString, OsString)>,
+    on_spawn: &mut (dyn FnMut(Pid) + Send),
 ) -> StepOutcome {
     let Some((program, args)) = step.argv.split_first() else {
         return StepOutcome::NotStarted {
@@ -168,9 +175,9 @@ async fn run(
         .stderr(Stdio::from(stderr_writer))
         .process_group(0)
         .kill_on_drop(true);
-    let spawned = command.spawn();
-    // The command holds our copies of the pipe's write end: drop them, or no EOF ever comes.
-    drop(command);
+    // The command holds our copies of the pipe's write end: they are dropped with it as it is
+    // spawned, or no EOF ever comes.
+    let spawned = spawn_tied(command).await;
     let mut child = match spawned {
         Ok(child) => child,
         Err(e) => {
@@ -186,6 +193,7 @@ async fn run(
             error: format!("cannot run {program}: it vanished as it started"),
         };
     };
+    on_spawn(pgid);
 
     let reader = match tokio::net::unix::pipe::Receiver::from_owned_fd(output_pipe) {
         Ok(reader) => Some(reader),
@@ -304,7 +312,8 @@ mod tests {
         // fork and exec (the child briefly holds our write descriptor); trying again is the
         // usual cure.
         for _ in 0..20 {
-            let run = run_step_in(step, cancel, output, env.clone());
+            let mut spawned = |_| {};
+            let run = run_step_in(step, cancel, output, env.clone(), &mut spawned);
             let result = tokio::time::timeout(HANG, run).await.expect("step hung");
             match &result.outcome {
                 StepOutcome::NotStarted { error } if error.contains("Text file busy") => {

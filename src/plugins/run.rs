@@ -74,7 +74,7 @@ pub async fn run(
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    let mut child = match process.spawn() {
+    let mut child = match crate::process::tie::spawn_tied(process).await {
         Ok(child) => child,
         Err(e) => return Ran::NotStarted(spawn_error(program, &plugin.workdir, &e)),
     };
