@@ -62,6 +62,22 @@ pub fn lines(config: &Config, event: &Event) -> Vec<(String, String)> {
         Event::RunFinished { run, steps, .. } => {
             (run_channels(config, &run.target), run_finished(run, steps))
         }
+        Event::RunEndUnrecorded { run, steps, why } => (
+            run_channels(config, &run.target),
+            format!(
+                "{} (NOT in the deploy log: {why}; lever writes it there once it can)",
+                run_finished(run, steps)
+            ),
+        ),
+        Event::RunEndRecorded { run, .. } => (
+            run_channels(config, &run.target),
+            format!(
+                "the deploy log has the end of {} {} #{} now",
+                run.target,
+                run.phase.as_str(),
+                run.id
+            ),
+        ),
         Event::ExternalDeploy { report, hold, .. } => (
             run_channels(config, &report.target),
             external_deploy(report, hold.as_ref()),
@@ -316,8 +332,16 @@ fn run_finished(run: &Run, steps: &[StepRecord]) -> String {
             let during = failed_step
                 .map(|s| format!(" during {}", at_step(s)))
                 .unwrap_or_default();
+            // What lever found its steps had left running, and stopped, at this start.
+            let leftover = run
+                .error
+                .as_deref()
+                .and_then(|e| e.strip_prefix(crate::store::runs::INTERRUPTED))
+                .and_then(|rest| rest.strip_prefix("; "))
+                .map(|what| format!("; {what}"))
+                .unwrap_or_default();
             format!(
-                "{target} {phase} by {} was INTERRUPTED: lever stopped{during}; {target} is free again (check it before you go on)",
+                "{target} {phase} by {} was INTERRUPTED: lever stopped{during}{leftover}; {target} is free again (check it before you go on)",
                 run.user
             )
         }

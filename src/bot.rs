@@ -61,7 +61,7 @@ impl Bot {
     /// Opens the store named in the config and starts the bot's services.
     pub fn open(config: Arc<Config>) -> Result<Arc<Self>, StartError> {
         let path = config.resolve(&config.store.path);
-        let store = Arc::new(Store::open(&path)?);
+        let store = Arc::new(Store::open_with(&path, config.store.lock_wait)?);
         Self::new(config, store)
     }
 

@@ -16,7 +16,7 @@ use crate::deploy::external::ExternalDeploy;
 use crate::metrics::watch::WatchReport;
 use crate::store::{Hold, LogEntry, Phase, Run, StepRecord};
 
-/// Something that happened, already stored.
+/// Something that happened, already stored (all but [`Event::RunEndUnrecorded`]).
 #[derive(Debug, Clone)]
 pub enum Event {
     HoldPlaced {
@@ -52,6 +52,20 @@ pub enum Event {
         run: Run,
         entry: LogEntry,
         steps: Vec<StepRecord>,
+    },
+    /// A run ended but the store could not record it (a full disk, a locked file): announced
+    /// anyway, because a deploy must never end in silence, and kept to be written later.
+    /// The one event published before it is stored.
+    RunEndUnrecorded {
+        run: Run,
+        steps: Vec<StepRecord>,
+        /// Why it could not be recorded, as the store said.
+        why: String,
+    },
+    /// The end of a run that could not be recorded when it ended is in the deploy log now.
+    RunEndRecorded {
+        run: Run,
+        entry: LogEntry,
     },
     /// Another tool reported a deploy (`/hooks/deploy`); `hold` covered its target as it began.
     ExternalDeploy {

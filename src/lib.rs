@@ -35,6 +35,7 @@ pub mod activity;
 pub mod alerts;
 pub mod announce;
 pub mod backend;
+pub mod blocking;
 pub mod bot;
 pub mod commands;
 pub mod config;

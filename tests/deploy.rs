@@ -813,7 +813,7 @@ fn a_run_cut_by_kill_9_is_announced_interrupted_after_a_restart_and_the_target_f
     wait_for_file(&bot.path("started"));
     bot.kill9();
     alice.expect(|l| l.verb == "QUIT" && l.from == "lever");
-    // The orphaned step (its own process group outlives lever) may end now.
+    // The step's leader died with lever; a `sleep 0.1` of its loop may still be running.
     std::fs::write(bot.path("release"), "").unwrap();
 
     bot.start();
@@ -822,7 +822,7 @@ fn a_run_cut_by_kill_9_is_announced_interrupted_after_a_restart_and_the_target_f
     alice.say_ops("!log 2");
     like(
         &alice.lever_says(),
-        "[{time}] [alice] site stage interrupted (lever stopped while it ran)",
+        "[{time}] [alice] site stage interrupted (lever stopped while it ran{*})",
     );
     like(
         &alice.lever_says(),
@@ -839,11 +839,94 @@ fn a_run_cut_by_kill_9_is_announced_interrupted_after_a_restart_and_the_target_f
         .count();
     assert_eq!(told, 1, "the interruption is announced once");
     // Step 1 of the run's 2.
+    like(
+        &interrupted,
+        "site stage by alice was INTERRUPTED: lever stopped during step 1/2 'wait'{*}; \
+         site is free again (check it before you go on)",
+    );
+}
+
+/// Whether process `pid` is alive: there, and not a zombie waiting to be reaped.
+fn alive(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let rest = &stat[stat.rfind(')')? + 1..];
+            rest.split_whitespace().next().map(|state| state != "Z")
+        })
+        .unwrap_or(false)
+}
+
+fn becomes_dead(pid: &str, what: &str) {
+    let deadline = Instant::now() + WAIT;
+    while alive(pid) {
+        assert!(
+            Instant::now() < deadline,
+            "{what} (pid {pid}) is still running"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_deploy_cut_by_kill_9_dies_with_lever_and_its_leftovers_are_stopped_at_restart() {
+    let server = Ngircd::start();
+    let mut alice = member(server.port, "alice");
+    let config = bot_config(
+        server.port,
+        "",
+        "[targets.site]\n\
+         [[targets.site.deploy]]\nname = \"rollout\"\nrun = [\"./wait.sh\"]\n",
+    );
+    let mut bot = Bot::prepare(&config);
+    bot.script("wait.sh", WAIT_WITH_CHILD);
+    bot.start();
+    sees_lever_join(&mut alice);
+
+    alice.say_ops("!deploy");
+    like(&alice.lever_says(), "alice is deploying site{*}");
+    wait_for_file(&bot.path("started"));
+    let read = |name: &str| {
+        std::fs::read_to_string(bot.path(name))
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    let (step, child) = (read("step.pid"), read("child.pid"));
+    bot.kill9();
+    // The step's leader dies with lever, not at some later restart.
+    becomes_dead(&step, "the step lever started");
+    assert!(
+        alive(&child),
+        "what the step started lives on until lever is back"
+    );
+
+    bot.start();
+    sees_lever_join(&mut alice);
+    let interrupted = alice.lever_says_within(WAIT, "site deploy by alice was INTERRUPTED");
     assert_eq!(
         interrupted,
-        "site stage by alice was INTERRUPTED: lever stopped during step 1/2 'wait'; \
-         site is free again (check it before you go on)"
+        format!(
+            "site deploy by alice was INTERRUPTED: lever stopped during step 1/1 'rollout'; \
+             step 'rollout' was still running (1 process in group {step}) and lever stopped it; \
+             site is free again (check it before you go on)"
+        )
     );
+    assert!(
+        !alive(&child),
+        "the leftover is stopped before the target is freed"
+    );
+    alice.say_ops("!log 1");
+    like(
+        &alice.lever_says(),
+        "[{time}] [alice] site deploy interrupted (lever stopped while it ran; step 'rollout' \
+         was still running (1 process in group {*}) and lever stopped it)",
+    );
+    // One run at a time again: the next deploy is the only one.
+    std::fs::write(bot.path("release"), "").unwrap();
+    alice.say_ops("!deploy");
+    like(&alice.lever_says(), "alice is deploying site{*}");
+    like(&alice.lever_says(), "site deployed by alice in {dur}{*}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -17,6 +17,9 @@ impl From<DeployError> for CommandError {
 
 impl From<crate::store::StoreError> for CommandError {
     fn from(error: crate::store::StoreError) -> Self {
+        if error.is_operational() {
+            return CommandError::User(error.to_string());
+        }
         CommandError::Internal(anyhow::Error::new(error).context("the store failed"))
     }
 }

@@ -124,5 +124,14 @@ pub fn describe(status: &TargetStatus) -> String {
             text
         }
     });
+    for run in &status.unrecorded {
+        parts.push(format!(
+            "{} #{} ended {} at {} UTC, NOT yet in the deploy log (the store cannot take writes; lever keeps trying)",
+            run.phase.as_str(),
+            run.id,
+            run.state.as_str(),
+            when(run)
+        ));
+    }
     format!("{}: {}", status.target, parts.join(" · "))
 }

@@ -16,14 +16,23 @@ pub struct StoreConfig {
     /// The SQLite file; created if missing. Default: "lever.db" beside the config file.
     #[serde(default = "default_store_path")]
     pub path: PathBuf,
+    /// How long a store operation may wait for a lock another process holds on the file
+    /// before it fails with a clear answer. Default: 2s.
+    #[serde(default = "default_lock_wait", with = "duration")]
+    pub lock_wait: std::time::Duration,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             path: default_store_path(),
+            lock_wait: default_lock_wait(),
         }
     }
+}
+
+fn default_lock_wait() -> std::time::Duration {
+    crate::store::DEFAULT_LOCK_WAIT
 }
 
 fn default_store_path() -> PathBuf {

@@ -13,10 +13,13 @@
 pub mod external;
 pub mod plan;
 mod runner;
+mod unrecorded;
 mod watch;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
@@ -27,7 +30,9 @@ use crate::config::{Config, TargetConfig};
 use crate::events::{Event, Events};
 use crate::message::Identity;
 use crate::store::runs::NewRun;
-use crate::store::{format_time, now_ms, Hold, LogEntry, Phase, Run, RunState, Store, StoreError};
+use crate::store::{
+    format_time, now_ms, Deadline, Hold, LogEntry, Phase, Run, RunState, Store, StoreError,
+};
 use crate::text::human_duration;
 
 /// The longest a hold may be placed for with a duration; longer holds are simply open-ended.
@@ -96,6 +101,8 @@ pub struct TargetStatus {
     pub staged: Option<Run>,
     pub live: Option<Run>,
     pub active: Option<Active>,
+    /// Runs that ended but are not in the deploy log yet (the store could not take them).
+    pub unrecorded: Vec<Run>,
 }
 
 /// The deploy service.
@@ -104,7 +111,15 @@ pub struct Deploys {
     store: Arc<Store>,
     events: Events,
     activity: Activity,
+    /// Runs in progress and deploys waiting for `!confirm`; held only for moments, never across
+    /// a store write, so `!status`, `/healthz` and the runs read it while the store is stuck.
     state: Mutex<State>,
+    /// Taken by every request that starts a run or changes a hold, across its checks and its
+    /// store write: no deploy starts between a hold's check and its placing, nor two runs on
+    /// one target.
+    gate: Mutex<()>,
+    /// Run ends the store could not take yet.
+    unrecorded: Mutex<Vec<unrecorded::RunEnd>>,
 }
 
 impl Deploys {
@@ -120,27 +135,68 @@ impl Deploys {
             events,
             activity,
             state: Mutex::default(),
+            gate: Mutex::default(),
+            unrecorded: Mutex::default(),
         })
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.lock()
+    }
+
+    /// The gate for a request that changes something, with the request's store deadline:
+    /// waiting for the gate and every store operation after it share one lock wait, so
+    /// requests queued behind a write stuck on a locked file fail in time instead of being
+    /// applied long after they were asked.
+    fn gate(&self) -> Result<(MutexGuard<'_, ()>, Deadline), DeployError> {
+        let wait = self.store.lock_wait();
+        let deadline = Deadline::start(wait);
+        let gate = match self.gate.try_lock() {
+            Some(gate) => gate,
+            None => crate::blocking::off_runtime(|| self.gate.try_lock_until(deadline.at()))
+                .ok_or_else(|| DeployError::Store(self.store.locked(wait)))?,
+        };
+        Ok((gate, deadline))
     }
 
     pub fn store(&self) -> &Store {
         &self.store
     }
 
-    /// Marks runs a previous lever left unfinished as interrupted and announces them; their
-    /// targets are free again. Call once at start.
+    /// Marks runs a previous lever left unfinished as interrupted and announces them, after
+    /// stopping any process their steps left running; their targets are free again. Call once
+    /// at start.
     pub fn recover(&self) -> Result<usize, StoreError> {
-        let interrupted = self.store.interrupt_unfinished(|run| {
-            format!(
-                "{} {} interrupted (lever stopped while it ran)",
-                run.target,
-                run.phase.as_str()
-            )
-        })?;
+        // First what their steps left running: a run is not over while its processes are.
+        let mut stopped: HashMap<i64, String> = HashMap::new();
+        for group in self.store.running_groups()? {
+            let pgid = nix::unistd::Pid::from_raw(group.pgid);
+            let count = crate::blocking::off_runtime(|| {
+                crate::process::leftovers::stop_leftovers(pgid, &group.mark)
+            });
+            if count > 0 {
+                stopped.insert(
+                    group.run_id,
+                    format!(
+                        "step '{}' was still running ({count} process{} in group {}) and lever stopped it",
+                        group.step,
+                        if count == 1 { "" } else { "es" },
+                        group.pgid
+                    ),
+                );
+            }
+        }
+        let interrupted = self.store.interrupt_unfinished(
+            |run| stopped.get(&run.id).cloned(),
+            |run| {
+                format!(
+                    "{} {} interrupted ({})",
+                    run.target,
+                    run.phase.as_str(),
+                    run.error.as_deref().unwrap_or_default()
+                )
+            },
+        )?;
         let count = interrupted.len();
         for (run, entry) in interrupted {
             tracing::warn!(run = run.id, target = %run.target, phase = run.phase.as_str(), "run was interrupted by a stop of lever");
@@ -151,9 +207,11 @@ impl Deploys {
         Ok(count)
     }
 
-    /// Starts the background task that expires holds and reminds of old ones.
+    /// Starts the background tasks: expiring holds and reminding of old ones, and writing run
+    /// ends the store could not take when they happened.
     pub fn watch_holds(self: &Arc<Self>) {
         tokio::spawn(watch::run(self.clone()));
+        tokio::spawn(unrecorded::retry(self.clone()));
     }
 
     fn target(&self, name: &str) -> Result<&TargetConfig, DeployError> {
@@ -178,11 +236,10 @@ impl Deploys {
                 "{target} has no stage steps; !deploy {target} ships it directly"
             ));
         }
-        let mut state = self.lock();
-        check_free(&state, target)?;
+        let _gate = self.gate()?;
+        check_free(&self.lock(), target)?;
         let live = self.live(target)?;
         self.begin(
-            &mut state,
             target,
             Phase::Stage,
             who,
@@ -205,12 +262,13 @@ impl Deploys {
         if !plan::supports(config, Phase::Deploy) {
             return refused(format!("{target} has no deploy steps or job configured"));
         }
-        let mut state = self.lock();
-        check_free(&state, target)?;
+        let _gate = self.gate()?;
+        check_free(&self.lock(), target)?;
         // Checked now so the user hears at once; checked again at !confirm.
         self.hold_gate(target, who, force)?;
         let (version, prev) = self.shipping(target, config)?;
         if config.confirm {
+            let mut state = self.lock();
             let code = new_code(&state);
             let within = self.config.deploy.confirm_within;
             state.pending.retain(|_, p| p.expires > Instant::now());
@@ -234,7 +292,6 @@ impl Deploys {
         let note = self.hold_gate(target, who, force)?;
         let detail = self.describe_shipping(target, version.as_deref(), prev.as_deref());
         self.begin(
-            &mut state,
             target,
             Phase::Deploy,
             who,
@@ -248,8 +305,9 @@ impl Deploys {
 
     /// Goes ahead with a deploy that waited for `!confirm <code>`, if `who` asked for it.
     pub fn confirm(self: &Arc<Self>, code: &str, who: &Identity) -> Result<Run, DeployError> {
-        let mut state = self.lock();
+        let _gate = self.gate()?;
         let code = code.to_ascii_uppercase();
+        let mut state = self.lock();
         let Some(pending) = state.pending.get(&code).cloned() else {
             return refused(format!("no deploy is waiting for code {code}"));
         };
@@ -269,13 +327,13 @@ impl Deploys {
         let target = pending.target.clone();
         let config = self.target(&target)?;
         check_free(&state, &target)?;
+        drop(state);
         // A hold placed since the request counts too.
         let note = self.hold_gate(&target, who, pending.force)?;
         let (version, prev) = self.shipping(&target, config)?;
-        state.pending.remove(&code);
+        self.lock().pending.remove(&code);
         let detail = self.describe_shipping(&target, version.as_deref(), prev.as_deref());
         self.begin(
-            &mut state,
             &target,
             Phase::Deploy,
             who,
@@ -297,8 +355,8 @@ impl Deploys {
         if !plan::supports(config, Phase::Rollback) {
             return refused(format!("{target} has no rollback steps configured"));
         }
-        let mut state = self.lock();
-        check_free(&state, target)?;
+        let _gate = self.gate()?;
+        check_free(&self.lock(), target)?;
         let note = self.hold_gate(target, who, force)?;
         let live = self.live(target)?.and_then(|r| r.version);
         let Some(previous) = self.previous_good(target, live.as_deref())? else {
@@ -313,7 +371,6 @@ impl Deploys {
                 .unwrap_or_default()
         );
         self.begin(
-            &mut state,
             target,
             Phase::Rollback,
             who,
@@ -377,7 +434,7 @@ impl Deploys {
                 MAX_HOLD.as_secs() / 86_400
             ));
         }
-        let state = self.lock();
+        let _gate = self.gate()?;
         let holds = self.holds_in_force()?;
         if let Some(existing) = holds.iter().find(|h| h.target.as_deref() == target) {
             if !same_holder(existing, who) {
@@ -412,12 +469,12 @@ impl Deploys {
         }
         let entry = self.store.place_hold(&hold, &text)?;
         // A run already going is not stopped by a hold; say so.
-        let running = state
+        let running = self
+            .lock()
             .active
             .iter()
             .find(|(t, _)| hold.covers(t))
             .map(|(t, a)| format!("{} is {} {t} right now; the hold applies from the next deploy (!cancel {t} stops it)", a.user, a.phase_verb()));
-        drop(state);
         self.events.publish(Event::HoldPlaced {
             hold: hold.clone(),
             entry,
@@ -436,7 +493,7 @@ impl Deploys {
         if let Some(target) = target {
             self.target(target)?;
         }
-        let _state = self.lock();
+        let _gate = self.gate()?;
         let holds = self.store.holds()?;
         let scope = match target {
             Some(t) => Some(t.to_owned()),
@@ -528,6 +585,7 @@ impl Deploys {
             staged,
             live,
             active,
+            unrecorded: self.unrecorded_ends(target),
         })
     }
 
@@ -700,12 +758,11 @@ impl Deploys {
         ))
     }
 
-    /// Records the run, takes the target and starts the run task. Called with the state lock
-    /// held, so no other run can take the target in between.
+    /// Records the run, takes the target and starts the run task. Called through the gate, so
+    /// no other run can take the target in between.
     #[allow(clippy::too_many_arguments)]
     fn begin(
         self: &Arc<Self>,
-        state: &mut State,
         target: &str,
         phase: Phase,
         who: &Identity,
@@ -762,7 +819,7 @@ impl Deploys {
             cancel: CancellationToken::new(),
             cancelled_by: None,
         };
-        state.active.insert(target.to_owned(), active.clone());
+        self.lock().active.insert(target.to_owned(), active.clone());
         self.events.publish(Event::RunStarted {
             run: run.clone(),
             entry,

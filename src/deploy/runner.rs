@@ -1,16 +1,17 @@
 //! Runs one run: its steps in order, each recorded before it is announced; a failing step
 //! stops the run. At the end the run's result is stored, the target freed, and the result
-//! published.
+//! published (announced even if the store cannot take it: see [`super::unrecorded`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::plan::Work;
+use super::unrecorded::RunEnd;
 use super::{Active, Deploys};
 use crate::activity::Busy;
 use crate::backend::{self, script, Ended, OutputTail, Progress, StepResult, StepSpec};
 use crate::events::Event;
-use crate::store::{Phase, Run, RunState};
+use crate::store::{now_ms, Phase, Run, RunState};
 
 /// Records each step as the executor reports it: in the store first, then announced (with
 /// `announce = "steps"`), and as the target's current step for `!status`.
@@ -21,7 +22,7 @@ struct Recorder<'a> {
     announce_steps: bool,
     /// The index the next step gets.
     next: usize,
-    /// Why the run cannot be trusted to go on: the store failed.
+    /// Why a step could not be recorded (the first time the store failed).
     broken: Option<String>,
 }
 
@@ -34,7 +35,19 @@ impl Progress for Recorder<'_> {
             .step_started(self.run.id, self.next, name)
         {
             tracing::error!(run = self.run.id, error = %e, "cannot record a step start");
-            self.broken.get_or_insert(format!("the store failed: {e}"));
+            self.broken.get_or_insert(e.to_string());
+        }
+    }
+
+    fn step_spawned(&mut self, pgid: nix::unistd::Pid) {
+        let mark = crate::process::leftovers::start_mark(pgid);
+        if let Err(e) =
+            self.deploys
+                .store
+                .step_process(self.run.id, self.next, pgid.as_raw(), mark.as_deref())
+        {
+            tracing::error!(run = self.run.id, error = %e, "cannot record a step's process group");
+            self.broken.get_or_insert(e.to_string());
         }
     }
 
@@ -70,7 +83,7 @@ impl Progress for Recorder<'_> {
             Ok(_) => {}
             Err(e) => {
                 tracing::error!(run = self.run.id, error = %e, "cannot record a step result");
-                self.broken.get_or_insert(format!("the store failed: {e}"));
+                self.broken.get_or_insert(e.to_string());
             }
         }
     }
@@ -117,14 +130,14 @@ pub(super) async fn execute(
         },
         Work::Http(request) => backend::engine::run(request, &mut recorder, &active.cancel).await,
     };
-    let (mut failure, reported_version) = match ended {
+    let (failure, reported_version) = match ended {
         Ended::Succeeded { version } => (None, version),
         Ended::Failed(why) => (Some((RunState::Failed, why)), None),
         Ended::Cancelled(why) => (Some((RunState::Cancelled, why)), None),
     };
-    if let Some(why) = recorder.broken.take() {
-        failure.get_or_insert((RunState::Failed, why));
-    }
+    // The steps ran as they ran, whatever the store said: production changed (or did not) all
+    // the same, so the run's result is theirs and the log line says what it misses.
+    let unrecorded_steps = recorder.broken.take();
     let mut version = reported_version;
     if failure.is_none() && run.phase == Phase::Stage && version.is_none() {
         version = stage_version(&deploys, &run, &active.cancel).await;
@@ -145,29 +158,24 @@ pub(super) async fn execute(
         },
         Some((state, why)) => (state, Some(why)),
     };
-    let text = log_text(
+    let mut text = log_text(
         &run,
         state,
         version.as_deref().or(run.version.as_deref()),
         error.as_deref(),
         &deploys,
     );
-    let finished =
-        deploys
-            .store
-            .finish_run(run.id, state, version.as_deref(), error.as_deref(), &text);
-    deploys.release(&target);
-    match finished {
-        Ok((run, entry)) => {
-            let steps = deploys.store.steps(run.id).unwrap_or_default();
-            deploys
-                .events
-                .publish(Event::RunFinished { run, entry, steps });
-        }
-        Err(e) => {
-            tracing::error!(run = run.id, error = %e, "cannot record the end of a run; it will show as interrupted")
-        }
+    if let Some(why) = unrecorded_steps {
+        text.push_str(&format!(" (steps missing from the deploy log: {why})"));
     }
+    deploys.finish(RunEnd {
+        run,
+        state,
+        version,
+        error,
+        text,
+        finished_at: now_ms(),
+    });
 }
 
 /// Runs the target's `version` command after a good stage; its first line is the version.

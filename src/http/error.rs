@@ -41,6 +41,9 @@ impl From<DeployError> for ApiError {
         match error {
             // Refusals are the API's answers: held, busy, no such target.
             DeployError::Refused(text) => ApiError::new(StatusCode::CONFLICT, text),
+            DeployError::Store(e) if e.is_operational() => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+            }
             DeployError::Store(e) => {
                 let id = format!("{:06x}", fastrand::u32(..0x100_0000));
                 tracing::error!(error = %e, %id, "HTTP request failed in the store");

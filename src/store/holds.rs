@@ -58,34 +58,35 @@ const COLUMNS: &str = "scope, by_nick, by_account, by_source, reason, placed_at,
 impl Store {
     /// Places (or replaces) the hold on its scope and logs `text`, in one transaction.
     pub fn place_hold(&self, hold: &Hold, text: &str) -> Result<LogEntry, StoreError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        tx.execute(
-            &format!(
-                "INSERT OR REPLACE INTO holds ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-            ),
-            params![
-                scope_key(hold.target.as_deref()),
-                hold.by_nick,
-                hold.by_account,
-                hold.by_source,
-                hold.reason,
-                hold.placed_at,
-                hold.expires_at
-            ],
-        )?;
-        let entry = log::append(
-            &tx,
-            &NewEntry {
-                user: &hold.by_nick,
-                target: hold.target.as_deref(),
-                kind: LogKind::Hold,
-                text,
-                run_id: None,
-            },
-        )?;
-        tx.commit()?;
-        Ok(entry)
+        self.write(|conn| {
+            let tx = conn.transaction()?;
+            tx.execute(
+                &format!(
+                    "INSERT OR REPLACE INTO holds ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                ),
+                params![
+                    scope_key(hold.target.as_deref()),
+                    hold.by_nick,
+                    hold.by_account,
+                    hold.by_source,
+                    hold.reason,
+                    hold.placed_at,
+                    hold.expires_at
+                ],
+            )?;
+            let entry = log::append(
+                &tx,
+                &NewEntry {
+                    user: &hold.by_nick,
+                    target: hold.target.as_deref(),
+                    kind: LogKind::Hold,
+                    text,
+                    run_id: None,
+                },
+            )?;
+            tx.commit()?;
+            Ok(entry)
+        })
     }
 
     /// Lifts the hold on `target` (`None`: the hold on every target), logging the text
@@ -99,46 +100,48 @@ impl Store {
         by: &str,
         describe: impl FnOnce(&Hold) -> String,
     ) -> Result<Option<(Hold, LogEntry)>, StoreError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let hold = tx
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM holds WHERE scope = ?1"),
+        self.write(|conn| {
+            let tx = conn.transaction()?;
+            let hold = tx
+                .query_row(
+                    &format!("SELECT {COLUMNS} FROM holds WHERE scope = ?1"),
+                    params![scope_key(target)],
+                    from_row,
+                )
+                .optional()?;
+            let Some(hold) = hold.filter(|h| placed_at.is_none_or(|at| at == h.placed_at)) else {
+                return Ok(None);
+            };
+            tx.execute(
+                "DELETE FROM holds WHERE scope = ?1",
                 params![scope_key(target)],
-                from_row,
-            )
-            .optional()?;
-        let Some(hold) = hold.filter(|h| placed_at.is_none_or(|at| at == h.placed_at)) else {
-            return Ok(None);
-        };
-        tx.execute(
-            "DELETE FROM holds WHERE scope = ?1",
-            params![scope_key(target)],
-        )?;
-        let text = describe(&hold);
-        let entry = log::append(
-            &tx,
-            &NewEntry {
-                user: by,
-                target,
-                kind: LogKind::Unhold,
-                text: &text,
-                run_id: None,
-            },
-        )?;
-        tx.commit()?;
-        Ok(Some((hold, entry)))
+            )?;
+            let text = describe(&hold);
+            let entry = log::append(
+                &tx,
+                &NewEntry {
+                    user: by,
+                    target,
+                    kind: LogKind::Unhold,
+                    text: &text,
+                    run_id: None,
+                },
+            )?;
+            tx.commit()?;
+            Ok(Some((hold, entry)))
+        })
     }
 
     /// Every hold in force, oldest first.
     pub fn holds(&self) -> Result<Vec<Hold>, StoreError> {
-        let conn = self.lock();
-        let mut stmt =
-            conn.prepare_cached(&format!("SELECT {COLUMNS} FROM holds ORDER BY placed_at"))?;
-        let holds = stmt
-            .query_map([], from_row)?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(holds)
+        self.read(|conn| {
+            let mut stmt =
+                conn.prepare_cached(&format!("SELECT {COLUMNS} FROM holds ORDER BY placed_at"))?;
+            let holds = stmt
+                .query_map([], from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(holds)
+        })
     }
 }
 

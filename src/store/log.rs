@@ -154,17 +154,18 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<LogEntry> {
 impl Store {
     /// Appends one entry, durably.
     pub fn append_log(&self, entry: &NewEntry<'_>) -> Result<LogEntry, StoreError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let written = append(&tx, entry)?;
-        tx.commit()?;
-        Ok(written)
+        self.write(|conn| {
+            let tx = conn.transaction()?;
+            let written = append(&tx, entry)?;
+            tx.commit()?;
+            Ok(written)
+        })
     }
 
     /// The newest `limit` entries, newest first; with a target, that target's entries and those
     /// for every target.
     pub fn log(&self, limit: usize, target: Option<&str>) -> Result<Vec<LogEntry>, StoreError> {
-        let conn = self.lock();
+        self.read(|conn| {
         let columns = "id, at, user, target, kind, text, run_id";
         let limit = limit as i64;
         let rows = match target {
@@ -193,6 +194,7 @@ impl Store {
             }
         };
         Ok(rows)
+        })
     }
 
     /// Entries of `kinds` written in `[from, until]` (milliseconds), oldest first.
@@ -202,47 +204,50 @@ impl Store {
         from: Millis,
         until: Millis,
     ) -> Result<Vec<LogEntry>, StoreError> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare_cached(
-            "SELECT id, at, user, target, kind, text, run_id FROM log
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, at, user, target, kind, text, run_id FROM log
              WHERE kind = ?1 AND at BETWEEN ?2 AND ?3",
-        )?;
-        let mut entries = Vec::new();
-        for kind in kinds {
-            let rows = stmt.query_map(params![kind.as_str(), from, until], from_row)?;
-            for row in rows {
-                entries.push(row?);
+            )?;
+            let mut entries = Vec::new();
+            for kind in kinds {
+                let rows = stmt.query_map(params![kind.as_str(), from, until], from_row)?;
+                for row in rows {
+                    entries.push(row?);
+                }
             }
-        }
-        entries.sort_by_key(|e| (e.at, e.id));
-        Ok(entries)
+            entries.sort_by_key(|e| (e.at, e.id));
+            Ok(entries)
+        })
     }
 
     /// Whether lever wrote a note about run `run_id` (at or after `since`, when the run ended):
     /// how a deploy watch knows it already reported.
     pub fn lever_noted_run(&self, run_id: i64, since: Millis) -> Result<bool, StoreError> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare_cached(
-            "SELECT EXISTS(SELECT 1 FROM log
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT EXISTS(SELECT 1 FROM log
              WHERE kind = ?1 AND at >= ?2 AND run_id = ?3 AND user = 'lever')",
-        )?;
-        Ok(
-            stmt.query_row(params![LogKind::Note.as_str(), since, run_id], |row| {
-                row.get(0)
-            })?,
-        )
+            )?;
+            Ok(
+                stmt.query_row(params![LogKind::Note.as_str(), since, run_id], |row| {
+                    row.get(0)
+                })?,
+            )
+        })
     }
 
     /// One entry by id.
     pub fn log_entry(&self, id: i64) -> Result<Option<LogEntry>, StoreError> {
-        let conn = self.lock();
-        Ok(conn
-            .query_row(
-                "SELECT id, at, user, target, kind, text, run_id FROM log WHERE id = ?1",
-                params![id],
-                from_row,
-            )
-            .optional()?)
+        self.read(|conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT id, at, user, target, kind, text, run_id FROM log WHERE id = ?1",
+                    params![id],
+                    from_row,
+                )
+                .optional()?)
+        })
     }
 }
 

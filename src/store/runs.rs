@@ -110,6 +110,19 @@ impl StepRecord {
     }
 }
 
+/// Why an interrupted run stopped; what was found still running follows after "; ".
+pub const INTERRUPTED: &str = "lever stopped while it ran";
+
+/// The process group of a step that was running, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunningGroup {
+    pub run_id: i64,
+    pub step: String,
+    pub pgid: i32,
+    /// Its leader's start ([`crate::process::leftovers::start_mark`]).
+    pub mark: String,
+}
+
 /// A run about to start.
 #[derive(Debug, Clone)]
 pub struct NewRun<'a> {
@@ -178,7 +191,7 @@ fn finished_kind(phase: Phase, state: RunState) -> LogKind {
 impl Store {
     /// Records a run as started and logs `text`, in one transaction.
     pub fn start_run(&self, run: &NewRun<'_>, text: &str) -> Result<(Run, LogEntry), StoreError> {
-        let mut conn = self.lock();
+        self.write(|conn| {
         let tx = conn.transaction()?;
         let started_at = now_ms();
         tx.execute(
@@ -223,16 +236,60 @@ impl Store {
             stopped_by: None,
         };
         Ok((stored, entry))
+        })
     }
 
     /// Records that step `idx` of a run started.
     pub fn step_started(&self, run_id: i64, idx: usize, name: &str) -> Result<(), StoreError> {
-        let conn = self.lock();
+        self.write(|conn| {
         conn.execute(
             "INSERT OR REPLACE INTO steps (run_id, idx, name, state, started_at) VALUES (?1, ?2, ?3, 'running', ?4)",
             params![run_id, idx as i64, name, now_ms()],
         )?;
         Ok(())
+        })
+    }
+
+    /// Records the process group running step `idx` and its leader's start mark.
+    pub fn step_process(
+        &self,
+        run_id: i64,
+        idx: usize,
+        pgid: i32,
+        mark: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.write(|conn| {
+            conn.execute(
+                "UPDATE steps SET pgid = ?3, started_mark = ?4 WHERE run_id = ?1 AND idx = ?2",
+                params![run_id, idx as i64, pgid, mark],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The process groups of steps still running in runs still running: what a lever that
+    /// stopped without finishing them may have left.
+    pub fn running_groups(&self) -> Result<Vec<RunningGroup>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT s.run_id, s.name, s.pgid, s.started_mark FROM steps s
+                 JOIN runs r ON r.id = s.run_id
+                 WHERE r.state = 'running' AND s.state = 'running'
+                   AND s.pgid IS NOT NULL AND s.started_mark IS NOT NULL
+                 ORDER BY s.run_id, s.idx",
+            )?;
+            let groups = stmt
+                .query_map([], |row| {
+                    Ok(RunningGroup {
+                        run_id: row.get(0)?,
+                        step: row.get(1)?,
+                        pgid: row.get(2)?,
+                        mark: row.get(3)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(groups)
+        })
     }
 
     /// Records how step `idx` of a run ended; with `took`, the step's start is set that long
@@ -246,49 +303,53 @@ impl Store {
         tail: &str,
         took: Option<std::time::Duration>,
     ) -> Result<StepRecord, StoreError> {
-        let conn = self.lock();
-        let now = now_ms();
-        let started = took.map(|d| now - d.as_millis().min(i64::MAX as u128) as i64);
-        conn.execute(
-            "UPDATE steps SET state = ?3, finished_at = ?4, status = ?5, tail = ?6,
+        self.write(|conn| {
+            let now = now_ms();
+            let started = took.map(|d| now - d.as_millis().min(i64::MAX as u128) as i64);
+            conn.execute(
+                "UPDATE steps SET state = ?3, finished_at = ?4, status = ?5, tail = ?6,
                  started_at = COALESCE(?7, started_at)
              WHERE run_id = ?1 AND idx = ?2",
-            params![run_id, idx as i64, state, now, status, tail, started],
-        )?;
-        Ok(conn.query_row(
-            "SELECT run_id, idx, name, state, started_at, finished_at, status, tail FROM steps
+                params![run_id, idx as i64, state, now, status, tail, started],
+            )?;
+            Ok(conn.query_row(
+                "SELECT run_id, idx, name, state, started_at, finished_at, status, tail FROM steps
              WHERE run_id = ?1 AND idx = ?2",
-            params![run_id, idx as i64],
-            step_from_row,
-        )?)
+                params![run_id, idx as i64],
+                step_from_row,
+            )?)
+        })
     }
 
     /// Records who cancelled a run (before it is finished as cancelled).
     pub fn record_stopped_by(&self, run_id: i64, who: &str) -> Result<(), StoreError> {
-        let conn = self.lock();
-        conn.execute(
-            "UPDATE runs SET stopped_by = ?2 WHERE id = ?1",
-            params![run_id, who],
-        )?;
-        Ok(())
+        self.write(|conn| {
+            conn.execute(
+                "UPDATE runs SET stopped_by = ?2 WHERE id = ?1",
+                params![run_id, who],
+            )?;
+            Ok(())
+        })
     }
 
-    /// Records how a run ended (with the version it produced, if any) and logs `text`, in one
-    /// transaction.
+    /// Records how a run ended at `finished_at` (with the version it produced, if any) and logs
+    /// `text`, in one transaction.
+    #[allow(clippy::too_many_arguments)]
     pub fn finish_run(
         &self,
         run_id: i64,
+        finished_at: Millis,
         state: RunState,
         version: Option<&str>,
         error: Option<&str>,
         text: &str,
     ) -> Result<(Run, LogEntry), StoreError> {
-        let mut conn = self.lock();
+        self.write(|conn| {
         let tx = conn.transaction()?;
         tx.execute(
             "UPDATE runs SET state = ?2, finished_at = ?3, version = COALESCE(?4, version), error = ?5
              WHERE id = ?1",
-            params![run_id, state.as_str(), now_ms(), version, error],
+            params![run_id, state.as_str(), finished_at, version, error],
         )?;
         let run = tx.query_row(
             &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"),
@@ -307,15 +368,18 @@ impl Store {
         )?;
         tx.commit()?;
         Ok((run, entry))
+        })
     }
 
     /// Marks every run left running (by a lever that stopped) as interrupted, with its running
-    /// step, and logs the text `describe` makes of each, in one transaction.
+    /// step, and logs the text `describe` makes of each, in one transaction. Its error is
+    /// [`INTERRUPTED`], then what `leftover` says was found still running, if anything.
     pub fn interrupt_unfinished(
         &self,
+        leftover: impl Fn(&Run) -> Option<String>,
         describe: impl Fn(&Run) -> String,
     ) -> Result<Vec<(Run, LogEntry)>, StoreError> {
-        let mut conn = self.lock();
+        self.write(|conn| {
         let tx = conn.transaction()?;
         let runs = {
             let mut stmt = tx.prepare(&format!(
@@ -333,14 +397,17 @@ impl Store {
                 "UPDATE steps SET state = 'interrupted', finished_at = ?2 WHERE run_id = ?1 AND state = 'running'",
                 params![run.id, now],
             )?;
+            let mut error = INTERRUPTED.to_owned();
+            if let Some(what) = leftover(&run) {
+                error.push_str(&format!("; {what}"));
+            }
             tx.execute(
-                "UPDATE runs SET state = 'interrupted', finished_at = ?2, error = 'lever stopped while it ran'
-                 WHERE id = ?1",
-                params![run.id, now],
+                "UPDATE runs SET state = 'interrupted', finished_at = ?2, error = ?3 WHERE id = ?1",
+                params![run.id, now, error],
             )?;
             run.state = RunState::Interrupted;
             run.finished_at = Some(now);
-            run.error = Some("lever stopped while it ran".into());
+            run.error = Some(error);
             let text = describe(&run);
             let entry = log::append(
                 &tx,
@@ -356,18 +423,20 @@ impl Store {
         }
         tx.commit()?;
         Ok(out)
+        })
     }
 
     /// A run by id.
     pub fn run(&self, id: i64) -> Result<Option<Run>, StoreError> {
-        let conn = self.lock();
-        Ok(conn
-            .query_row(
-                &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"),
-                params![id],
-                run_from_row,
-            )
-            .optional()?)
+        self.read(|conn| {
+            Ok(conn
+                .query_row(
+                    &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"),
+                    params![id],
+                    run_from_row,
+                )
+                .optional()?)
+        })
     }
 
     /// The newest `limit` runs of `target` in any of `phases` that ended in `state`, newest first.
@@ -378,48 +447,51 @@ impl Store {
         state: RunState,
         limit: usize,
     ) -> Result<Vec<Run>, StoreError> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {RUN_COLUMNS} FROM runs WHERE target = ?1 AND state = ?2 ORDER BY id DESC"
-        ))?;
-        let mut out = Vec::new();
-        let mut rows = stmt.query(params![target, state.as_str()])?;
-        while let Some(row) = rows.next()? {
-            let run = run_from_row(row)?;
-            if phases.contains(&run.phase) {
-                out.push(run);
-                if out.len() == limit {
-                    break;
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {RUN_COLUMNS} FROM runs WHERE target = ?1 AND state = ?2 ORDER BY id DESC"
+            ))?;
+            let mut out = Vec::new();
+            let mut rows = stmt.query(params![target, state.as_str()])?;
+            while let Some(row) = rows.next()? {
+                let run = run_from_row(row)?;
+                if phases.contains(&run.phase) {
+                    out.push(run);
+                    if out.len() == limit {
+                        break;
+                    }
                 }
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     /// Runs started at or after `since` (milliseconds), of one target or all, oldest first.
     pub fn runs_since(&self, since: Millis, target: Option<&str>) -> Result<Vec<Run>, StoreError> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare_cached(&format!(
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
             "SELECT {RUN_COLUMNS} FROM runs WHERE started_at >= ?1 AND (?2 IS NULL OR target = ?2)
              ORDER BY started_at, id"
         ))?;
-        let runs = stmt
-            .query_map(params![since, target], run_from_row)?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(runs)
+            let runs = stmt
+                .query_map(params![since, target], run_from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(runs)
+        })
     }
 
     /// The steps of a run, in order.
     pub fn steps(&self, run_id: i64) -> Result<Vec<StepRecord>, StoreError> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare_cached(
-            "SELECT run_id, idx, name, state, started_at, finished_at, status, tail FROM steps
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT run_id, idx, name, state, started_at, finished_at, status, tail FROM steps
              WHERE run_id = ?1 ORDER BY idx",
-        )?;
-        let steps = stmt
-            .query_map(params![run_id], step_from_row)?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(steps)
+            )?;
+            let steps = stmt
+                .query_map(params![run_id], step_from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(steps)
+        })
     }
 }
 
@@ -470,6 +542,7 @@ mod tests {
         let (done, end) = store
             .finish_run(
                 run.id,
+                now_ms(),
                 RunState::Succeeded,
                 Some("abc123"),
                 None,
@@ -490,14 +563,17 @@ mod tests {
             .unwrap();
         store.step_started(run.id, 0, "exporting svn").unwrap();
         let interrupted = store
-            .interrupt_unfinished(|r| format!("{} {} interrupted", r.target, r.phase.as_str()))
+            .interrupt_unfinished(
+                |_| None,
+                |r| format!("{} {} interrupted", r.target, r.phase.as_str()),
+            )
             .unwrap();
         assert_eq!(interrupted.len(), 1);
         assert_eq!(interrupted[0].0.state, RunState::Interrupted);
         assert_eq!(interrupted[0].1.text, "site stage interrupted");
         assert_eq!(store.steps(run.id).unwrap()[0].state, "interrupted");
         assert!(store
-            .interrupt_unfinished(|_| String::new())
+            .interrupt_unfinished(|_| None, |_| String::new())
             .unwrap()
             .is_empty());
     }
@@ -510,14 +586,28 @@ mod tests {
                 .start_run(&new_run(Phase::Deploy), "starting")
                 .unwrap();
             store
-                .finish_run(run.id, RunState::Succeeded, Some(version), None, "deployed")
+                .finish_run(
+                    run.id,
+                    now_ms(),
+                    RunState::Succeeded,
+                    Some(version),
+                    None,
+                    "deployed",
+                )
                 .unwrap();
         }
         let (failed, _) = store
             .start_run(&new_run(Phase::Deploy), "starting")
             .unwrap();
         store
-            .finish_run(failed.id, RunState::Failed, None, Some("boom"), "failed")
+            .finish_run(
+                failed.id,
+                now_ms(),
+                RunState::Failed,
+                None,
+                Some("boom"),
+                "failed",
+            )
             .unwrap();
         let good = store
             .runs(

@@ -454,6 +454,19 @@ impl Lever {
         Self::start_with_env(config, &[])
     }
 
+    /// Starts lever after `prepare` has put what the config needs (step scripts) in its folder.
+    #[allow(dead_code)]
+    pub fn start_prepared(config: &str, prepare: impl FnOnce(&Path)) -> Lever {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("bot.toml"), config).expect("write bot.toml");
+        prepare(dir.path());
+        let child = spawn_lever(dir.path(), &[]);
+        Lever {
+            dir,
+            child: Some(child),
+        }
+    }
+
     /// Starts lever with `env` added to its environment (secrets, as operators pass them).
     pub fn start_with_env(config: &str, env: &[(&str, &str)]) -> Lever {
         let dir = tempfile::tempdir().expect("temp dir");
