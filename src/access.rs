@@ -140,6 +140,12 @@ impl Rule {
         if text.contains(char::is_whitespace) {
             return Err(format!("'{text}': a mask has no spaces"));
         }
+        if !mask::is_plain_source(nick, user, host) {
+            return Err(format!(
+                "'{text}' has more than one '!' or '@'; a mask is nick!user@host with one of each, \
+                 e.g. \"*!*@10.0.0.*\""
+            ));
+        }
         let wild = |part: &str| part.chars().all(|c| c == '*' || c == '?');
         if wild(user) && wild(host) && !wild(nick) {
             return Err(format!(
@@ -153,7 +159,7 @@ impl Rule {
     /// Whether this rule grants to `who`.
     pub fn grants(&self, who: &Identity, casemap: CaseMapping) -> bool {
         match self {
-            Rule::Mask(m) => mask::matches(m, &who.source(), casemap),
+            Rule::Mask(m) => mask::matches_source(m, (&who.nick, &who.user, &who.host), casemap),
             Rule::Account(name) => who
                 .account
                 .as_deref()
@@ -272,6 +278,23 @@ mod tests {
     }
 
     #[test]
+    fn masks_never_match_a_source_with_a_stray_at_or_bang() {
+        let a = access(&["*!*@10.0.0.*"], &["*!*@10.0.0.*"]);
+        // "nick!evil@10.0.0.5@real.host" as a lenient parser splits it.
+        let forged = msg("nick", "evil", "10.0.0.5@real.host", None);
+        assert!(!a.allows(&forged, Role::Admin));
+        assert!(!a.allows(
+            &msg("nick", "evil@10.0.0.5", "real.host", None),
+            Role::Deploy
+        ));
+        assert!(!a.allows(&msg("nick", "a!b", "10.0.0.5", None), Role::Deploy));
+        // An account rule still works for such a sender: the server vouches for it.
+        let b = access(&["account:alice"], &[]);
+        let alice = msg("alice", "a@b", "h", Some("alice"));
+        assert!(b.allows(&alice, Role::Deploy));
+    }
+
+    #[test]
     fn admin_implies_every_role_and_roles_are_separate() {
         let a = access(&["*!*@deployers"], &["account:root"]);
         let root = msg("r", "r", "x", Some("root"));
@@ -304,6 +327,8 @@ mod tests {
         assert!(Rule::parse("alice!*").is_err());
         assert!(Rule::parse("account:").is_err());
         assert!(Rule::parse("account:a*").is_err());
+        assert!(Rule::parse("*!*@*@10.0.0.*").is_err());
+        assert!(Rule::parse("*!*!*@10.0.0.*").is_err());
         assert_eq!(
             Rule::parse("alice!*@trusted.example"),
             Ok(Rule::Mask("alice!*@trusted.example".into()))

@@ -53,10 +53,39 @@ impl CaseMapping {
 }
 
 /// Splits a message source `nick!user@host` into its parts; a missing part is empty.
+///
+/// The host is what follows the *last* `@` and the nick what precedes the *first* `!`, so a
+/// source a server or bridge built from a user name holding `@` or `!` still yields the host the
+/// server put last; [`is_plain_source`] then tells whether the parts can be trusted at all.
 pub fn split_source(source: &str) -> (&str, &str, &str) {
-    let (rest, host) = source.split_once('@').unwrap_or((source, ""));
+    let (rest, host) = source.rsplit_once('@').unwrap_or((source, ""));
     let (nick, user) = rest.split_once('!').unwrap_or((rest, ""));
     (nick, user, host)
+}
+
+/// Whether no part of a source holds a `!` or `@` of its own. A source that does (a user name
+/// `evil@10.0.0.5` relayed as `nick!evil@10.0.0.5@real.host`) has no single reading, so no
+/// mask may match it; only an `account:` rule, which the server vouches for, can.
+pub fn is_plain_source(nick: &str, user: &str, host: &str) -> bool {
+    [nick, user, host]
+        .iter()
+        .all(|part| !part.contains(['!', '@']))
+}
+
+/// Whether the `nick!user@host` mask matches a source given by its parts: nick against the
+/// mask's nick, user against its user, host against its host, so no `*` reaches across a
+/// `!` or `@`. A source that is not [plain](is_plain_source) matches no mask.
+pub fn matches_source(
+    mask: &str,
+    (nick, user, host): (&str, &str, &str),
+    casemap: CaseMapping,
+) -> bool {
+    let (mask_nick, mask_user, mask_host) = split_source(mask);
+    is_plain_source(nick, user, host)
+        && is_plain_source(mask_nick, mask_user, mask_host)
+        && matches(mask_nick, nick, casemap)
+        && matches(mask_user, user, casemap)
+        && matches(mask_host, host, casemap)
 }
 
 /// Whether `subject` (e.g. `nick!user@host`) matches the wildcard `mask` under `casemap`.
@@ -184,6 +213,43 @@ mod tests {
         assert!(matches("", "", a));
         assert!(!matches("", "x", a));
         assert!(matches("**", "", a));
+    }
+
+    #[test]
+    fn the_host_follows_the_last_at_and_the_nick_ends_at_the_first_bang() {
+        assert_eq!(
+            split_source("nick!evil@10.0.0.5@real.host"),
+            ("nick", "evil@10.0.0.5", "real.host")
+        );
+        assert_eq!(split_source("a!b!c@h"), ("a", "b!c", "h"));
+        assert!(is_plain_source("bob", "~bob", "10.0.0.5"));
+        assert!(!is_plain_source("nick", "evil@10.0.0.5", "real.host"));
+        assert!(!is_plain_source("a", "b!c", "h"));
+        assert!(!is_plain_source("n@x", "u", "h"));
+    }
+
+    #[test]
+    fn source_masks_match_part_by_part() {
+        let a = CaseMapping::Ascii;
+        assert!(matches_source(
+            "*!*@10.0.0.*",
+            ("bob", "~b", "10.0.0.42"),
+            a
+        ));
+        assert!(matches_source("Bob!~b@*", ("bob", "~b", "h"), a));
+        // A star in one part never eats into the next.
+        assert!(!matches_source(
+            "*!*@10.0.0.*",
+            ("x", "u@10.0.0.1", "evil"),
+            a
+        ));
+        assert!(!matches_source(
+            "*!*@10.0.0.*",
+            ("x", "u", "10.0.0.5@evil"),
+            a
+        ));
+        assert!(!matches_source("b*!*@h", ("b!x", "u", "h"), a));
+        assert!(!matches_source("*!*@h", ("n", "u", "x!y@h"), a));
     }
 
     #[test]

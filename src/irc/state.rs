@@ -670,10 +670,13 @@ impl Conn {
         text: &str,
         now: Instant,
     ) -> Option<Message> {
-        let Some(Prefix::Nickname(nick, user, host)) = &parsed.prefix else {
+        let Some(prefix @ Prefix::Nickname(..)) = &parsed.prefix else {
             return None; // from a server
         };
-        let nick = nick.as_str();
+        // Split the source as sent (host after the last '@'), not as the protocol crate did
+        // (host after the first), so a user name holding '@' cannot pass for a host.
+        let source = prefix.to_string();
+        let (nick, user, host) = mask::split_source(&source);
         let place = if target.starts_with(|c: char| self.chantypes.contains(c)) {
             Place::Channel(target.to_owned())
         } else if self.casemap.eq(target, &self.nick) {
