@@ -186,16 +186,60 @@ fn request(
         .unwrap_or_else(|e| panic!("{method} {path} on port {port} failed: {e}"))
 }
 
-/// HMAC-SHA256 of `body` under `secret` as `sha256=<hex>`, computed here, independently of
-/// lever (and checked against lever's own `sign`).
+/// HMAC-SHA256 of `body` under `secret` as `sha256=<hex>` (GitHub's signature), computed
+/// here, independently of lever (and checked against lever's own `sign_body`).
 fn signature(secret: &str, body: &[u8]) -> String {
     use hmac::{KeyInit, Mac};
     let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
         .expect("any key length");
     mac.update(body);
     let ours = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-    assert_eq!(ours, lever::http::auth::sign(secret, body));
+    assert_eq!(ours, lever::http::auth::sign_body(secret, body));
     ours
+}
+
+/// Now, in unix seconds, as a sender stamps `X-Lever-Timestamp`.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_secs() as i64
+}
+
+/// lever's own signed request headers: `X-Lever-Timestamp` and an HMAC-SHA256 of
+/// `"{timestamp}.{body}"`, computed here independently of lever.
+fn lever_signed(secret: &str, timestamp: i64, body: &[u8]) -> Vec<(String, String)> {
+    use hmac::{KeyInit, Mac};
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
+        .expect("any key length");
+    mac.update(format!("{timestamp}.").as_bytes());
+    mac.update(body);
+    let ours = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    assert_eq!(ours, lever::http::auth::sign(secret, timestamp, body));
+    vec![
+        ("X-Lever-Timestamp".into(), timestamp.to_string()),
+        ("X-Lever-Signature".into(), ours),
+    ]
+}
+
+/// A delivery id no request has used, as GitHub gives each delivery.
+fn new_delivery_id() -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "test-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// GitHub's signed request headers: an HMAC-SHA256 of the body and a delivery id.
+fn github_signed(secret: &str, delivery: Option<&str>, body: &[u8]) -> Vec<(String, String)> {
+    let mut headers = vec![("X-Hub-Signature-256".into(), signature(secret, body))];
+    if let Some(id) = delivery {
+        headers.push(("X-GitHub-Delivery".into(), id.into()));
+    }
+    headers
 }
 
 /// What a request proves it may do.
@@ -212,7 +256,10 @@ impl Cred<'_> {
         match self {
             Cred::None => Vec::new(),
             Cred::Bearer(token) => vec![("Authorization".into(), format!("Bearer {token}"))],
-            Cred::Signed(header, secret) => vec![(header.into(), signature(secret, body))],
+            Cred::Signed(header, secret) if header.eq_ignore_ascii_case("X-Lever-Signature") => {
+                lever_signed(secret, unix_now(), body)
+            }
+            Cred::Signed(_, secret) => github_signed(secret, Some(&new_delivery_id()), body),
         }
     }
 }
@@ -562,7 +609,9 @@ fn writes_need_a_token_or_a_signature_of_the_exact_body() {
     assert_eq!(none.status, 401, "{none:?}");
     assert_eq!(
         none.error(),
-        "missing credentials: send 'Authorization: Bearer <token>' or 'X-Lever-Signature: sha256=<hmac>'"
+        "missing credentials: send 'Authorization: Bearer <token>', or \
+         'X-Lever-Timestamp: <unix seconds>' with \
+         'X-Lever-Signature: sha256=<hex HMAC-SHA256 of \"<timestamp>.<body>\">'"
     );
     let wrong = rig.post(
         "/api/v1/holds",
@@ -589,7 +638,10 @@ fn writes_need_a_token_or_a_signature_of_the_exact_body() {
         &hold,
     );
     assert_eq!(token_as_secret.status, 401, "{token_as_secret:?}");
-    assert_eq!(token_as_secret.error(), "bad signature");
+    assert!(
+        token_as_secret.error().starts_with("bad signature: "),
+        "{token_as_secret:?}"
+    );
     for path in ["/hooks/deploy", "/hooks/build"] {
         let reply = rig.post(path, Cred::None, &deploy);
         assert_eq!(reply.status, 401, "{path}: {reply:?}");
@@ -631,14 +683,8 @@ fn writes_need_a_token_or_a_signature_of_the_exact_body() {
         &json!({"user": "bob", "target": "api", "status": "succeeded", "version": "v2"}),
     )
     .unwrap();
-    let signed = signature(GITHUB_SECRET, &body);
-    let reply = request(
-        rig.http,
-        "POST",
-        "/hooks/deploy",
-        &[("X-Lever-Signature".into(), signed.clone())],
-        &body,
-    );
+    let signed = lever_signed(GITHUB_SECRET, unix_now(), &body);
+    let reply = request(rig.http, "POST", "/hooks/deploy", &signed, &body);
     reply.expect(201);
     assert_eq!(rig.next_said(), "api deployed by bob v2 (via github)");
     assert_eq!(rig.log_texts()[0], "api deployed v2 (via github)");
@@ -647,22 +693,16 @@ fn writes_need_a_token_or_a_signature_of_the_exact_body() {
         &json!({"user": "mallory", "target": "api", "status": "succeeded", "version": "v2"}),
     )
     .unwrap();
-    let reply = request(
-        rig.http,
-        "POST",
-        "/hooks/deploy",
-        &[("X-Lever-Signature".into(), signed.clone())],
-        &tampered,
-    );
+    let reply = request(rig.http, "POST", "/hooks/deploy", &signed, &tampered);
     assert_eq!(reply.status, 401, "{reply:?}");
-    assert_eq!(reply.error(), "bad signature");
-    let garbage = request(
-        rig.http,
-        "POST",
-        "/hooks/deploy",
-        &[("X-Lever-Signature".into(), "sha1=0123abcd".into())],
-        &body,
+    assert_eq!(
+        reply.error(),
+        "bad signature: X-Lever-Signature must be sha256=<hex HMAC-SHA256 of \
+         \"<X-Lever-Timestamp>.<body>\"> under one of [http] hmac_secrets"
     );
+    let mut garbage = signed.clone();
+    garbage[1].1 = "sha1=0123abcd".into();
+    let garbage = request(rig.http, "POST", "/hooks/deploy", &garbage, &body);
     assert_eq!(garbage.status, 401, "{garbage:?}");
     rig.silent("a tampered body");
     // GitHub's header.
@@ -674,10 +714,7 @@ fn writes_need_a_token_or_a_signature_of_the_exact_body() {
         rig.http,
         "POST",
         "/hooks/deploy",
-        &[(
-            "X-Hub-Signature-256".into(),
-            signature(GITHUB_SECRET, &body),
-        )],
+        &github_signed(GITHUB_SECRET, Some(&new_delivery_id()), &body),
         &body,
     );
     reply.expect(201);
@@ -700,6 +737,77 @@ fn writes_need_a_token_or_a_signature_of_the_exact_body() {
             "NO DEPLOY PLEASE: api (signed)",
             "api deploy FAILED (smoke test failed; via github)",
             "api deployed v2 (via github)",
+        ]
+    );
+}
+
+#[test]
+fn signed_requests_must_be_fresh_and_are_never_accepted_twice() {
+    let mut rig = Rig::start("");
+    let deploy = |user: &str, version: &str| {
+        serde_json::to_vec(
+            &json!({"user": user, "target": "api", "status": "succeeded", "version": version}),
+        )
+        .unwrap()
+    };
+    let port = rig.http;
+    let post = |headers: &[(String, String)], body: &[u8]| {
+        request(port, "POST", "/hooks/deploy", headers, body)
+    };
+    let refused = |reply: Reply| {
+        assert_eq!(reply.status, 401, "{reply:?}");
+        reply.error()
+    };
+
+    // lever's scheme: a fresh timestamp, signed with the body, is accepted once.
+    let now = unix_now();
+    let body = deploy("bob", "v7");
+    let fresh = lever_signed(GITHUB_SECRET, now, &body);
+    post(&fresh, &body).expect(201);
+    assert_eq!(rig.next_said(), "api deployed by bob v7 (via github)");
+    let replay = refused(post(&fresh, &body));
+    assert!(replay.contains("already accepted"), "{replay}");
+    // Captured ten minutes ago, or stamped ten minutes ahead: outside the window.
+    let body = deploy("mallory", "v8");
+    let stale = refused(post(&lever_signed(GITHUB_SECRET, now - 600, &body), &body));
+    assert!(stale.contains("X-Lever-Timestamp"), "{stale}");
+    assert!(stale.contains("5m"), "names the window: {stale}");
+    let ahead = refused(post(&lever_signed(GITHUB_SECRET, now + 600, &body), &body));
+    assert!(ahead.contains("X-Lever-Timestamp"), "{ahead}");
+    // No timestamp at all (the old scheme), or one that is not unix seconds.
+    let bare = [(
+        "X-Lever-Signature".to_owned(),
+        signature(GITHUB_SECRET, &body),
+    )];
+    let missing = refused(post(&bare, &body));
+    assert!(missing.contains("X-Lever-Timestamp"), "{missing}");
+    let mut garbled = lever_signed(GITHUB_SECRET, now, &body);
+    garbled[0].1 = "yesterday".into();
+    let garbled = refused(post(&garbled, &body));
+    assert!(garbled.contains("unix seconds"), "{garbled}");
+
+    // GitHub's scheme has no timestamp: each delivery id is accepted once, and so is each
+    // signed body (the delivery header is not signed, so a fresh id alone proves nothing).
+    let body = deploy("carol", "v9");
+    let first = github_signed(GITHUB_SECRET, Some("delivery-1"), &body);
+    post(&first, &body).expect(201);
+    assert_eq!(rig.next_said(), "api deployed by carol v9 (via github)");
+    let again = refused(post(&first, &body));
+    assert!(again.contains("delivery-1"), "{again}");
+    let new_id = github_signed(GITHUB_SECRET, Some("delivery-2"), &body);
+    let resent = refused(post(&new_id, &body));
+    assert!(resent.contains("already accepted"), "{resent}");
+    let body = deploy("dave", "v10");
+    let no_id = refused(post(&github_signed(GITHUB_SECRET, None, &body), &body));
+    assert!(no_id.contains("X-GitHub-Delivery"), "{no_id}");
+
+    // Nothing refused was announced or stored.
+    rig.silent("refused replays");
+    assert_eq!(
+        rig.log_texts(),
+        [
+            "api deployed v9 (via github)",
+            "api deployed v7 (via github)"
         ]
     );
 }

@@ -22,10 +22,16 @@ pub struct HttpConfig {
     /// `{ ci = "…", deployer = "…" }`.
     #[serde(default)]
     pub tokens: IndexMap<String, Secret>,
-    /// Shared secrets for HMAC-SHA256 signed bodies (`X-Lever-Signature: sha256=<hex>`, or
-    /// GitHub's `X-Hub-Signature-256`), by name.
+    /// Shared secrets for HMAC-SHA256 signed requests, by name: lever's own
+    /// (`X-Lever-Timestamp: <unix seconds>` and `X-Lever-Signature: sha256=<hex>` of
+    /// `"<timestamp>.<body>"`) or GitHub's (`X-Hub-Signature-256` of the body, with a unique
+    /// `X-GitHub-Delivery`).
     #[serde(default)]
     pub hmac_secrets: IndexMap<String, Secret>,
+    /// How far `X-Lever-Timestamp` may be from lever's clock, either way, and how long a signed
+    /// request (or GitHub delivery id) is remembered so it is accepted only once. Default: "5m".
+    #[serde(default = "default_signature_window", with = "duration")]
+    pub signature_window: Duration,
     /// Largest request body accepted, in bytes; larger gets 413. Default: 1048576 (1 MiB).
     #[serde(default = "default_body_limit")]
     pub body_limit: usize,
@@ -40,6 +46,10 @@ fn default_body_limit() -> usize {
 
 fn default_request_timeout() -> Duration {
     Duration::from_secs(10)
+}
+
+fn default_signature_window() -> Duration {
+    Duration::from_secs(5 * 60)
 }
 
 /// Shortest secret accepted: anything shorter can be guessed.
@@ -81,6 +91,14 @@ impl HttpConfig {
             return Err((
                 "http.request_timeout".into(),
                 "must be at least 100ms".into(),
+            ));
+        }
+        if self.signature_window < Duration::from_secs(1)
+            || self.signature_window > Duration::from_secs(24 * 3600)
+        {
+            return Err((
+                "http.signature_window".into(),
+                "must be between 1s and 24h".into(),
             ));
         }
         let named = self
