@@ -12,17 +12,33 @@ const FORMATTING: &[char] = &[
     '\x02', '\x03', '\x04', '\x0f', '\x11', '\x16', '\x1d', '\x1e', '\x1f',
 ];
 
-/// Makes one line safe for the wire: CR, LF, NUL and every other C0 control except the
-/// formatting codes are removed (CTCP's `\x01` too, so text cannot become a CTCP), DEL is
-/// removed, and a tab becomes a space.
+/// Unicode's bidirectional controls: embeddings and overrides (U+202A–U+202E), isolates
+/// (U+2066–U+2069) and the marks (LRM, RLM, ALM). A right-to-left override in a hold reason
+/// makes the rest of the deploy log line read backwards, so none is kept.
+fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}'
+    )
+}
+
+/// Whether `c` is dropped from text lever says or stores: every C0 control but the formatting
+/// codes and tab (CTCP's `\x01` too, so text cannot become a CTCP), DEL, every C1 control
+/// (U+0080–U+009F; U+0085 NEXT LINE ends a line in some viewers) and the bidi controls.
+fn is_stripped(c: char) -> bool {
+    (c.is_control() && c != '\t' && !FORMATTING.contains(&c)) || is_bidi_control(c)
+}
+
+/// Makes one line safe for the wire, the store and the reader: the controls [`is_stripped`]
+/// names are removed (CR, LF, NUL, U+0085, U+202E, ...) and a tab becomes a space. This is the
+/// one rule for text from outside (chat, webhooks, the API, alerts, plugins).
 pub fn sanitize_line(line: &str) -> Cow<'_, str> {
-    let keep = |c: char| !(c.is_ascii_control() && c != '\t') || FORMATTING.contains(&c);
-    if line.chars().all(|c| keep(c) && c != '\t') {
+    if !line.chars().any(|c| c == '\t' || is_stripped(c)) {
         return Cow::Borrowed(line);
     }
     Cow::Owned(
         line.chars()
-            .filter(|&c| keep(c))
+            .filter(|&c| !is_stripped(c))
             .map(|c| if c == '\t' { ' ' } else { c })
             .collect(),
     )
@@ -111,6 +127,22 @@ mod tests {
             sanitize_line("\x02bold\x02 \x0304red\x03 \x1ditalic\x0f"),
             "\x02bold\x02 \x0304red\x03 \x1ditalic\x0f"
         );
+    }
+
+    #[test]
+    fn sanitize_strips_bidi_and_c1_controls() {
+        assert_eq!(sanitize_line("db\u{202E}gnp.exe"), "dbgnp.exe");
+        assert_eq!(
+            sanitize_line("a\u{0085}b\u{0080}c\u{009F}d\u{009B}e"),
+            "abcde"
+        );
+        for c in ('\u{202A}'..='\u{202E}').chain('\u{2066}'..='\u{2069}') {
+            assert_eq!(sanitize_line(&format!("x{c}y")), "xy", "{:?}", c);
+        }
+        assert_eq!(sanitize_line("\u{200E}l\u{200F}r\u{061C}a"), "lra");
+        // Right-to-left text itself, and other non-ASCII, stays.
+        assert_eq!(sanitize_line("שלום café ☃"), "שלום café ☃");
+        assert!(matches!(sanitize_line("שלום"), Cow::Borrowed(_)));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! real IRC and HTTP, bounded alert de-dup, and the outbox under a flood.
 
 mod support;
+use support::*;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -51,4 +52,162 @@ fn a_mask_does_not_match_across_an_at_or_bang_inside_the_source() {
     assert!(!is_admin("nick!ev!il@10.0.0.5"));
     assert!(!is_admin("nick!x@real.host!y@10.0.0.5"));
     assert!(!is_admin("ni@10.0.0.5!x@10.0.0.6"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Real lever, real ngIRCd, real HTTP
+// ---------------------------------------------------------------------------------------------
+
+/// The hook and API token of [`Rig`]'s lever.
+const TOKEN: &str = "hardening-token-0123456789";
+
+/// ngIRCd, a client `alice` in #ops, and lever's real binary in #ops with `[http]` up on
+/// loopback and the targets `site` and `api`.
+struct Rig {
+    client: Client,
+    lever: Lever,
+    http: u16,
+    _server: Ngircd,
+}
+
+impl Rig {
+    fn start(irc_extra: &str, rest: &str) -> Rig {
+        let server = Ngircd::start();
+        let mut client = Client::connect(server.port, "alice");
+        client.join("#ops");
+        let http = free_port();
+        let config = bot_config(
+            server.port,
+            irc_extra,
+            &format!(
+                "[http]\nlisten = \"127.0.0.1:{http}\"\ntoken = \"{TOKEN}\"\n{rest}\n\
+                 [targets.site]\n[[targets.site.deploy]]\nname = \"ship\"\nrun = [\"true\"]\n\
+                 [targets.api]\n[[targets.api.deploy]]\nname = \"ship\"\nrun = [\"true\"]\n"
+            ),
+        );
+        let lever = Lever::start(&config);
+        client.expect(|l| l.verb == "JOIN" && l.from == "lever");
+        assert!(
+            wait_for_port(http, WAIT),
+            "lever's HTTP port never opened:\n{}",
+            lever.log()
+        );
+        Rig {
+            client,
+            lever,
+            http,
+            _server: server,
+        }
+    }
+
+    /// POSTs JSON with the token; the status and body.
+    fn post(&self, path: &str, body: &serde_json::Value) -> (u16, String) {
+        http_request(self.http, "POST", path, Some(TOKEN), &body.to_string())
+    }
+
+    /// Every text lever stored: the deploy log's users and texts, and the holds' names and
+    /// reasons, read from its SQLite file.
+    fn stored_texts(&self) -> Vec<String> {
+        let db = rusqlite::Connection::open_with_flags(
+            self.lever.dir.path().join("lever.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .expect("open lever's store");
+        let mut texts = Vec::new();
+        for query in [
+            "SELECT user, text FROM log ORDER BY id",
+            "SELECT by_nick || ' ' || by_source, reason FROM holds ORDER BY placed_at",
+        ] {
+            let mut statement = db.prepare(query).expect(query);
+            let rows = statement
+                .query_map([], |row| {
+                    Ok(format!(
+                        "{}: {}",
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?
+                    ))
+                })
+                .expect(query);
+            texts.extend(rows.map(|r| r.expect("a row")));
+        }
+        texts
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Bidi and C1 controls are stripped like C0 controls
+// ---------------------------------------------------------------------------------------------
+
+/// Bidi controls (embeddings, overrides, isolates, marks) and C1 controls.
+fn is_bidi_or_c1(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{0080}'..='\u{009F}')
+}
+
+fn assert_clean(what: &str, text: &str) {
+    assert!(
+        !text.chars().any(is_bidi_or_c1),
+        "{what} still holds a bidi or C1 control: {text:?}"
+    );
+}
+
+#[test]
+fn bidi_and_c1_controls_never_reach_the_log_or_the_channel() {
+    let mut rig = Rig::start("", "");
+
+    // Over IRC: "db migration" would show reversed from the override on.
+    rig.client
+        .say_ops("!hold site db\u{202E} noitargim\u{0085}\u{200F} now\u{2066}!");
+    let said = rig.client.lever_says();
+    assert_clean("the hold announcement", &said);
+    assert_eq!(
+        said,
+        "NO DEPLOY PLEASE: site held by alice (db noitargim now!)"
+    );
+    rig.client.say_ops("!log 1");
+    let logged = rig.client.lever_says();
+    assert_clean("the !log reply", &logged);
+    like(
+        &logged,
+        "[{time}] [alice] NO DEPLOY PLEASE: site (db noitargim now!)",
+    );
+
+    // Over HTTP: a hold and a deploy report.
+    let (status, body) = rig.post(
+        "/api/v1/holds",
+        &serde_json::json!({"target": "api", "by": "bo\u{202E}b", "reason": "fre\u{0085}eze\u{061C} \u{202B}x"}),
+    );
+    assert_eq!(status, 201, "{body}");
+    assert_clean("the API's answer", &body);
+    let said = rig.client.lever_says();
+    assert_clean("the HTTP hold's announcement", &said);
+    assert_eq!(said, "NO DEPLOY PLEASE: api held by bob (freeze x)");
+    let (status, body) = rig.post(
+        "/hooks/deploy",
+        &serde_json::json!({
+            "user": "car\u{2067}ol", "target": "site", "status": "failed",
+            "version": "v\u{202D}1", "message": "smoke\u{009B} test\u{2069} failed",
+        }),
+    );
+    assert_eq!(status, 201, "{body}");
+    let said = rig.client.lever_says();
+    assert_clean("the deploy report's announcement", &said);
+    assert_eq!(
+        said,
+        "site deploy by carol v1 FAILED (via token): smoke test failed"
+    );
+
+    let stored = rig.stored_texts();
+    for text in &stored {
+        assert_clean("the store", text);
+    }
+    assert_eq!(
+        stored,
+        [
+            "alice: NO DEPLOY PLEASE: site (db noitargim now!)",
+            "bob: NO DEPLOY PLEASE: api (freeze x)",
+            "carol: site deploy v1 FAILED (smoke test failed; via token)",
+            "alice alice!~alice@127.0.0.1: db noitargim now!",
+            "bob bob!api@token: freeze x",
+        ]
+    );
 }
