@@ -211,3 +211,98 @@ fn bidi_and_c1_controls_never_reach_the_log_or_the_channel() {
         ]
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// 4. The alert de-dup memory stays bounded
+// ---------------------------------------------------------------------------------------------
+
+/// The de-dup memory's default cap (`[alerts] remember_alerts`).
+const REMEMBERED_ALERTS: u64 = 4096;
+
+/// An Alertmanager notification (version 4) for the group `name`, one firing alert per
+/// fingerprint, each on its own instance.
+fn firing_group(name: &str, fingerprints: impl Iterator<Item = String>) -> serde_json::Value {
+    let alerts: Vec<serde_json::Value> = fingerprints
+        .map(|fp| {
+            serde_json::json!({
+                "status": "firing",
+                "labels": {"alertname": name, "instance": fp},
+                "annotations": {"summary": "down"},
+                "fingerprint": fp,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "version": "4", "status": "firing", "groupKey": name, "receiver": "lever",
+        "groupLabels": {"alertname": name}, "commonLabels": {"alertname": name},
+        "commonAnnotations": {"summary": "down"}, "alerts": alerts,
+    })
+}
+
+#[test]
+fn the_alert_de_dup_memory_stays_bounded_through_20000_distinct_alerts() {
+    // One line per group and no per-minute cap to speak of, so every group is said.
+    let mut rig = Rig::start(
+        "",
+        "[alerts]\nlines_per_group = 1\nlines_per_minute = 1000\n",
+    );
+    let post = |rig: &Rig, body: &serde_json::Value| -> serde_json::Value {
+        let (status, answer) = rig.post("/hooks/alertmanager", body);
+        assert_eq!(status, 200, "{answer}");
+        serde_json::from_str(&answer).unwrap_or_else(|e| panic!("{e}: {answer}"))
+    };
+    let mut most = 0;
+    for batch in 0..21 {
+        let group = firing_group(
+            &format!("Storm{batch}"),
+            (0..1000).map(|i| format!("storm-{batch}-{i}")),
+        );
+        let answer = post(&rig, &group);
+        assert_eq!(answer["new"], 1000, "{answer}");
+        let remembered = answer["remembered"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no \"remembered\" count in {answer}"));
+        assert!(
+            remembered <= REMEMBERED_ALERTS,
+            "after {} distinct alerts lever remembers {remembered}, more than {REMEMBERED_ALERTS}",
+            (batch + 1) * 1000
+        );
+        most = most.max(remembered);
+    }
+    assert!(most > 1000, "the memory is used at all: {most}");
+
+    // De-dup still works for what is recent: sent twice, announced once.
+    let recent = firing_group("Recent", std::iter::once("recent-1".to_owned()));
+    let first = post(&rig, &recent);
+    assert_eq!(
+        (first["new"].as_u64(), first["duplicates"].as_u64()),
+        (Some(1), Some(0)),
+        "{first}"
+    );
+    let again = post(&rig, &recent);
+    assert_eq!(
+        (again["new"].as_u64(), again["duplicates"].as_u64()),
+        (Some(0), Some(1)),
+        "{again}"
+    );
+    rig.client.say_ops("!ping");
+    let mut said = Vec::new();
+    loop {
+        let line = rig.client.lever_says();
+        if line == "pong" {
+            break;
+        }
+        said.push(line);
+    }
+    let storms = said
+        .iter()
+        .filter(|l| l.starts_with("[FIRING:1000] Storm"))
+        .count();
+    let recents: Vec<&String> = said.iter().filter(|l| l.contains("Recent")).collect();
+    assert_eq!(storms, 21, "{said:#?}");
+    assert_eq!(
+        recents,
+        ["[FIRING:1] Recent — recent-1 — down"],
+        "{said:#?}"
+    );
+}

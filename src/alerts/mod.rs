@@ -10,8 +10,10 @@
 //! - [`webhook`]: the notification Alertmanager POSTs (version 4)
 //! - [`client`]: Alertmanager's API v2, for `!alerts`, `!ack` and `!silence`
 //! - [`runbooks`]: the runbooks file, for the link when Alertmanager sent none
+//! - [`dedup`]: the bounded memory of what was announced
 
 pub mod client;
+pub mod dedup;
 pub mod runbooks;
 pub mod webhook;
 
@@ -28,10 +30,6 @@ use webhook::{Alert, Webhook};
 
 /// The rate window for `lines_per_minute`.
 const WINDOW: Duration = Duration::from_secs(60);
-/// How long an announced alert is remembered (Alertmanager repeats at least every few hours).
-const REMEMBER: Duration = Duration::from_secs(7 * 24 * 3600);
-/// Alerts remembered for de-duplication at most (about 170 bytes each).
-const MAX_REMEMBERED: usize = 100_000;
 /// Instances named in one line before "… and N more".
 const INSTANCES_SHOWN: usize = 5;
 
@@ -46,6 +44,8 @@ pub struct Receipt {
     pub lines: usize,
     /// Lines held back by the per-minute cap.
     pub held_back: usize,
+    /// Alerts in the de-dup memory once this notification is taken in.
+    pub remembered: usize,
 }
 
 /// Lines held back for one alert name in the current window.
@@ -55,10 +55,9 @@ struct Held {
     critical: bool,
 }
 
-#[derive(Default)]
 struct State {
-    /// Fingerprint → the status last announced and when.
-    announced: HashMap<String, (String, Instant)>,
+    /// Fingerprint → the status last announced.
+    announced: dedup::Dedup,
     window_start: Option<Instant>,
     sent_in_window: usize,
     /// Alert name → lines held back in this window.
@@ -82,10 +81,20 @@ impl Alerts {
     pub fn new(config: Arc<Config>, deploys: Arc<Deploys>, events: Events) -> Arc<Self> {
         let path = config.alerts.runbooks.as_ref().map(|p| config.resolve(p));
         Arc::new(Self {
-            config,
+            config: config.clone(),
             deploys,
             events,
-            state: Mutex::default(),
+            state: Mutex::new(State {
+                announced: dedup::Dedup::new(
+                    config.alerts.remember_alerts,
+                    config.alerts.remember_for,
+                ),
+                window_start: None,
+                sent_in_window: 0,
+                held_back: BTreeMap::new(),
+                warned: false,
+                auto_holds: HashMap::new(),
+            }),
             runbooks: runbooks::Runbooks::new(path),
         })
     }
@@ -118,16 +127,11 @@ impl Alerts {
         {
             let mut state = self.lock();
             for alert in &hook.alerts {
-                let key = alert.key();
-                if state
-                    .announced
-                    .get(&key)
-                    .is_some_and(|(status, _)| *status == alert.status)
-                {
+                let resolved = alert.status == "resolved";
+                if !state.announced.is_new(&alert.key(), resolved, now) {
                     receipt.duplicates += 1;
                     continue;
                 }
-                state.announced.insert(key, (alert.status.clone(), now));
                 fresh.entry(alert.status.as_str()).or_default().push(alert);
                 receipt.new += 1;
             }
@@ -197,39 +201,18 @@ impl Alerts {
                 tracing::warn!(alert = %name, "alert lines over alerts.lines_per_minute are being held back this minute");
             }
         }
-        self.remember_at_most(MAX_REMEMBERED);
+        receipt.remembered = self.remembered();
         receipt
     }
 
-    /// Forgets alerts announced longer ago than [`REMEMBER`] (Alertmanager repeats sooner).
+    /// Forgets alerts past their useful time (see [`dedup`]).
     fn forget_old(&self, now: Instant) {
-        self.lock()
-            .announced
-            .retain(|_, (_, at)| now.duration_since(*at) < REMEMBER);
+        self.lock().announced.forget_expired(now);
     }
 
-    /// Keeps the de-dup memory bounded: past `most` entries, resolved alerts are forgotten
-    /// first, then the oldest half. (A forgotten alert that Alertmanager re-sends is announced
-    /// again: a repeat, never a loss.)
-    fn remember_at_most(&self, most: usize) {
-        let mut state = self.lock();
-        if state.announced.len() <= most {
-            return;
-        }
-        state
-            .announced
-            .retain(|_, (status, _)| status != "resolved");
-        if state.announced.len() > most {
-            let mut times: Vec<Instant> = state.announced.values().map(|(_, at)| *at).collect();
-            times.sort_unstable();
-            let cut = times[times.len() / 2];
-            state.announced.retain(|_, (_, at)| *at > cut);
-        }
-        state.announced.shrink_to_fit();
-        tracing::warn!(
-            remembered = state.announced.len(),
-            "alert de-dup memory was full; forgot the oldest"
-        );
+    /// How many alerts the de-dup memory holds (at most `[alerts] remember_alerts`).
+    pub fn remembered(&self) -> usize {
+        self.lock().announced.len()
     }
 
     /// Once a window with held-back lines is over, says what was held back.

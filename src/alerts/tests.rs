@@ -75,7 +75,8 @@ async fn captured_notifications_are_announced_once_each() {
             new: 1,
             duplicates: 0,
             lines: 1,
-            held_back: 0
+            held_back: 0,
+            remembered: 1,
         }
     );
     assert_eq!(
@@ -90,7 +91,8 @@ async fn captured_notifications_are_announced_once_each() {
             new: 0,
             duplicates: 1,
             lines: 0,
-            held_back: 0
+            held_back: 0,
+            remembered: 1,
         }
     );
     assert!(texts(&mut rx).is_empty());
@@ -296,18 +298,20 @@ async fn critical_alerts_are_named_first_when_held_back() {
 
 #[tokio::test]
 async fn the_de_dup_memory_is_bounded() {
-    let bot = bot("");
-    bot.alerts.receive(&storm("Big", 300, "firing"));
-    bot.alerts.receive(&storm("Gone", 100, "resolved"));
-    bot.alerts.remember_at_most(250);
-    let remembered = bot.alerts.lock().announced.len();
-    assert!(remembered <= 250, "{remembered}");
-    assert!(
-        bot.alerts
-            .lock()
-            .announced
-            .values()
-            .all(|(status, _)| status == "firing"),
-        "resolved alerts are forgotten first"
-    );
+    let bot = bot("[alerts]\nremember_alerts = 250\n");
+    let mut rx = bot.events.subscribe();
+    let resolved = bot.alerts.receive(&storm("Gone", 100, "resolved"));
+    assert_eq!(resolved.remembered, 100);
+    let big = bot.alerts.receive(&storm("Big", 300, "firing"));
+    assert!(big.remembered <= 250, "{big:?}");
+    texts(&mut rx);
+    // Resolved alerts went first: every Gone one is news again, the newest Big ones are not.
+    let again = bot.alerts.receive(&storm("Gone", 100, "resolved"));
+    assert_eq!(again.new, 100, "{again:?}");
+    let tail = storm("Big", 300, "firing");
+    let recent = Webhook {
+        alerts: tail.alerts[200..].to_vec(),
+        ..tail
+    };
+    assert_eq!(bot.alerts.receive(&recent).duplicates, 100);
 }

@@ -2,11 +2,12 @@
 //! `!alerts`, `!ack` and `!silence` reach it).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use indexmap::IndexMap;
 use serde::Deserialize;
 
-use super::Secret;
+use super::{duration, Secret};
 
 /// `[alerts]`
 #[derive(Debug, Deserialize)]
@@ -32,6 +33,16 @@ pub struct AlertsConfig {
     /// `runbook_url` annotation. Read again when it changes. Default: none.
     #[serde(default)]
     pub runbooks: Option<PathBuf>,
+    /// At most this many alerts are remembered to tell a re-sent notification from news; past
+    /// it, resolved alerts and then those heard of longest ago are forgotten (and announced
+    /// again should Alertmanager re-send them). Default: 4096.
+    #[serde(default = "default_remember_alerts")]
+    pub remember_alerts: usize,
+    /// An alert Alertmanager has not re-sent for this long is forgotten (a resolved one after
+    /// an hour at most). Keep it above the Alertmanager route's `repeat_interval` (default 4h),
+    /// or a still-firing alert is announced again at each repeat. Default: "24h".
+    #[serde(default = "default_remember_for", with = "duration")]
+    pub remember_for: Duration,
 }
 
 impl Default for AlertsConfig {
@@ -42,6 +53,8 @@ impl Default for AlertsConfig {
             routes: Vec::new(),
             auto_hold: Vec::new(),
             runbooks: None,
+            remember_alerts: default_remember_alerts(),
+            remember_for: default_remember_for(),
         }
     }
 }
@@ -51,6 +64,12 @@ fn default_lines_per_group() -> usize {
 }
 fn default_lines_per_minute() -> usize {
     20
+}
+fn default_remember_alerts() -> usize {
+    4096
+}
+fn default_remember_for() -> Duration {
+    Duration::from_secs(24 * 3600)
 }
 
 /// `[[alerts.routes]]`: `match = { team = "web" }`, `channels = ["#web"]`.
@@ -100,6 +119,12 @@ pub(super) fn check(
             "alerts.lines_per_minute".into(),
             "must be at least alerts.lines_per_group".into(),
         ));
+    }
+    if alerts.remember_alerts == 0 {
+        return Err(("alerts.remember_alerts".into(), "must be at least 1".into()));
+    }
+    if alerts.remember_for < Duration::from_secs(60) {
+        return Err(("alerts.remember_for".into(), "must be at least 1m".into()));
     }
     for (i, route) in alerts.routes.iter().enumerate() {
         if route.labels.is_empty() {

@@ -199,5 +199,6 @@ pub async fn alertmanager(
         "duplicates": receipt.duplicates,
         "lines": receipt.lines,
         "held_back": receipt.held_back,
+        "remembered": receipt.remembered,
     })))
 }
