@@ -2,7 +2,7 @@
 //!
 //! Holds go to every channel of the targets they cover; runs to their target's channels
 //! (`[targets.NAME] channels`, default all). Lines go out as announcements, behind interactive
-//! replies in the outbox. What a line says is decided here, in one pure function ([`lines`]),
+//! replies in the outbox; those the deploy log records are never dropped from it ([`priority`]). What a line says is decided here, in one pure function ([`lines`]),
 //! so every announcement's wording is tested without a server.
 
 use std::sync::Arc;
@@ -21,12 +21,33 @@ pub fn spawn(config: Arc<Config>, events: &Events, outbox: Outbox) {
     let mut deliveries = events.subscribe();
     tokio::spawn(async move {
         while let Some(delivery) = deliveries.recv().await {
+            let priority = priority(&delivery.event);
             for (channel, line) in lines(&config, &delivery.event) {
-                outbox.say(&channel, &line, Priority::Announce);
+                outbox.say(&channel, &line, priority);
             }
             // The delivery (and its activity guard) is dropped only once its lines are queued.
         }
     });
+}
+
+/// How an event's lines queue: what the deploy log records (a hold placed or lifted, a run
+/// started or ended, a deploy by another tool) is never dropped from a full outbox; progress,
+/// reminders, alerts and reports may be.
+pub fn priority(event: &Event) -> Priority {
+    match event {
+        Event::HoldPlaced { .. }
+        | Event::HoldLifted { .. }
+        | Event::RunStarted { .. }
+        | Event::RunFinished { .. }
+        | Event::RunEndUnrecorded { .. }
+        | Event::RunEndRecorded { .. }
+        | Event::ExternalDeploy { .. } => Priority::Record,
+        Event::HoldReminder { .. }
+        | Event::StepFinished { .. }
+        | Event::Build(_)
+        | Event::Alerts { .. }
+        | Event::Watch { .. } => Priority::Announce,
+    }
 }
 
 /// The lines an event becomes, each with its channel.

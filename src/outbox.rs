@@ -9,6 +9,11 @@
 //! `!ping` answer is not stuck behind an alert storm; but while announcements wait, every
 //! [`REPLIES_PER_ANNOUNCEMENT`]th slot goes to one of them, so a chatty channel cannot starve
 //! them either. Within a class, order is kept.
+//!
+//! The queue is bounded: when it is full, the oldest droppable announcement (a step line, an
+//! alert) goes first, then the oldest reply. A [`Priority::Record`] line (a hold placed or
+//! lifted, a run started or ended) is never dropped: it is what the channel must know to deploy
+//! safely, and there are only ever a few of them, so they may take the queue past its limit.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,8 +32,17 @@ pub const REPLIES_PER_ANNOUNCEMENT: u32 = 3;
 pub enum Priority {
     /// An answer to someone who just asked.
     Reply,
-    /// Something the bot says on its own: run progress, holds, alerts.
+    /// Something the bot says on its own: run progress, alerts, reminders.
     Announce,
+    /// An announcement of what the deploy log records (holds, lifts, run starts and ends): goes
+    /// out in order with the other announcements, but is never dropped to make room.
+    Record,
+}
+
+impl Priority {
+    fn droppable(self) -> bool {
+        self != Priority::Record
+    }
 }
 
 /// PRIVMSG or NOTICE.
@@ -98,14 +112,29 @@ impl Queues {
     fn class(&mut self, priority: Priority) -> &mut VecDeque<OutLine> {
         match priority {
             Priority::Reply => &mut self.replies,
-            Priority::Announce => &mut self.announcements,
+            Priority::Announce | Priority::Record => &mut self.announcements,
         }
+    }
+
+    /// Drops one line to make room: the oldest droppable announcement, else the oldest reply.
+    /// Returns whether one was dropped (false when only [`Priority::Record`] lines wait).
+    fn drop_one(&mut self) -> bool {
+        if let Some(i) = self
+            .announcements
+            .iter()
+            .position(|line| line.priority.droppable())
+        {
+            self.announcements.remove(i);
+            return true;
+        }
+        self.replies.pop_front().is_some()
     }
 }
 
 impl Outbox {
-    /// An outbox that holds at most `limit` lines; past that the oldest announcement (or, with
-    /// none queued, the oldest reply) is dropped and counted.
+    /// An outbox that holds at most `limit` lines; past that the oldest droppable announcement
+    /// (or, with none queued, the oldest reply) is dropped and counted. [`Priority::Record`]
+    /// lines are never dropped.
     pub fn new(limit: usize) -> Self {
         Self {
             shared: Arc::new(Shared {
@@ -146,15 +175,6 @@ impl Outbox {
         {
             let mut q = self.lock();
             for line in text::lines(text) {
-                if q.len() >= self.shared.limit {
-                    let victim = if q.announcements.is_empty() {
-                        &mut q.replies
-                    } else {
-                        &mut q.announcements
-                    };
-                    victim.pop_front();
-                    dropped += 1;
-                }
                 q.class(priority).push_back(OutLine {
                     target: target.to_owned(),
                     kind,
@@ -162,6 +182,10 @@ impl Outbox {
                     text: line,
                     retried: false,
                 });
+                // The new line itself may be the one dropped (a reply, with only records ahead).
+                while q.len() > self.shared.limit && q.drop_one() {
+                    dropped += 1;
+                }
             }
         }
         if dropped > 0 {
@@ -170,7 +194,7 @@ impl Outbox {
                 dropped,
                 total,
                 limit = self.shared.limit,
-                "outbox full: dropped the oldest lines"
+                "outbox full: dropped the oldest lines (never a hold, lift or run start or end)"
             );
         }
         self.shared.queued.notify_one();
@@ -331,6 +355,35 @@ mod tests {
         outbox.say("#ops", "r2\nr3\nr4\nr5", Priority::Reply);
         assert_eq!(outbox.dropped(), 2);
         assert_eq!(texts(&outbox), ["r3", "r4", "r5"]);
+    }
+
+    #[test]
+    fn a_full_outbox_never_drops_a_record_line_for_a_reply() {
+        let outbox = Outbox::new(3);
+        outbox.say("#ops", "step 1", Priority::Announce);
+        outbox.say("#ops", "NO DEPLOY PLEASE", Priority::Record);
+        outbox.say("#ops", "step 2", Priority::Announce);
+        outbox.say("#ops", "r0\nr1\nr2\nr3", Priority::Reply);
+        // Both step lines, then the oldest replies, made room; the hold stayed.
+        assert_eq!(outbox.dropped(), 4);
+        assert_eq!(texts(&outbox), ["r2", "r3", "NO DEPLOY PLEASE"]);
+
+        // With only records queued, the limit gives way to them, and a reply is the one dropped.
+        for i in 0..5 {
+            outbox.say("#ops", &format!("DEPLOY OK {i}"), Priority::Record);
+        }
+        outbox.say("#ops", "pong", Priority::Reply);
+        assert_eq!(outbox.dropped(), 5);
+        assert_eq!(
+            texts(&outbox),
+            [
+                "DEPLOY OK 0",
+                "DEPLOY OK 1",
+                "DEPLOY OK 2",
+                "DEPLOY OK 3",
+                "DEPLOY OK 4"
+            ]
+        );
     }
 
     #[test]

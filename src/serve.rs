@@ -91,7 +91,7 @@ async fn watch_signals(bot: Arc<Bot>, shutdown: CancellationToken) {
         );
         tracing::warn!(runs = ?busy, "waiting for runs to finish; signal again to cancel them");
         for channel in &bot.config.irc.channels {
-            bot.outbox.say(channel, &text, Priority::Announce);
+            bot.outbox.say(channel, &text, Priority::Record);
         }
         tokio::select! {
             _ = runs_finished(&bot) => {}

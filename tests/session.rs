@@ -354,6 +354,92 @@ fn replies_overtake_an_announcement_backlog() {
     finish(server, bot);
 }
 
+/// Reads lever's lines until one starts with `prefix`, within `limit` lines; returns it.
+fn lever_says_within(client: &mut Client, prefix: &str, limit: usize) -> String {
+    let mut seen = Vec::new();
+    while seen.len() < limit {
+        let text = lever_texts(client, 1).remove(0);
+        if text.starts_with(prefix) {
+            return text;
+        }
+        seen.push(text);
+    }
+    panic!("no line starting {prefix:?} among lever's next {limit}: {seen:?}");
+}
+
+/// A channel flooding lever with work it answers: a reply every few milliseconds, into an
+/// outbox of 10 lines drained at 5 a second, until dropped.
+struct ReplyFlood {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ReplyFlood {
+    fn start(outbox: lever::outbox::Outbox) -> ReplyFlood {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut i = 0u64;
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                outbox.say("#ops", &format!("reply {i}"), Priority::Reply);
+                i += 1;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        ReplyFlood {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for ReplyFlood {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// With the outbox full of replies and more arriving every few milliseconds, a `!hold` and its
+/// `!unhold` are still announced: a full outbox drops replies to make room, never the NO DEPLOY
+/// PLEASE or DEPLOY OK line (before, the oldest announcement was the first to go).
+#[test]
+fn a_flood_of_replies_never_pushes_out_a_hold_or_its_lift() {
+    let server = Ngircd::start();
+    let mut client = Client::connect(server.port, "floodwatch");
+    client.join("#ops");
+    let bot = InProcess::start(&bot_config(
+        server.port,
+        "burst = 4\nline_interval = \"200ms\"\nqueue_limit = 10",
+        "",
+    ));
+    expect_lever_join(&mut client);
+    let flood = ReplyFlood::start(bot.bot.outbox.clone());
+
+    client.privmsg("#ops", "!hold db migration");
+    let placed = lever_says_within(&mut client, "NO DEPLOY PLEASE", 40);
+    assert_eq!(
+        placed,
+        "NO DEPLOY PLEASE: every target held by floodwatch (db migration)"
+    );
+    client.privmsg("#ops", "!unhold");
+    let lifted = lever_says_within(&mut client, "DEPLOY OK", 40);
+    assert!(
+        lifted.starts_with("DEPLOY OK: floodwatch lifted the hold on every target"),
+        "{lifted}"
+    );
+    // The flood did fill the outbox: replies were dropped, and the hold's lines were not.
+    drop(flood);
+    assert!(
+        bot.bot.outbox.dropped() > 20,
+        "the flood never filled the outbox: {} dropped",
+        bot.bot.outbox.dropped()
+    );
+    finish(server, bot);
+}
+
 // ---------------------------------------------------------------------------------------------
 // 6. Idle watchdog
 // ---------------------------------------------------------------------------------------------
