@@ -16,7 +16,7 @@ use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use lever::outbox::Priority;
+use lever::chat::outbox::Priority;
 use support::{bot_config, Client, InProcess, Line, Ngircd};
 use tempfile::TempDir;
 

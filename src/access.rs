@@ -9,8 +9,8 @@ use std::fmt;
 
 use serde::Deserialize;
 
-use crate::irc::mask::{self, CaseMapping};
-use crate::message::{Identity, Message};
+use crate::chat::mask::{self, CaseMapping};
+use crate::chat::message::{Identity, Message};
 
 /// A permission a command may require.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -243,7 +243,7 @@ mod tests {
                 host: host.into(),
                 account: account.map(Into::into),
             },
-            place: crate::message::Place::Channel("#ops".into()),
+            place: crate::chat::message::Place::Channel("#ops".into()),
             text: String::new(),
             me: Arc::from("lever"),
             casemap: CaseMapping::Rfc1459,

@@ -2,27 +2,29 @@
 //!
 //! # Layout
 //!
+//! Folders are layers; an arrow only ever points down the list (a module never imports from a
+//! layer above it).
+//!
 //! ```text
-//!  IRC server ⇄ irc/       session: connect, CAP/SASL, reconnect, watchdog, throttle, splitting
-//!  stdin/stdout ⇄ console  the same bot with the terminal as the channel
-//!  HTTP ⇄ http/            hooks in (deploys, builds, alerts), JSON API, /metrics, health
-//!        │ Message { who: Identity, place, text }            ▲ Outbox (ordered, bounded, fair)
-//!        ▼                                                   │
-//!  bot       the services every command shares
-//!  commands/ the list of commands, the dispatcher, one file per command
-//!  plugins/  commands in any language: executables asked for a manifest, run per command
-//!        ▼ handlers call services, never IRC
-//!  deploy/   targets, runs, holds: the one place that decides (backend/ runs a step)
-//!  store/    SQLite: deploy log, holds, runs, steps: the source of truth
-//!  alerts/   Alertmanager notifications (de-dup, caps, routes, auto-hold) and its API
-//!  jenkins   Jenkins' remote API for !build
-//!  metrics/  Prometheus/Graphite queries, sparklines, deploy markers and watches, !stats
-//!        ▼ store first, then publish
-//!  events    typed events to every subscriber → announce (channel lines) → outbox
-//!  access    roles from nick!user@host masks and services accounts
-//!  config/   bot.toml + LEVER_* environment, validated in one place
-//!  process   child processes in groups of their own: stopped as a group, bounded output
-//!  text      what may go on the wire: sanitising, splitting, durations
+//!  app/       the process: bot (the services every command shares), serve (`lever run`: IRC +
+//!             HTTP until a signal), console (`lever console`), telemetry (lever's own /metrics)
+//!  irc/       IRC session: connect, CAP/SASL, reconnect, watchdog, throttle, splitting, accounts
+//!  http/      hooks in (deploys, builds, alerts), JSON API, /metrics, health; HMAC auth
+//!  commands/  the list of commands, the dispatcher, one file per command (parse, then run)
+//!  plugins/   commands in any language: executables asked for a manifest, run per command
+//!  events/    the bus: typed events after they are stored → announce (their words) → outbox
+//!  deploy/    targets, runs, holds: the one place that decides; backend/ runs a step (local
+//!             argv, HTTP engine, Jenkins job)
+//!  alerts/    Alertmanager notifications (de-dup, caps, routes, auto-hold) and its API
+//!  metrics/   Prometheus/Graphite queries, sparklines, deploy markers and watches, !stats
+//!  jenkins/   Jenkins' remote API (trigger, queue, build) and following a build to its end
+//!  store/     SQLite: deploy log, holds, runs, steps: the source of truth
+//!  access     roles from nick!user@host masks and services accounts
+//!  chat/      the chat contract: message (who said what, where), mask (IRC names), outbox
+//!             (ordered, bounded, fair), text (what may go on the wire)
+//!  config/    bot.toml + LEVER_* environment, one file per section, each validating itself
+//!  process/   child processes in groups of their own, tied to lever's life, bounded output
+//!  infra/     blocking (waits off the runtime), activity (work in flight), http_client
 //! ```
 //!
 //! Rules that keep it simple: the IRC read loop never waits on a handler (each command runs in
@@ -31,27 +33,18 @@
 //! while disconnected goes out after reconnecting.
 
 pub mod access;
-pub mod activity;
 pub mod alerts;
-pub mod announce;
-pub mod backend;
-pub mod blocking;
-pub mod bot;
+pub mod app;
+pub mod chat;
 pub mod commands;
 pub mod config;
-pub mod console;
 pub mod deploy;
 pub mod events;
 pub mod http;
+pub mod infra;
 pub mod irc;
 pub mod jenkins;
-pub mod message;
 pub mod metrics;
-pub mod outbound;
-pub mod outbox;
 pub mod plugins;
 pub mod process;
-pub mod serve;
 pub mod store;
-pub mod telemetry;
-pub mod text;

@@ -47,7 +47,7 @@ fn main() -> ExitCode {
         config
             .irc
             .channels
-            .push(lever::console::DEFAULT_CHANNEL.to_owned());
+            .push(lever::app::console::DEFAULT_CHANNEL.to_owned());
     }
     let config = Arc::new(config);
     if let Command::Check = command {
@@ -74,13 +74,15 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match command {
-            Command::Console => match lever::bot::Bot::open(config) {
-                Ok(bot) => lever::console::run(bot)
+            Command::Console => match lever::app::bot::Bot::open(config) {
+                Ok(bot) => lever::app::console::run(bot)
                     .await
                     .map_err(|e| format!("console: {e}")),
                 Err(e) => Err(e.to_string()),
             },
-            _ => lever::serve::run(config).await.map_err(|e| e.to_string()),
+            _ => lever::app::serve::run(config)
+                .await
+                .map_err(|e| e.to_string()),
         }
     });
     match result {

@@ -5,7 +5,7 @@ mod support;
 use support::inspircd::*;
 use support::*;
 
-use lever::outbox::Priority;
+use lever::chat::outbox::Priority;
 
 /// Lines pushed into lever's outbox in the flood tests.
 const FLOOD_LINES: usize = 15;

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use lever::outbox::Priority;
+use lever::chat::outbox::Priority;
 use tempfile::TempDir;
 
 // ---------------------------------------------------------------------------------------------
@@ -375,7 +375,7 @@ struct ReplyFlood {
 }
 
 impl ReplyFlood {
-    fn start(outbox: lever::outbox::Outbox) -> ReplyFlood {
+    fn start(outbox: lever::chat::outbox::Outbox) -> ReplyFlood {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {

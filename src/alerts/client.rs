@@ -102,7 +102,7 @@ pub struct Client {
 
 impl Client {
     pub fn new(config: &AlertmanagerConfig) -> Client {
-        crate::outbound::install_provider();
+        crate::infra::http_client::install_provider();
         let http = reqwest::Client::builder()
             .timeout(TIMEOUT)
             .build()
@@ -128,7 +128,7 @@ impl Client {
     ) -> Result<reqwest::Response, ClientError> {
         let response = request.send().await.map_err(|e| ClientError::Unreachable {
             url: self.base.clone(),
-            reason: crate::outbound::error_chain(&e),
+            reason: crate::infra::http_client::error_chain(&e),
         })?;
         let status = response.status();
         if status.is_success() {
@@ -141,7 +141,7 @@ impl Client {
             .unwrap_or(text);
         Err(ClientError::Refused {
             status: status.as_u16(),
-            message: crate::text::truncate_chars(message.trim(), 200).into_owned(),
+            message: crate::chat::text::truncate_chars(message.trim(), 200).into_owned(),
         })
     }
 
@@ -154,7 +154,7 @@ impl Client {
         let response = self.send(request).await?;
         response.json().await.map_err(|e| ClientError::Unreadable {
             what: "the list of alerts came, but".into(),
-            reason: crate::outbound::error_chain(&e),
+            reason: crate::infra::http_client::error_chain(&e),
         })
     }
 
@@ -190,7 +190,7 @@ impl Client {
         }
         let created: Created = response.json().await.map_err(|e| ClientError::Unreadable {
             what: "the silence was created, but".into(),
-            reason: crate::outbound::error_chain(&e),
+            reason: crate::infra::http_client::error_chain(&e),
         })?;
         Ok(created.silence_id)
     }

@@ -21,11 +21,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::chat::message::Identity;
+use crate::chat::text::{sanitize_line, truncate_chars};
 use crate::config::Config;
 use crate::deploy::Deploys;
 use crate::events::{Event, Events};
-use crate::message::Identity;
-use crate::text::{sanitize_line, truncate_chars};
 use webhook::{Alert, Webhook};
 
 /// The rate window for `lines_per_minute`.

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use super::{CommandError, Ctx, Example, Spec};
 use crate::alerts::client::Client;
-use crate::text::{sanitize_line, truncate_chars};
+use crate::chat::text::{sanitize_line, truncate_chars};
 
 /// Alert names listed before "and N more".
 const MAX_LINES: usize = 5;

@@ -45,7 +45,7 @@ pub fn target(ctx: &Ctx, word: Option<&str>) -> Result<String, CommandError> {
                     .unwrap_or_default();
                 format!(
                     "no target '{}'{hint}; targets: {}",
-                    crate::text::truncate_chars(word, 32),
+                    crate::chat::text::truncate_chars(word, 32),
                     names.join(", ")
                 )
             }))

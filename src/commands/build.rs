@@ -5,17 +5,16 @@
 //! so the piped console waits for it. Its start and end are published as [`Event::Build`] and
 //! worded by the announcer like any CI result; what goes wrong on the way is told to the asker.
 
-use std::time::Duration;
-
 use tokio::time::Instant;
 
 use super::{CommandError, Ctx, Example, Spec};
 use crate::access::Role;
+use crate::chat::message::Place;
+use crate::chat::text::{sanitize_line, truncate_chars};
 use crate::config::{JenkinsConfig, JenkinsJob};
 use crate::events::{BuildReport, Event};
-use crate::jenkins::{Client, JenkinsError, Queued, Started};
-use crate::message::Place;
-use crate::text::{human_duration, sanitize_line, truncate_chars};
+use crate::jenkins::follow::{follow, Update};
+use crate::jenkins::{Client, Started};
 
 pub const SPEC: Spec = Spec {
     name: "build",
@@ -31,8 +30,6 @@ pub const SPEC: Spec = Spec {
 };
 
 /// A queue wait Jenkins always imposes, not worth a line in the channel.
-const QUIET_PERIOD: &str = "In the quiet period";
-
 async fn run(ctx: Ctx) -> Result<(), CommandError> {
     let Args { job: name, params } = parse(&ctx.args)?;
     let Some(config) = ctx.bot.config.jenkins.as_ref() else {
@@ -70,76 +67,23 @@ async fn run(ctx: Ctx) -> Result<(), CommandError> {
     let timeout = config.timeout;
     tokio::spawn(async move {
         let _busy = busy;
-        follow(&ctx, &client, &name, &queued, deadline, timeout).await;
+        follow(
+            &client,
+            &name,
+            &queued,
+            deadline,
+            timeout,
+            |update| match update {
+                Update::Tell(text) => ctx.tell(&text),
+                Update::Started(build) => publish(&ctx, &name, build, "STARTED", None),
+                Update::Finished(build, end) => {
+                    publish(&ctx, &name, build, &end.result, end.duration_ms)
+                }
+            },
+        )
+        .await;
     });
     Ok(())
-}
-
-/// Follows a queued build to its end: announces its start and result, or tells the asker why
-/// lever stopped following it.
-async fn follow(
-    ctx: &Ctx,
-    client: &Client,
-    name: &str,
-    queued: &Queued,
-    deadline: Instant,
-    timeout: Duration,
-) {
-    let mut told_why = false;
-    let waiting = client
-        .wait_for_start(queued, deadline, |why| {
-            if !told_why && !why.starts_with(QUIET_PERIOD) {
-                told_why = true;
-                let why = sanitize_line(why);
-                ctx.tell(&format!(
-                    "{name} is waiting in Jenkins' queue: {}",
-                    truncate_chars(why.trim(), 200)
-                ));
-            }
-        })
-        .await;
-    let started = match waiting {
-        Ok(Some(started)) => started,
-        Ok(None) => {
-            ctx.tell(&format!("build {name} was cancelled in the queue"));
-            return;
-        }
-        Err(JenkinsError::TimedOut) => {
-            ctx.tell(&format!(
-                "build {name} is still in Jenkins' queue after {}; lever stopped following it ([jenkins] timeout) — {}",
-                human_duration(timeout),
-                queued.job
-            ));
-            return;
-        }
-        Err(error) => {
-            ctx.tell(&format!(
-                "lost track of build {name} in Jenkins' queue: {error} — see {}",
-                queued.job
-            ));
-            return;
-        }
-    };
-    publish(ctx, name, &started, "STARTED", None);
-    match client.wait_for_end(&started, deadline).await {
-        Ok(finished) => publish(
-            ctx,
-            name,
-            &started,
-            &finished.result,
-            finished.duration_ms,
-        ),
-        Err(JenkinsError::TimedOut) => ctx.tell(&format!(
-            "build {name} #{} is still running after {}; lever stopped following it ([jenkins] timeout) — {}",
-            started.number,
-            human_duration(timeout),
-            started.link
-        )),
-        Err(error) => ctx.tell(&format!(
-            "lost track of build {name} #{}: {error} — it may still be running: {}",
-            started.number, started.link
-        )),
-    }
 }
 
 fn publish(ctx: &Ctx, name: &str, build: &Started, status: &str, duration_ms: Option<u64>) {

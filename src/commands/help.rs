@@ -57,7 +57,7 @@ async fn run(ctx: Ctx) -> Result<(), CommandError> {
         let Some(command) = ctx.bot.plugins.lookup(wanted) else {
             return Err(CommandError::User(format!(
                 "no command '{}'; {prefix}help lists them",
-                crate::text::truncate_chars(wanted, 30)
+                crate::chat::text::truncate_chars(wanted, 30)
             )));
         };
         let mut text = format!("{} — {}", command.synopsis(prefix), command.help);

@@ -26,7 +26,7 @@ pub const SPEC: Spec = Spec {
 };
 
 async fn run(ctx: Ctx) -> Result<(), CommandError> {
-    let text = crate::text::sanitize_line(&ctx.args).into_owned();
+    let text = crate::chat::text::sanitize_line(&ctx.args).into_owned();
     let mut rest = text.trim();
     let mut target = None;
     let (word, tail) = first_word(rest);
@@ -39,7 +39,7 @@ async fn run(ctx: Ctx) -> Result<(), CommandError> {
         // "!hold sitee freeze" must not quietly hold every target.
         return Err(CommandError::User(format!(
             "no target '{}' (did you mean {close}?); to hold every target, say {}hold all <reason>",
-            crate::text::truncate_chars(word, 32),
+            crate::chat::text::truncate_chars(word, 32),
             ctx.prefix()
         )));
     }
@@ -55,7 +55,7 @@ async fn run(ctx: Ctx) -> Result<(), CommandError> {
             ctx.spec.synopsis(ctx.prefix())
         )));
     }
-    let reason = crate::text::truncate_chars(reason, MAX_REASON);
+    let reason = crate::chat::text::truncate_chars(reason, MAX_REASON);
     let (hold, running) =
         ctx.bot
             .deploys

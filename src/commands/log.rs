@@ -1,7 +1,7 @@
 //! `!log [n] [target]`: the deploy log, newest first, as Flickr's deploy page showed it.
 
 use super::{args, CommandError, Ctx, Example, Spec};
-use crate::message::Place;
+use crate::chat::message::Place;
 
 /// Entries shown without a count.
 const DEFAULT_LINES: usize = 5;

@@ -43,7 +43,7 @@ pub(super) fn resolve(ctx: &Ctx, text: &str) -> Result<Query, CommandError> {
     if query.is_raw() && !ctx.bot.access.allows(&ctx.msg, Role::Metrics) {
         return Err(CommandError::User(format!(
             "'{}' is not a named metric (named: {}); other expressions need the metrics role",
-            crate::text::truncate_chars(text.trim(), 40),
+            crate::chat::text::truncate_chars(text.trim(), 40),
             metrics.query_names()
         )));
     }

@@ -12,9 +12,9 @@ use futures::future::BoxFuture;
 use tokio::task::JoinHandle;
 
 use crate::access::Role;
-use crate::bot::Bot;
-use crate::message::{Message, Place};
-use crate::outbox::Priority;
+use crate::app::bot::Bot;
+use crate::chat::message::{Message, Place};
+use crate::chat::outbox::Priority;
 
 mod alerts;
 mod args;
@@ -304,7 +304,7 @@ pub fn dispatch(bot: &Arc<Bot>, msg: Message) -> Option<JoinHandle<()>> {
                     );
                     let mut text = format!(
                         "unknown command '{}'",
-                        crate::text::truncate_chars(invocation.name, 30)
+                        crate::chat::text::truncate_chars(invocation.name, 30)
                     );
                     if let Some(close) = suggest(bot, &msg, invocation.name) {
                         text.push_str(&format!(" (did you mean {prefix}{close}?)"));
@@ -406,9 +406,9 @@ fn reply_to(bot: &Bot, msg: &Message, text: &str) {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::chat::mask::CaseMapping;
+    use crate::chat::message::Identity;
     use crate::config::Config;
-    use crate::irc::mask::CaseMapping;
-    use crate::message::Identity;
     use std::path::PathBuf;
 
     pub fn message(text: &str, place: Place) -> Message {

@@ -6,8 +6,8 @@ use std::time::Duration;
 use super::{args, CommandError, Ctx, Example, Spec};
 use crate::access::Role;
 use crate::alerts::client::Matcher;
+use crate::chat::text::{human_duration, sanitize_line, truncate_chars};
 use crate::store::log::NewEntry;
-use crate::text::{human_duration, sanitize_line, truncate_chars};
 
 /// How long `!ack` silences an alert.
 const ACK_FOR: Duration = Duration::from_secs(3600);

@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use super::{args, CommandError, Ctx, Example, Spec};
+use crate::chat::text::{human_duration, truncate_chars};
 use crate::deploy::TargetStatus;
 use crate::store::{format_time, now_ms};
-use crate::text::{human_duration, truncate_chars};
 
 /// Targets listed by a bare `!status` before "and N more".
 const MAX_TARGETS: usize = 10;

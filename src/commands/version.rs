@@ -1,7 +1,7 @@
 //! `!version`: which lever is this?
 
 use super::{CommandError, Ctx, Example, Spec};
-use crate::bot::VERSION;
+use crate::app::bot::VERSION;
 
 pub const SPEC: Spec = Spec {
     name: "version",
@@ -20,7 +20,7 @@ async fn run(ctx: Ctx) -> Result<(), CommandError> {
     let up = ctx.bot.started.elapsed().unwrap_or_default();
     ctx.reply(&format!(
         "{VERSION}, up {}",
-        crate::text::human_duration(up)
+        crate::chat::text::human_duration(up)
     ));
     Ok(())
 }

@@ -10,6 +10,7 @@
 //! - [`runner`]: runs the steps of one run in order, recording and publishing each
 //! - [`watch`]: expires holds placed with a duration and reminds the channel of the others
 
+pub mod backend;
 pub mod external;
 pub mod plan;
 mod runner;
@@ -24,16 +25,16 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::activity::Activity;
-use crate::backend::OutputTail;
+use crate::chat::message::Identity;
+use crate::chat::text::human_duration;
 use crate::config::{Config, TargetConfig};
+use crate::deploy::backend::OutputTail;
 use crate::events::{Event, Events};
-use crate::message::Identity;
+use crate::infra::activity::Activity;
 use crate::store::runs::NewRun;
 use crate::store::{
     format_time, now_ms, Deadline, Hold, LogEntry, Phase, Run, RunState, Store, StoreError,
 };
-use crate::text::human_duration;
 
 /// The longest a hold may be placed for with a duration; longer holds are simply open-ended.
 pub const MAX_HOLD: Duration = Duration::from_secs(366 * 24 * 3600);
@@ -153,7 +154,7 @@ impl Deploys {
         let deadline = Deadline::start(wait);
         let gate = match self.gate.try_lock() {
             Some(gate) => gate,
-            None => crate::blocking::off_runtime(|| self.gate.try_lock_until(deadline.at()))
+            None => crate::infra::blocking::off_runtime(|| self.gate.try_lock_until(deadline.at()))
                 .ok_or_else(|| DeployError::Store(self.store.locked(wait)))?,
         };
         Ok((gate, deadline))
@@ -171,7 +172,7 @@ impl Deploys {
         let mut stopped: HashMap<i64, String> = HashMap::new();
         for group in self.store.running_groups()? {
             let pgid = nix::unistd::Pid::from_raw(group.pgid);
-            let count = crate::blocking::off_runtime(|| {
+            let count = crate::infra::blocking::off_runtime(|| {
                 crate::process::leftovers::stop_leftovers(pgid, &group.mark)
             });
             if count > 0 {

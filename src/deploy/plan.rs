@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::backend::StepSpec;
 use crate::config::{BackendKind, Config, StepConfig, TargetConfig};
+use crate::deploy::backend::StepSpec;
 use crate::store::Phase;
 
 /// What a run's steps may refer to.

@@ -8,9 +8,9 @@ use std::time::Duration;
 use super::plan::Work;
 use super::unrecorded::RunEnd;
 use super::{Active, Deploys};
-use crate::activity::Busy;
-use crate::backend::{self, script, Ended, OutputTail, Progress, StepResult, StepSpec};
+use crate::deploy::backend::{self, script, Ended, OutputTail, Progress, StepResult, StepSpec};
 use crate::events::Event;
+use crate::infra::activity::Busy;
 use crate::store::{now_ms, Phase, Run, RunState};
 
 /// Records each step as the executor reports it: in the store first, then announced (with
@@ -212,7 +212,7 @@ async fn stage_version(
         return None;
     }
     let first = result.tail.into_iter().find(|l| !l.trim().is_empty())?;
-    Some(crate::text::truncate_chars(first.trim(), 64).into_owned())
+    Some(crate::chat::text::truncate_chars(first.trim(), 64).into_owned())
 }
 
 /// The deploy log line for a finished run, in the spirit of Flickr's

@@ -15,11 +15,11 @@ use serde_json::{json, Value};
 
 use super::auth::{authenticate, authenticate_bearer, Caller};
 use super::ApiError;
-use crate::bot::Bot;
+use crate::app::bot::Bot;
+use crate::chat::message::Identity;
+use crate::chat::text::{sanitize_line, truncate_chars};
 use crate::deploy::Active;
-use crate::message::Identity;
 use crate::store::{format_time, Hold, LogEntry, Millis, Run};
-use crate::text::{sanitize_line, truncate_chars};
 
 /// Entries `/api/v1/log` returns without a limit, and at most.
 const DEFAULT_LOG: usize = 50;

@@ -19,8 +19,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::ApiError;
+use crate::chat::text::truncate_chars;
 use crate::config::HttpConfig;
-use crate::text::truncate_chars;
 
 /// The credential a request proved it holds.
 #[derive(Debug, Clone, PartialEq, Eq)]

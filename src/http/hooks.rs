@@ -15,10 +15,10 @@ use serde_json::{json, Value};
 use super::api::{hold_json, parse_json};
 use super::auth::authenticate;
 use super::ApiError;
-use crate::bot::Bot;
+use crate::app::bot::Bot;
+use crate::chat::text::{sanitize_line, truncate_chars};
 use crate::deploy::external::{ExternalDeploy, ExternalStatus};
 use crate::events::{BuildReport, Event};
-use crate::text::{sanitize_line, truncate_chars};
 
 /// A field's text, cleaned and cut to `max` characters; empty counts as absent.
 fn clean(text: Option<&str>, max: usize) -> Option<String> {

@@ -9,7 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::mask::CaseMapping;
+use crate::chat::mask::CaseMapping;
 
 #[derive(Debug, Default)]
 struct User {

@@ -14,7 +14,7 @@
 
 use std::collections::VecDeque;
 
-use crate::outbox::OutLine;
+use crate::chat::outbox::OutLine;
 
 /// Lines written before a confirming PING is sent even while more are waiting.
 pub const ACK_EVERY: usize = 10;
@@ -98,7 +98,7 @@ impl Delivery {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outbox::{Kind, Priority};
+    use crate::chat::outbox::{Kind, Priority};
 
     fn line(text: &str) -> OutLine {
         OutLine {

@@ -8,13 +8,12 @@
 //! - [`mask`] (case mapping, wildcard masks), [`accounts`] (who is logged in as what) and
 //!   [`ctcp`] are the protocol's smaller pieces.
 //!
-//! The rest of the bot sees only [`crate::message::Message`]s coming in and the
-//! [`crate::outbox::Outbox`] going out.
+//! The rest of the bot sees only [`crate::chat::message::Message`]s coming in and the
+//! [`crate::chat::outbox::Outbox`] going out.
 
 pub mod accounts;
 pub mod ctcp;
 pub mod delivery;
-pub mod mask;
 pub mod session;
 pub mod state;
 pub mod throttle;

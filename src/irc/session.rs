@@ -20,10 +20,10 @@ use super::delivery::Delivery;
 use super::state::{message_line, redact, Conn, Disconnect};
 use super::throttle::Throttle;
 use super::transport::{self, LineDecoder, Stream};
+use crate::chat::message::Message;
+use crate::chat::outbox::{Kind, OutLine, Outbox};
+use crate::chat::text;
 use crate::config::Config;
-use crate::message::Message;
-use crate::outbox::{Kind, OutLine, Outbox};
-use crate::text;
 
 /// Receives every message for the command layer. Must not block.
 pub type Deliver = Arc<dyn Fn(Message) + Send + Sync>;

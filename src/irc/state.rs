@@ -16,9 +16,9 @@ use tokio::time::Instant;
 use super::accounts::Accounts;
 use super::ctcp;
 use super::delivery::Delivery;
-use super::mask::{self, CaseMapping};
+use crate::chat::mask::{self, CaseMapping};
+use crate::chat::message::{Identity, Message, Place};
 use crate::config::Config;
-use crate::message::{Identity, Message, Place};
 
 /// Capabilities lever asks for when the server offers them.
 const WANTED_CAPS: &[&str] = &[

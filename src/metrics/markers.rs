@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use crate::app::telemetry::Telemetry;
 use crate::config::{Config, MarkersConfig};
 use crate::deploy::external::ExternalStatus;
 use crate::events::{Event, Events};
 use crate::store::{Millis, Phase, RunState};
-use crate::telemetry::Telemetry;
 
 /// How long a metrics system may take to take a marker.
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -80,7 +80,7 @@ pub fn spawn(config: Arc<Config>, events: &Events, telemetry: Arc<Telemetry>) {
     if markers.graphite_url.is_none() && markers.grafana_url.is_none() && markers.statsd.is_none() {
         return;
     }
-    crate::outbound::install_provider();
+    crate::infra::http_client::install_provider();
     let http = reqwest::Client::builder()
         .timeout(TIMEOUT)
         .build()
@@ -151,7 +151,7 @@ async fn post(request: reqwest::RequestBuilder) -> Result<(), String> {
     let response = request
         .send()
         .await
-        .map_err(|e| crate::outbound::error_chain(&e))?;
+        .map_err(|e| crate::infra::http_client::error_chain(&e))?;
     let status = response.status();
     if status.is_success() {
         return Ok(());
@@ -160,7 +160,7 @@ async fn post(request: reqwest::RequestBuilder) -> Result<(), String> {
     Err(format!(
         "HTTP {}: {}",
         status.as_u16(),
-        crate::text::truncate_chars(body.trim(), 200)
+        crate::chat::text::truncate_chars(body.trim(), 200)
     ))
 }
 

@@ -80,7 +80,7 @@ impl Query {
     pub fn title(&self) -> String {
         match &self.name {
             Some(name) => name.clone(),
-            None => crate::text::truncate_chars(&self.expr, 60).into_owned(),
+            None => crate::chat::text::truncate_chars(&self.expr, 60).into_owned(),
         }
     }
 
@@ -107,7 +107,7 @@ impl Metrics {
 
     fn http(&self) -> &reqwest::Client {
         self.http.get_or_init(|| {
-            crate::outbound::install_provider();
+            crate::infra::http_client::install_provider();
             reqwest::Client::builder()
                 .build()
                 .unwrap_or_else(|_| reqwest::Client::new())
@@ -274,10 +274,10 @@ impl Metrics {
             unreachable(if e.is_timeout() {
                 format!(
                     "no answer within {}",
-                    crate::text::human_duration(source.timeout)
+                    crate::chat::text::human_duration(source.timeout)
                 )
             } else {
-                crate::outbound::error_chain(&e)
+                crate::infra::http_client::error_chain(&e)
             })
         })?;
         let status = response.status();
@@ -286,7 +286,7 @@ impl Metrics {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| unreachable(crate::outbound::error_chain(&e)))?
+            .map_err(|e| unreachable(crate::infra::http_client::error_chain(&e)))?
         {
             if bytes.len() + chunk.len() > MAX_ANSWER {
                 return Err(SourceError::Refused {
@@ -317,8 +317,11 @@ impl Metrics {
         };
         Err(SourceError::Refused {
             name: name.to_owned(),
-            message: crate::text::truncate_chars(&crate::text::sanitize_line(&message), 200)
-                .into_owned(),
+            message: crate::chat::text::truncate_chars(
+                &crate::chat::text::sanitize_line(&message),
+                200,
+            )
+            .into_owned(),
         })
     }
 }

@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use crate::chat::text::human_duration;
 use crate::store::{LogEntry, LogKind, Millis, Phase, Run, RunState};
-use crate::text::human_duration;
 
 /// The figures for one window.
 #[derive(Debug, Default, Clone, PartialEq)]

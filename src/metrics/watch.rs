@@ -16,11 +16,11 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::{format, Metrics, Query};
+use crate::chat::message::Identity;
 use crate::config::{Config, WatchRule};
 use crate::deploy::external::ExternalStatus;
 use crate::deploy::Deploys;
 use crate::events::{Event, Events};
-use crate::message::Identity;
 use crate::store::log::NewEntry;
 use crate::store::{now_ms, Millis, Phase, Run, RunState, Store};
 
@@ -154,7 +154,7 @@ impl WatchReport {
                 let after = if window.as_secs() < 60 {
                     format!("{} s", window.as_secs())
                 } else {
-                    crate::text::human_duration(*window)
+                    crate::chat::text::human_duration(*window)
                 };
                 format!(
                     "{} looks healthy after {after}: {} its level before",
@@ -386,7 +386,7 @@ impl Watcher {
         level(&series).ok_or_else(|| {
             format!(
                 "it had no data in the {} before the deploy",
-                crate::text::human_duration(span)
+                crate::chat::text::human_duration(span)
             )
         })
     }

@@ -92,7 +92,7 @@ fn check(entry: Entry) -> Result<Declared, String> {
     if !ok_name {
         return Err(format!(
             "command name '{}' is not 1 to {MAX_NAME} lowercase letters, digits, '-' or '_'",
-            crate::text::truncate_chars(&name, 40)
+            crate::chat::text::truncate_chars(&name, 40)
         ));
     }
     let about = |what: &str| format!("command '{name}': {what}");

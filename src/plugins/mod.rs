@@ -309,7 +309,7 @@ async fn manifest_of(plugin: &Plugin) -> Result<Vec<manifest::Declared>, String>
             "--manifest failed: {status}{}",
             stderr
                 .last()
-                .map(|l| format!(": {}", crate::text::truncate_chars(l, 200)))
+                .map(|l| format!(": {}", crate::chat::text::truncate_chars(l, 200)))
                 .unwrap_or_default()
         )),
         run::Ran::TimedOut => Err(format!(

@@ -16,14 +16,14 @@ use tokio::io::AsyncWriteExt;
 use tokio::process::Command as Process;
 
 use super::{Command, Plugin};
-use crate::backend::OutputTail;
-use crate::bot::Bot;
+use crate::app::bot::Bot;
+use crate::chat::message::{Message, Place};
+use crate::chat::outbox::Priority;
+use crate::chat::text::{sanitize_line, truncate_chars};
 use crate::commands::CommandError;
-use crate::message::{Message, Place};
-use crate::outbox::Priority;
+use crate::deploy::backend::OutputTail;
 use crate::process::{failure, group_of, read_lines, spawn_error, stop_group, DRAIN};
 use crate::store::log::NewEntry;
-use crate::text::{sanitize_line, truncate_chars};
 
 /// Reply lines acted on; the rest are counted ("… 12 more lines").
 pub const MAX_LINES: usize = 10;
@@ -312,7 +312,7 @@ fn seconds(d: Duration) -> String {
     if d.subsec_millis() == 0 {
         format!("{} s", d.as_secs())
     } else {
-        crate::text::human_duration(d)
+        crate::chat::text::human_duration(d)
     }
 }
 

@@ -6,9 +6,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::*;
-use crate::bot::Bot;
+use crate::app::bot::Bot;
+use crate::chat::message::Place;
 use crate::commands::tests::{bot, message, run};
-use crate::message::Place;
 
 /// A `/bin/sh` plugin answering `--manifest` with `commands` (a JSON list) and running `body`
 /// for a command.
@@ -40,7 +40,7 @@ async fn bot_with(dir: &Path, extra: &str) -> (Arc<Bot>, Report) {
     panic!("plugins stayed busy");
 }
 
-fn chan(text: &str) -> crate::message::Message {
+fn chan(text: &str) -> crate::chat::message::Message {
     message(text, Place::Channel("#ops".into()))
 }
 

@@ -194,7 +194,7 @@ impl Drop for Deadline {
 /// A handle to the SQLite store: one connection for writes and, for a file, one for reads, so
 /// `!log` and `!status` read on while a write waits for a lock.
 ///
-/// Every operation runs off the async runtime ([`crate::blocking`]) and within `lock_wait` of
+/// Every operation runs off the async runtime ([`crate::infra::blocking`]) and within `lock_wait` of
 /// being asked, counting the wait behind other store work: a write that cannot happen in time
 /// fails with [`StoreError::Locked`] instead of queueing, and is never applied later, after its
 /// caller (an HTTP client, a person in the channel) was told it failed.
@@ -287,7 +287,7 @@ impl Store {
     ) -> Result<T, StoreError> {
         let own = Instant::now() + wait;
         let deadline = DEADLINE.get().map_or(own, |d| d.min(own));
-        crate::blocking::off_runtime(|| {
+        crate::infra::blocking::off_runtime(|| {
             // The time may go waiting behind other store work, itself waiting for the lock.
             let Some(mut conn) = conn.try_lock_until(deadline) else {
                 return Err(self.locked(wait));

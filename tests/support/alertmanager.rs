@@ -51,7 +51,7 @@ pub fn http(
     bearer: Option<&str>,
     body: Option<&Value>,
 ) -> Result<(u16, String), String> {
-    lever::outbound::install_provider();
+    lever::infra::http_client::install_provider();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

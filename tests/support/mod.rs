@@ -19,7 +19,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
-use lever::bot::Bot;
+use lever::app::bot::Bot;
 use lever::config::Config;
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
@@ -565,7 +565,7 @@ impl InProcess {
             .block_on(async { Bot::open(Arc::new(config)) })
             .unwrap_or_else(|e| panic!("start lever: {e}"));
         let shutdown = CancellationToken::new();
-        runtime.spawn(lever::serve::serve(bot.clone(), shutdown.clone()));
+        runtime.spawn(lever::app::serve::serve(bot.clone(), shutdown.clone()));
         InProcess {
             bot,
             runtime: Some(runtime),

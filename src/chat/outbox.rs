@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use crate::text;
+use crate::chat::text;
 
 /// While announcements wait, at most this many replies go out before one announcement does.
 pub const REPLIES_PER_ANNOUNCEMENT: u32 = 3;

@@ -8,13 +8,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::chat::outbox::{Outbox, Priority};
+use crate::chat::text::{human_duration, truncate_chars};
 use crate::config::Config;
 use crate::deploy::external::{ExternalDeploy, ExternalStatus};
 use crate::events::{BuildReport, Event, Events};
 use crate::metrics::watch::WatchReport;
-use crate::outbox::{Outbox, Priority};
 use crate::store::{format_time, Hold, Phase, Run, RunState, StepRecord};
-use crate::text::{human_duration, truncate_chars};
 
 /// Starts the task that announces every event published from now on.
 pub fn spawn(config: Arc<Config>, events: &Events, outbox: Outbox) {

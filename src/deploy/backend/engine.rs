@@ -17,8 +17,8 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use super::{Ended, Progress, StepOutcome, StepResult};
+use crate::chat::text::{sanitize_line, truncate_chars};
 use crate::deploy::plan::HttpWork;
-use crate::text::{sanitize_line, truncate_chars};
 
 /// How often the status URL is asked.
 const POLL: Duration = Duration::from_secs(2);
@@ -161,7 +161,7 @@ pub async fn run(
     progress: &mut dyn Progress,
     cancel: &CancellationToken,
 ) -> Ended {
-    crate::outbound::install_provider();
+    crate::infra::http_client::install_provider();
     let http = reqwest::Client::builder()
         .timeout(REQUEST_TIMEOUT)
         .build()
@@ -229,7 +229,7 @@ pub async fn run(
             steps.close_open(progress, StepOutcome::TimedOut, &[]);
             return Ended::Failed(format!(
                 "the deploy engine's run took longer than {}; it was asked to stop",
-                crate::text::human_duration(work.timeout)
+                crate::chat::text::human_duration(work.timeout)
             ));
         }
         match poll(&http, &status_url, &status_authed).await {
@@ -245,7 +245,7 @@ pub async fn run(
                 let since = *failing_since.get_or_insert_with(Instant::now);
                 tracing::warn!(url = %status_url, %error, "the deploy engine's status did not answer; retrying");
                 if since.elapsed() >= GIVE_UP {
-                    let why = format!("lost contact with the deploy engine for {}: {error} (the run may still be going there)", crate::text::human_duration(GIVE_UP));
+                    let why = format!("lost contact with the deploy engine for {}: {error} (the run may still be going there)", crate::chat::text::human_duration(GIVE_UP));
                     steps.close_open(
                         progress,
                         StepOutcome::Failed {
@@ -326,7 +326,7 @@ async fn start(
             format!(
                 "{} did not answer: {} (check the target's url)",
                 work.url,
-                crate::outbound::error_chain(&e)
+                crate::infra::http_client::error_chain(&e)
             )
         })?;
     let status = response.status();
@@ -372,15 +372,17 @@ async fn poll(
     let response = authed(http.get(url))
         .send()
         .await
-        .map_err(|e| crate::outbound::error_chain(&e))?;
+        .map_err(|e| crate::infra::http_client::error_chain(&e))?;
     let status = response.status();
     if !status.is_success() {
         return Err(format!("{url} answered {status}"));
     }
-    response
-        .json::<Status>()
-        .await
-        .map_err(|e| format!("unreadable status: {}", crate::outbound::error_chain(&e)))
+    response.json::<Status>().await.map_err(|e| {
+        format!(
+            "unreadable status: {}",
+            crate::infra::http_client::error_chain(&e)
+        )
+    })
 }
 
 /// Asks the engine to stop, then waits briefly for it to say so.
@@ -390,7 +392,7 @@ async fn stop(
     authed: &impl Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
 ) -> Option<Status> {
     if let Err(e) = authed(http.delete(url)).send().await {
-        tracing::warn!(url, error = %crate::outbound::error_chain(&e), "could not ask the deploy engine to stop");
+        tracing::warn!(url, error = %crate::infra::http_client::error_chain(&e), "could not ask the deploy engine to stop");
     }
     let until = Instant::now() + STOP_WAIT;
     while Instant::now() < until {

@@ -72,7 +72,10 @@ pub fn describe(outcome: &StepOutcome, limit: Option<Duration>) -> String {
         StepOutcome::Failed { status } => status.clone(),
         StepOutcome::NotStarted { error } => error.clone(),
         StepOutcome::TimedOut => match limit {
-            Some(limit) => format!("timed out after {}", crate::text::human_duration(limit)),
+            Some(limit) => format!(
+                "timed out after {}",
+                crate::chat::text::human_duration(limit)
+            ),
             None => "timed out".into(),
         },
         StepOutcome::Cancelled => "cancelled".into(),
@@ -129,7 +132,7 @@ impl OutputTail {
     /// and without terminal colour codes (which would reach IRC as `[31m` litter).
     pub fn push(&self, line: &str) {
         let line = strip_ansi(line);
-        let line = crate::text::truncate_chars(line.trim_end(), LINE_CHARS).into_owned();
+        let line = crate::chat::text::truncate_chars(line.trim_end(), LINE_CHARS).into_owned();
         let mut tail = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         tail.total += 1;
         if tail.lines.len() == TAIL_LINES {

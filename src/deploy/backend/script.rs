@@ -20,9 +20,9 @@ use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
 use super::{OutputTail, StepOutcome, StepResult, StepSpec, LINE_CHARS};
+use crate::chat::text::human_duration;
 use crate::process::tie::spawn_tied;
 use crate::process::{failure, group_of, os_error, read_lines, spawn_error, stop_group, DRAIN};
-use crate::text::human_duration;
 
 /// Bytes kept of one output line. A UTF-8 character is at most 4 bytes, so a line cut here still
 /// has more than [`LINE_CHARS`] characters and [`OutputTail::push`] marks the cut with `…`.
@@ -275,7 +275,7 @@ fn is_lever_setting(name: &OsStr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::TAIL_LINES;
+    use crate::deploy::backend::TAIL_LINES;
     use crate::process::GRACE;
     use nix::sys::signal::Signal;
     use std::os::unix::fs::PermissionsExt;

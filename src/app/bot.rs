@@ -10,15 +10,15 @@ use std::time::SystemTime;
 use tokio::task::JoinHandle;
 
 use crate::access::Access;
-use crate::activity::Activity;
 use crate::alerts::Alerts;
-use crate::announce;
+use crate::chat::message::Message;
+use crate::chat::outbox::Outbox;
 use crate::commands;
 use crate::config::{Config, ConfigError};
 use crate::deploy::Deploys;
+use crate::events::announce;
 use crate::events::Events;
-use crate::message::Message;
-use crate::outbox::Outbox;
+use crate::infra::activity::Activity;
 use crate::store::{Store, StoreError};
 
 /// lever's version string, as `!version` and CTCP VERSION report it.
@@ -49,7 +49,7 @@ pub struct Bot {
     /// Prometheus and Graphite, for `!metric` and `!graph`.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// lever's own counters, for `/metrics`.
-    pub telemetry: Arc<crate::telemetry::Telemetry>,
+    pub telemetry: Arc<crate::app::telemetry::Telemetry>,
     /// Commands from plugins; empty until [`crate::plugins::Plugins::reload`].
     pub plugins: crate::plugins::Plugins,
     /// The IRC connection, as far as the rest of lever needs to know it.
@@ -96,7 +96,7 @@ impl Bot {
         deploys.watch_holds();
         let alerts = Alerts::new(config.clone(), deploys.clone(), events.clone());
         alerts.watch();
-        let telemetry = crate::telemetry::Telemetry::new();
+        let telemetry = crate::app::telemetry::Telemetry::new();
         telemetry.watch(&events);
         let metrics = Arc::new(crate::metrics::Metrics::new(config.clone()));
         crate::metrics::markers::spawn(config.clone(), &events, telemetry.clone());

@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::bot::{Bot, StartError, VERSION};
+use crate::app::bot::{Bot, StartError, VERSION};
+use crate::chat::outbox::Priority;
 use crate::config::Config;
 use crate::irc::session::Deliver;
 use crate::irc::Session;
-use crate::outbox::Priority;
 
 /// Connects to IRC and serves until a signal asks lever to stop; then says what is queued,
 /// QUITs, and returns.

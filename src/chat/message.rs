@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::irc::mask::CaseMapping;
+use crate::chat::mask::CaseMapping;
 
 /// Who sent a message, as far as the server told us.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::bot::Bot;
-use crate::irc::mask::CaseMapping;
-use crate::message::{Identity, Message, Place};
-use crate::outbox::{Kind, OutLine};
+use crate::app::bot::Bot;
+use crate::chat::mask::CaseMapping;
+use crate::chat::message::{Identity, Message, Place};
+use crate::chat::outbox::{Kind, OutLine};
 
 /// The channel the console pretends to be, when the config lists none.
 pub const DEFAULT_CHANNEL: &str = "#console";

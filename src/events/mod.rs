@@ -6,13 +6,15 @@
 //! at all). Each delivery carries an [`Activity`] guard until the subscriber has handled it, so
 //! the piped console can wait until a run's end has really been announced.
 
+pub mod announce;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::activity::{Activity, Busy};
 use crate::deploy::external::ExternalDeploy;
+use crate::infra::activity::{Activity, Busy};
 use crate::metrics::watch::WatchReport;
 use crate::store::{Hold, LogEntry, Phase, Run, StepRecord};
 

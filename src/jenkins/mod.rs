@@ -16,6 +16,8 @@
 //! names under another root URL (its configured public address) is read at the same place
 //! under `[jenkins] url` instead, and the name Jenkins gave is kept for people to click.
 
+pub mod follow;
+
 use std::time::Duration;
 
 use reqwest::{StatusCode, Url};
@@ -23,8 +25,8 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use tokio::time::Instant;
 
+use crate::chat::text::{sanitize_line, truncate_chars};
 use crate::config::{JenkinsConfig, JenkinsJob};
-use crate::text::{sanitize_line, truncate_chars};
 
 /// How long one HTTP call may take (less when the deadline is nearer).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -194,7 +196,7 @@ pub struct Client {
 
 impl Client {
     pub fn new(config: &JenkinsConfig) -> Client {
-        crate::outbound::install_provider();
+        crate::infra::http_client::install_provider();
         let http = reqwest::Client::builder()
             // A 302 answer to the trigger is Jenkins' own word, not a page to fetch.
             .redirect(reqwest::redirect::Policy::none())
@@ -669,10 +671,10 @@ fn reason(error: &reqwest::Error) -> String {
 mod tests {
     use super::*;
 
-    const PENDING: &str = include_str!("../testdata/payloads/jenkins/queueItemPending.json");
-    const RUNNING: &str = include_str!("../testdata/payloads/jenkins/queueItemRunning.json");
-    const CANCELLED: &str = include_str!("../testdata/payloads/jenkins/queueItemCancelled.json");
-    const BUILD: &str = include_str!("../testdata/payloads/jenkins/build-info.json");
+    const PENDING: &str = include_str!("../../testdata/payloads/jenkins/queueItemPending.json");
+    const RUNNING: &str = include_str!("../../testdata/payloads/jenkins/queueItemRunning.json");
+    const CANCELLED: &str = include_str!("../../testdata/payloads/jenkins/queueItemCancelled.json");
+    const BUILD: &str = include_str!("../../testdata/payloads/jenkins/build-info.json");
 
     fn client(url: &str) -> Client {
         let config = JenkinsConfig {
