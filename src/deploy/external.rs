@@ -3,30 +3,10 @@
 //! force, since the tool did not ask first.
 
 use super::{DeployError, Deploys};
+use crate::events::reports::{ExternalDeploy, ExternalStatus};
 use crate::events::Event;
 use crate::store::log::NewEntry;
 use crate::store::{Hold, LogEntry, LogKind};
-
-/// Where another tool's deploy is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExternalStatus {
-    Started,
-    Succeeded,
-    Failed,
-}
-
-/// A deploy another tool reports. Every text is already sanitised and bounded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExternalDeploy {
-    pub user: String,
-    pub target: String,
-    pub status: ExternalStatus,
-    pub version: Option<String>,
-    pub url: Option<String>,
-    pub message: Option<String>,
-    /// The credential the report came with ("ci").
-    pub via: String,
-}
 
 impl ExternalDeploy {
     /// The deploy log line, in the manner of lever's own.

@@ -11,9 +11,7 @@ use std::time::Duration;
 use crate::chat::outbox::{Outbox, Priority};
 use crate::chat::text::{human_duration, truncate_chars};
 use crate::config::Config;
-use crate::deploy::external::{ExternalDeploy, ExternalStatus};
-use crate::events::{BuildReport, Event, Events};
-use crate::metrics::watch::WatchReport;
+use crate::events::{BuildReport, Event, Events, ExternalDeploy, ExternalStatus, WatchReport};
 use crate::store::{format_time, Hold, Phase, Run, RunState, StepRecord};
 
 /// Starts the task that announces every event published from now on.
@@ -113,17 +111,17 @@ pub fn lines(config: &Config, event: &Event) -> Vec<(String, String)> {
         }
         // Alerts arrive already routed and worded.
         Event::Alerts { lines } => return lines.clone(),
-        Event::Watch { report, .. } => (
+        Event::Watch { report, entry } => (
             run_channels(config, &report.deploy().target),
-            watch_line(config, report),
+            watch_line(config, report, &entry.text),
         ),
     };
     channels.into_iter().map(|c| (c, text.clone())).collect()
 }
 
-/// A watch's finding, as logged, with what to do about a regression.
-fn watch_line(config: &Config, report: &WatchReport) -> String {
-    let text = report.text();
+/// A watch's finding, as logged (`logged`), with what to do about a regression.
+fn watch_line(config: &Config, report: &WatchReport, logged: &str) -> String {
+    let text = logged.to_owned();
     match report {
         WatchReport::Regression { holding: true, .. } => {
             format!(

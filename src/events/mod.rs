@@ -7,15 +7,16 @@
 //! the piped console can wait until a run's end has really been announced.
 
 pub mod announce;
+pub mod reports;
+
+pub use reports::{BuildReport, ExternalDeploy, ExternalStatus, WatchReport, Watched};
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::deploy::external::ExternalDeploy;
 use crate::infra::activity::{Activity, Busy};
-use crate::metrics::watch::WatchReport;
 use crate::store::{Hold, LogEntry, Phase, Run, StepRecord};
 
 /// Something that happened, already stored (all but [`Event::RunEndUnrecorded`]).
@@ -87,22 +88,6 @@ pub enum Event {
         report: WatchReport,
         entry: LogEntry,
     },
-}
-
-/// A CI build, as `/hooks/build` reports it. Every text is already sanitised and bounded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BuildReport {
-    pub job: String,
-    pub number: Option<u64>,
-    /// "SUCCESS", "FAILURE", "UNSTABLE", "ABORTED", or "STARTED".
-    pub status: String,
-    pub url: Option<String>,
-    pub duration_ms: Option<u64>,
-    pub user: Option<String>,
-    /// The credential the report came with.
-    pub via: String,
-    /// Where to announce it; empty, every channel.
-    pub channels: Vec<String>,
 }
 
 /// An event with the guard that keeps the bot "busy" until a subscriber has handled it.

@@ -19,53 +19,13 @@ use crate::app::bot::Bot;
 use crate::chat::message::Identity;
 use crate::chat::text::{sanitize_line, truncate_chars};
 use crate::deploy::Active;
-use crate::store::{format_time, Hold, LogEntry, Millis, Run};
+use crate::store::{format_time, json};
 
 /// Entries `/api/v1/log` returns without a limit, and at most.
 const DEFAULT_LOG: usize = 50;
 const MAX_LOG: usize = 1000;
 /// The word that names the hold on every target in a path.
 const EVERY_TARGET: &str = "all";
-
-fn rfc3339(at: Millis) -> String {
-    format!("{}Z", format_time(at).replacen(' ', "T", 1))
-}
-
-pub fn hold_json(hold: &Hold) -> Value {
-    json!({
-        "target": hold.target,
-        "by": hold.by_nick,
-        "by_account": hold.by_account,
-        "reason": hold.reason,
-        "placed_at": rfc3339(hold.placed_at),
-        "expires_at": hold.expires_at.map(rfc3339),
-    })
-}
-
-fn entry_json(entry: &LogEntry) -> Value {
-    json!({
-        "id": entry.id,
-        "at": rfc3339(entry.at),
-        "user": entry.user,
-        "target": entry.target,
-        "kind": entry.kind.as_str(),
-        "text": entry.text,
-        "run_id": entry.run_id,
-        "line": entry.to_string(),
-    })
-}
-
-fn run_json(run: &Run) -> Value {
-    json!({
-        "id": run.id,
-        "phase": run.phase.as_str(),
-        "state": run.state.as_str(),
-        "user": run.user,
-        "version": run.version,
-        "started_at": rfc3339(run.started_at),
-        "finished_at": run.finished_at.map(rfc3339),
-    })
-}
 
 fn active_json(active: &Active) -> Value {
     json!({
@@ -91,16 +51,16 @@ pub async fn status(State(bot): State<Arc<Bot>>) -> Result<Json<Value>, ApiError
         targets.push(json!({
             "name": name,
             "held": !status.holds.is_empty(),
-            "holds": status.holds.iter().map(hold_json).collect::<Vec<_>>(),
-            "live": status.live.as_ref().map(run_json),
-            "staged": status.staged.as_ref().map(run_json),
+            "holds": status.holds.iter().map(json::hold).collect::<Vec<_>>(),
+            "live": status.live.as_ref().map(json::run),
+            "staged": status.staged.as_ref().map(json::run),
             "active": status.active.as_ref().map(active_json),
         }));
     }
     let holds = bot.deploys.holds()?;
     Ok(Json(json!({
         "irc": { "ready": bot.irc.is_ready(), "nick": bot.irc.nick() },
-        "holds": holds.iter().map(hold_json).collect::<Vec<_>>(),
+        "holds": holds.iter().map(json::hold).collect::<Vec<_>>(),
         "targets": targets,
     })))
 }
@@ -128,7 +88,7 @@ pub async fn log(
         .log(limit, query.target.as_deref())
         .map_err(not_found_target)?;
     Ok(Json(
-        json!({ "entries": entries.iter().map(entry_json).collect::<Vec<_>>() }),
+        json!({ "entries": entries.iter().map(json::entry).collect::<Vec<_>>() }),
     ))
 }
 
@@ -145,7 +105,7 @@ fn not_found_target(error: crate::deploy::DeployError) -> ApiError {
 pub async fn holds(State(bot): State<Arc<Bot>>) -> Result<Json<Value>, ApiError> {
     let holds = bot.deploys.holds()?;
     Ok(Json(
-        json!({ "holds": holds.iter().map(hold_json).collect::<Vec<_>>() }),
+        json!({ "holds": holds.iter().map(json::hold).collect::<Vec<_>>() }),
     ))
 }
 
@@ -180,7 +140,7 @@ pub async fn gate(
             "target": target,
             "held": true,
             "error": message,
-            "holds": holds.iter().map(hold_json).collect::<Vec<_>>(),
+            "holds": holds.iter().map(json::hold).collect::<Vec<_>>(),
         })),
     ))
 }
@@ -260,7 +220,7 @@ pub async fn place_hold(
     tracing::info!(via = %caller.name, by = %who.nick, scope = hold.scope(), "hold placed over HTTP");
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "hold": hold_json(&hold), "note": running })),
+        Json(json!({ "hold": json::hold(&hold), "note": running })),
     ))
 }
 
@@ -299,5 +259,5 @@ pub async fn lift_hold(
             e
         })?;
     tracing::info!(via = %caller.name, by = %who.nick, scope = hold.scope(), "hold lifted over HTTP");
-    Ok(Json(json!({ "lifted": hold_json(&hold) })))
+    Ok(Json(json!({ "lifted": json::hold(&hold) })))
 }

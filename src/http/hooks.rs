@@ -12,13 +12,14 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::api::{hold_json, parse_json};
+use super::api::parse_json;
 use super::auth::authenticate;
 use super::ApiError;
 use crate::app::bot::Bot;
 use crate::chat::text::{sanitize_line, truncate_chars};
-use crate::deploy::external::{ExternalDeploy, ExternalStatus};
 use crate::events::{BuildReport, Event};
+use crate::events::{ExternalDeploy, ExternalStatus};
+use crate::store::json;
 
 /// A field's text, cleaned and cut to `max` characters; empty counts as absent.
 fn clean(text: Option<&str>, max: usize) -> Option<String> {
@@ -86,7 +87,7 @@ pub async fn deploy(
     let (entry, hold) = bot.deploys.report_external(&report)?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "logged": entry.to_string(), "held": hold.as_ref().map(hold_json) })),
+        Json(json!({ "logged": entry.to_string(), "held": hold.as_ref().map(json::hold) })),
     ))
 }
 

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::app::telemetry::Telemetry;
 use crate::config::{Config, MarkersConfig};
-use crate::deploy::external::ExternalStatus;
+use crate::events::ExternalStatus;
 use crate::events::{Event, Events};
 use crate::store::{Millis, Phase, RunState};
 

@@ -18,112 +18,59 @@ use tokio_util::sync::CancellationToken;
 use super::{format, Metrics, Query};
 use crate::chat::message::Identity;
 use crate::config::{Config, WatchRule};
-use crate::deploy::external::ExternalStatus;
 use crate::deploy::Deploys;
-use crate::events::{Event, Events};
+use crate::events::{Event, Events, ExternalStatus, WatchReport, Watched};
 use crate::store::log::NewEntry;
 use crate::store::{now_ms, Millis, Phase, Run, RunState, Store};
 
-/// The deploy being watched.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Watched {
-    pub target: String,
-    pub user: String,
-    /// lever's run id; `None` for a deploy another tool reported.
-    pub run_id: Option<i64>,
-    pub version: Option<String>,
-    pub started_at: Millis,
-    /// When it ended: the rules' windows count from here.
-    pub finished_at: Millis,
-}
-
-impl Watched {
-    fn from_run(run: &Run) -> Watched {
-        Watched {
-            target: run.target.clone(),
-            user: run.user.clone(),
-            run_id: Some(run.id),
-            version: run.version.clone(),
-            started_at: run.started_at,
-            finished_at: run.finished_at.unwrap_or(run.started_at),
-        }
-    }
-
-    fn from_event(event: &Event) -> Option<Watched> {
-        match event {
-            Event::RunFinished { run, .. }
-                if run.phase == Phase::Deploy && run.state == RunState::Succeeded =>
-            {
-                Some(Watched::from_run(run))
-            }
-            Event::ExternalDeploy { report, entry, .. }
-                if report.status == ExternalStatus::Succeeded =>
-            {
-                Some(Watched {
-                    target: report.target.clone(),
-                    user: report.user.clone(),
-                    run_id: None,
-                    version: report.version.clone(),
-                    started_at: entry.at,
-                    finished_at: entry.at,
-                })
-            }
-            _ => None,
-        }
-    }
-
-    /// "site deploy #12 by alice", "site deploy abc123 by bob".
-    pub fn describe(&self) -> String {
-        let which = match (&self.run_id, &self.version) {
-            (Some(id), _) => format!(" #{id}"),
-            (None, Some(version)) => format!(" {version}"),
-            (None, None) => String::new(),
-        };
-        format!("{} deploy{which} by {}", self.target, self.user)
+fn watched_run(run: &Run) -> Watched {
+    Watched {
+        target: run.target.clone(),
+        user: run.user.clone(),
+        run_id: Some(run.id),
+        version: run.version.clone(),
+        started_at: run.started_at,
+        finished_at: run.finished_at.unwrap_or(run.started_at),
     }
 }
 
-/// What a watch found, as logged and announced.
-#[derive(Debug, Clone, PartialEq)]
-pub enum WatchReport {
-    /// A metric went above its limit.
-    Regression {
-        deploy: Watched,
-        metric: String,
-        unit: Option<String>,
-        before: f64,
-        now: f64,
-        ratio: f64,
-        max_ratio: f64,
-        /// lever is placing a hold (`auto_hold`).
-        holding: bool,
-    },
-    /// Every rule's window passed without a regression: each metric with its last ratio.
-    AllClear {
-        deploy: Watched,
-        window: Duration,
-        ratios: Vec<(String, f64)>,
-    },
-    /// A rule's metric could not be read, so the deploy went unwatched on it.
-    Unwatched {
-        deploy: Watched,
-        metric: String,
-        reason: String,
-    },
+/// The deploy an event reports, when it is one to watch (a good deploy).
+fn watched_of(event: &Event) -> Option<Watched> {
+    match event {
+        Event::RunFinished { run, .. }
+            if run.phase == Phase::Deploy && run.state == RunState::Succeeded =>
+        {
+            Some(watched_run(run))
+        }
+        Event::ExternalDeploy { report, entry, .. }
+            if report.status == ExternalStatus::Succeeded =>
+        {
+            Some(Watched {
+                target: report.target.clone(),
+                user: report.user.clone(),
+                run_id: None,
+                version: report.version.clone(),
+                started_at: entry.at,
+                finished_at: entry.at,
+            })
+        }
+        _ => None,
+    }
 }
 
-impl WatchReport {
-    pub fn deploy(&self) -> &Watched {
-        match self {
-            WatchReport::Regression { deploy, .. }
-            | WatchReport::AllClear { deploy, .. }
-            | WatchReport::Unwatched { deploy, .. } => deploy,
-        }
-    }
+/// "site deploy #12 by alice", "site deploy abc123 by bob".
+pub fn describe(deploy: &Watched) -> String {
+    let which = match (&deploy.run_id, &deploy.version) {
+        (Some(id), _) => format!(" #{id}"),
+        (None, Some(version)) => format!(" {version}"),
+        (None, None) => String::new(),
+    };
+    format!("{} deploy{which} by {}", deploy.target, deploy.user)
+}
 
-    /// The deploy log's line (the announcement adds what to do about it).
-    pub fn text(&self) -> String {
-        match self {
+/// A watch report's deploy log line (the announcement adds what to do about it).
+pub fn log_text(report: &WatchReport) -> String {
+    match report {
             WatchReport::Regression {
                 deploy,
                 metric,
@@ -135,7 +82,7 @@ impl WatchReport {
                 ..
             } => format!(
                 "REGRESSION after {}: {metric} is {}× its level before the deploy ({} now, {} before; limit {}×)",
-                deploy.describe(),
+                describe(deploy),
                 ratio_text(*ratio),
                 format::with_unit(*now, unit.as_deref()),
                 format::with_unit(*before, unit.as_deref()),
@@ -158,7 +105,7 @@ impl WatchReport {
                 };
                 format!(
                     "{} looks healthy after {after}: {} its level before",
-                    deploy.describe(),
+                    describe(deploy),
                     each.join(", ")
                 )
             }
@@ -166,9 +113,8 @@ impl WatchReport {
                 deploy,
                 metric,
                 reason,
-            } => format!("could not watch {metric} after {}: {reason}", deploy.describe()),
+            } => format!("could not watch {metric} after {}: {reason}", describe(deploy)),
         }
-    }
 }
 
 /// A ratio to two significant places: `3.2`, `0.95`, `∞`.
@@ -223,7 +169,7 @@ impl Watcher {
         watcher.resume();
         tokio::spawn(async move {
             while let Some(delivery) = deliveries.recv().await {
-                let Some(deploy) = Watched::from_event(&delivery.event) else {
+                let Some(deploy) = watched_of(&delivery.event) else {
                     continue;
                 };
                 let has_rules = watcher
@@ -250,13 +196,13 @@ impl Watcher {
                 .ok()
                 .and_then(|runs| runs.into_iter().next());
             let Some(run) = newest else { continue };
-            let deploy = Watched::from_run(&run);
+            let deploy = watched_run(&run);
             if deploy.finished_at + window.as_millis() as Millis <= now_ms() {
                 continue;
             }
             match self.store.lever_noted_run(run.id, deploy.finished_at) {
                 Ok(false) => {
-                    tracing::info!(deploy = %deploy.describe(), "taking up the watch a stop cut short");
+                    tracing::info!(deploy = %describe(&deploy), "taking up the watch a stop cut short");
                     self.start(deploy);
                 }
                 Ok(true) => {}
@@ -408,7 +354,7 @@ impl Watcher {
 
     /// Logs a report, then publishes it.
     fn report(&self, report: WatchReport) {
-        let text = report.text();
+        let text = log_text(&report);
         let deploy = report.deploy();
         let entry = NewEntry {
             run_id: deploy.run_id,
@@ -440,7 +386,7 @@ impl Watcher {
         let reason = format!(
             "{metric} {}× its level before {}",
             ratio_text(ratio),
-            deploy.describe()
+            describe(deploy)
         );
         if let Err(error) = self
             .deploys
@@ -532,7 +478,7 @@ mod tests {
             holding: false,
         };
         assert_eq!(
-            regression.text(),
+            log_text(&regression),
             "REGRESSION after site deploy #12 by alice: errors is 3.25× its level before the deploy \
              (1.3 req/s now, 0.4 req/s before; limit 2×)"
         );
@@ -545,7 +491,7 @@ mod tests {
             ratios: vec![("errors".into(), 1.1), ("latency".into(), 0.95)],
         };
         assert_eq!(
-            clear.text(),
+            log_text(&clear),
             "site deploy abc123 by alice looks healthy after 10 min: errors 1.1×, latency 0.95× its level before"
         );
     }

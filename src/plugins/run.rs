@@ -153,7 +153,7 @@ pub fn invocation(bot: &Bot, msg: &Message, command: &str, args: &str) -> Value 
             let covering: Vec<Value> = holds
                 .iter()
                 .filter(|h| h.covers(name))
-                .map(crate::http::api::hold_json)
+                .map(crate::store::json::hold)
                 .collect();
             json!({ "name": name, "held": !covering.is_empty(), "holds": covering })
         })

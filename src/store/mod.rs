@@ -11,6 +11,7 @@
 //! - [`runs`]: stage, deploy and rollback runs, and their steps
 
 pub mod holds;
+pub mod json;
 pub mod log;
 pub mod runs;
 
