@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant as StdInstant};
 
-use lever::app::bot::Bot;
+use lever::bot::Bot;
 use lever::config::Config;
 use lever::irc::state::Conn;
 use tokio::time::Instant;
@@ -63,7 +63,7 @@ fn line_mix() -> Vec<String> {
 
 /// A connection after registration (welcome and end of MOTD), its output drained.
 fn registered_conn(cfg: &Arc<Config>, now: Instant, with_account_tag: bool) -> Conn {
-    let mut conn = Conn::new(cfg.clone(), lever::app::bot::VERSION, now);
+    let mut conn = Conn::new(cfg.clone(), lever::bot::VERSION, now);
     let mut setup = vec![];
     if with_account_tag {
         setup.push(":s CAP * LS :account-tag extended-join");

@@ -35,6 +35,7 @@
 pub mod access;
 pub mod alerts;
 pub mod app;
+pub mod bot;
 pub mod chat;
 pub mod commands;
 pub mod config;

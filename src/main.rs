@@ -74,7 +74,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match command {
-            Command::Console => match lever::app::bot::Bot::open(config) {
+            Command::Console => match lever::bot::Bot::open(config) {
                 Ok(bot) => lever::app::console::run(bot)
                     .await
                     .map_err(|e| format!("console: {e}")),

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::app::bot::Bot;
+use crate::bot::Bot;
 use crate::chat::mask::CaseMapping;
 use crate::chat::message::{Identity, Message, Place};
 use crate::chat::outbox::{Kind, OutLine};

@@ -1,8 +1,6 @@
-//! The process: the services every command shares ([`bot`]), its two front ends (`lever run`
-//! on IRC and HTTP in [`serve`], `lever console` in [`console`]) and lever's own metrics
-//! ([`telemetry`], served at `GET /metrics`).
+//! The process's two front ends: `lever run` (IRC and HTTP until a signal, in [`serve`]) and
+//! `lever console` (the terminal as the channel, in [`console`]). Both build the services
+//! ([`crate::bot`]) and feed what they hear to the dispatcher ([`crate::commands`]).
 
-pub mod bot;
 pub mod console;
 pub mod serve;
-pub mod telemetry;

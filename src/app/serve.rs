@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::app::bot::{Bot, StartError, VERSION};
+use crate::bot::{Bot, StartError, VERSION};
 use crate::chat::outbox::Priority;
 use crate::config::Config;
 use crate::irc::session::Deliver;

@@ -12,7 +12,7 @@ use futures::future::BoxFuture;
 use tokio::task::JoinHandle;
 
 use crate::access::Role;
-use crate::app::bot::Bot;
+use crate::bot::Bot;
 use crate::chat::message::{Message, Place};
 use crate::chat::outbox::Priority;
 

@@ -1,7 +1,7 @@
 //! `!version`: which lever is this?
 
 use super::{CommandError, Ctx, Example, Spec};
-use crate::app::bot::VERSION;
+use crate::bot::VERSION;
 
 pub const SPEC: Spec = Spec {
     name: "version",

@@ -8,6 +8,7 @@
 
 pub mod announce;
 pub mod reports;
+pub mod telemetry;
 
 pub use reports::{BuildReport, ExternalDeploy, ExternalStatus, WatchReport, Watched};
 
@@ -78,7 +79,7 @@ pub enum Event {
     },
     /// A CI build finished or started (`/hooks/build`); announced, not logged.
     Build(BuildReport),
-    /// Alert lines, already grouped, de-duplicated and rate-capped by [`crate::alerts`], each
+    /// Alert lines, already grouped, de-duplicated and rate-capped by the alerts service, each
     /// with its channel.
     Alerts {
         lines: Vec<(String, String)>,

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use super::auth::{authenticate, authenticate_bearer, Caller};
 use super::ApiError;
-use crate::app::bot::Bot;
+use crate::bot::Bot;
 use crate::chat::message::Identity;
 use crate::chat::text::{sanitize_line, truncate_chars};
 use crate::deploy::Active;

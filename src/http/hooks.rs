@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use super::api::parse_json;
 use super::auth::authenticate;
 use super::ApiError;
-use crate::app::bot::Bot;
+use crate::bot::Bot;
 use crate::chat::text::{sanitize_line, truncate_chars};
 use crate::events::{BuildReport, Event};
 use crate::events::{ExternalDeploy, ExternalStatus};

@@ -24,7 +24,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::app::bot::Bot;
+use crate::bot::Bot;
 use crate::config::HttpConfig;
 
 pub use error::ApiError;
@@ -203,7 +203,7 @@ async fn count_requests(
 async fn metrics(
     State(bot): State<Arc<Bot>>,
 ) -> Result<([(axum::http::header::HeaderName, &'static str); 1], String), ApiError> {
-    use crate::app::telemetry::gauge;
+    use crate::events::telemetry::gauge;
     let mut out = String::new();
     bot.telemetry.render_counters(&mut out);
     let irc = if bot.irc.is_ready() { 1.0 } else { 0.0 };

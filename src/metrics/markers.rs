@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::app::telemetry::Telemetry;
 use crate::config::{Config, MarkersConfig};
+use crate::events::telemetry::Telemetry;
 use crate::events::ExternalStatus;
 use crate::events::{Event, Events};
 use crate::store::{Millis, Phase, RunState};

@@ -16,7 +16,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::process::Command as Process;
 
 use super::{Command, Plugin};
-use crate::app::bot::Bot;
+use crate::bot::Bot;
 use crate::chat::message::{Message, Place};
 use crate::chat::outbox::Priority;
 use crate::chat::text::{sanitize_line, truncate_chars};

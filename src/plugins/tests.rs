@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::*;
-use crate::app::bot::Bot;
+use crate::bot::Bot;
 use crate::chat::message::Place;
 use crate::commands::tests::{bot, message, run};
 

@@ -19,7 +19,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
-use lever::app::bot::Bot;
+use lever::bot::Bot;
 use lever::config::Config;
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;

@@ -49,7 +49,7 @@ pub struct Bot {
     /// Prometheus and Graphite, for `!metric` and `!graph`.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// lever's own counters, for `/metrics`.
-    pub telemetry: Arc<crate::app::telemetry::Telemetry>,
+    pub telemetry: Arc<crate::events::telemetry::Telemetry>,
     /// Commands from plugins; empty until [`crate::plugins::Plugins::reload`].
     pub plugins: crate::plugins::Plugins,
     /// The IRC connection, as far as the rest of lever needs to know it.
@@ -96,7 +96,7 @@ impl Bot {
         deploys.watch_holds();
         let alerts = Alerts::new(config.clone(), deploys.clone(), events.clone());
         alerts.watch();
-        let telemetry = crate::app::telemetry::Telemetry::new();
+        let telemetry = crate::events::telemetry::Telemetry::new();
         telemetry.watch(&events);
         let metrics = Arc::new(crate::metrics::Metrics::new(config.clone()));
         crate::metrics::markers::spawn(config.clone(), &events, telemetry.clone());
