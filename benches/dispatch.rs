@@ -134,7 +134,7 @@ fn run_once(
                 Variant::Full => {
                     if let Ok(Some(msg)) = conn.handle(line, black_box(now)) {
                         messages += 1;
-                        if let Some(task) = bot.handle(black_box(msg)) {
+                        if let Some(task) = lever::commands::dispatch(bot, black_box(msg)) {
                             commands += 1;
                             black_box(task);
                         }
@@ -250,7 +250,10 @@ fn main() {
     for line in &mix {
         if let Some(msg) = probe.handle(line, now).expect("line handled") {
             as_messages += 1;
-            assert!(bot.handle(msg).is_none(), "{line} ran a command");
+            assert!(
+                lever::commands::dispatch(&bot, msg).is_none(),
+                "{line} ran a command"
+            );
         }
     }
     assert!(bot.outbox.is_empty(), "dispatch queued a reply");
@@ -271,12 +274,12 @@ fn main() {
 
     let variants: [(&'static str, Variant, bool); 4] = [
         (
-            "Conn::handle + bot.handle (full, no caps)",
+            "Conn::handle + dispatch (full, no caps)",
             Variant::Full,
             false,
         ),
         (
-            "Conn::handle + bot.handle (account-tag on)",
+            "Conn::handle + dispatch (account-tag on)",
             Variant::Full,
             true,
         ),

@@ -13,14 +13,10 @@ const LAYERS: &[&str] = &[
     "alerts", "metrics", "plugins", "bot", "commands", "http", "app",
 ];
 
-/// Upward arrows still in the code, each to be removed (the plugin runner takes the whole bot
-/// and the command table; the bot's `handle` calls the dispatcher). The test also fails when
-/// one of these is gone, so the list only shrinks.
-const KNOWN_UPWARD: &[(&str, &str)] = &[
-    ("plugins", "bot"),
-    ("plugins", "commands"),
-    ("bot", "commands"),
-];
+/// Upward arrows still in the code, each to be removed (the plugin runner takes the whole bot,
+/// and the plugin list checks names against the command table). The test also fails when one
+/// of these is gone, so the list only shrinks.
+const KNOWN_UPWARD: &[(&str, &str)] = &[("plugins", "bot"), ("plugins", "commands")];
 
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {

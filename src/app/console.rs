@@ -69,7 +69,7 @@ pub async fn run(bot: Arc<Bot>) -> std::io::Result<()> {
             casemap: CaseMapping::default(),
             trusted: true,
         };
-        bot.handle(msg);
+        crate::commands::dispatch(&bot, msg);
         if !interactive {
             settle(&bot).await;
         }

@@ -46,7 +46,7 @@ pub async fn serve(bot: Arc<Bot>, shutdown: CancellationToken) {
     let deliver: Deliver = {
         let bot = bot.clone();
         Arc::new(move |msg| {
-            bot.handle(msg);
+            crate::commands::dispatch(&bot, msg);
         })
     };
     let session = Session::new(

@@ -1,19 +1,16 @@
 //! The bot's services, shared by every command: config, access policy, outbox, store, events
 //! and the deploy pipeline.
 //!
-//! Both front ends, the IRC session and the console, feed [`Message`]s to [`Bot::handle`];
-//! handlers reach the rest of lever only through this struct.
+//! Both front ends, the IRC session and the console, feed what they hear to the dispatcher
+//! (`commands::dispatch`) with this struct; handlers reach the rest of lever only
+//! through it.
 
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use tokio::task::JoinHandle;
-
 use crate::access::Access;
 use crate::alerts::Alerts;
-use crate::chat::message::Message;
 use crate::chat::outbox::Outbox;
-use crate::commands;
 use crate::config::{Config, ConfigError};
 use crate::deploy::Deploys;
 use crate::events::announce;
@@ -122,11 +119,5 @@ impl Bot {
             config,
             started: SystemTime::now(),
         }))
-    }
-
-    /// Handles one chat line. Never blocks: a command runs in a task of its own, whose handle
-    /// is returned.
-    pub fn handle(self: &Arc<Self>, msg: Message) -> Option<JoinHandle<()>> {
-        commands::dispatch(self, msg)
     }
 }

@@ -443,7 +443,7 @@ pub(crate) mod tests {
 
     /// Runs one line through the dispatcher and returns the replies, one per line.
     pub async fn run(bot: &Arc<Bot>, msg: Message) -> Vec<String> {
-        if let Some(task) = bot.handle(msg) {
+        if let Some(task) = dispatch(bot, msg) {
             task.await.unwrap();
         }
         // Runs and their announcements too.
