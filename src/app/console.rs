@@ -36,7 +36,7 @@ pub async fn run(bot: Arc<Bot>) -> std::io::Result<()> {
         .first()
         .cloned()
         .unwrap_or_else(|| DEFAULT_CHANNEL.to_owned());
-    bot.plugins.reload().await;
+    crate::commands::reload_plugins(&bot).await;
     let interactive = std::io::stdin().is_terminal();
     if interactive {
         eprintln!(

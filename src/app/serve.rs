@@ -27,7 +27,7 @@ pub async fn run(config: Arc<Config>) -> Result<(), StartError> {
         None => None,
     };
     // Before serving, so plugin commands answer from the first line.
-    bot.plugins.reload().await;
+    crate::commands::reload_plugins(&bot).await;
     let shutdown = CancellationToken::new();
     tokio::spawn(watch_signals(bot.clone(), shutdown.clone()));
     tokio::spawn(reload_on_hangup(bot.clone()));
@@ -116,7 +116,7 @@ async fn reload_on_hangup(bot: Arc<Bot>) {
         return;
     };
     while hangup.recv().await.is_some() {
-        let report = bot.plugins.reload().await;
+        let report = crate::commands::reload_plugins(&bot).await;
         tracing::info!("SIGHUP: {report}");
     }
 }

@@ -112,6 +112,15 @@ fn two_units(big: u64, big_unit: &str, small: u64, small_unit: &str) -> String {
     }
 }
 
+/// `!name usage`: how `!help` and usage errors show a command, built in or a plugin's.
+pub fn synopsis(prefix: &str, name: &str, usage: &str) -> String {
+    if usage.is_empty() {
+        format!("{prefix}{name}")
+    } else {
+        format!("{prefix}{name} {usage}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,6 +29,7 @@ mod hold;
 mod log;
 mod metric;
 mod ping;
+mod plugin;
 mod reload;
 mod rollback;
 mod silence;
@@ -97,14 +98,7 @@ impl Spec {
     }
 }
 
-/// `!name usage`: how `!help` and usage errors show a command, built in or a plugin's.
-pub fn synopsis(prefix: &str, name: &str, usage: &str) -> String {
-    if usage.is_empty() {
-        format!("{prefix}{name}")
-    } else {
-        format!("{prefix}{name} {usage}")
-    }
-}
+pub use crate::chat::text::synopsis;
 
 /// How a command failed.
 #[derive(Debug, thiserror::Error)]
@@ -233,6 +227,16 @@ pub fn lookup(name: &str) -> Option<&'static Spec> {
     })
 }
 
+/// The canonical name of the built-in command `name` names (ignoring case, aliases too).
+pub fn builtin_name(name: &str) -> Option<&'static str> {
+    lookup(name).map(|spec| spec.name)
+}
+
+/// Rescans the plugins, refusing any command that would shadow a built-in one.
+pub async fn reload_plugins(bot: &Bot) -> crate::plugins::Report {
+    bot.plugins.reload(builtin_name).await
+}
+
 /// The closest command name the sender may use, for "did you mean".
 fn suggest(bot: &Bot, msg: &Message, name: &str) -> Option<String> {
     let name = name.to_lowercase();
@@ -342,7 +346,7 @@ pub fn dispatch(bot: &Arc<Bot>, msg: Message) -> Option<JoinHandle<()>> {
                 };
                 (spec.run)(ctx).await
             }
-            Found::Plugin(command) => crate::plugins::run::invoke(&bot, &msg, command, &args).await,
+            Found::Plugin(command) => plugin::invoke(&bot, &msg, command, &args).await,
         };
         let outcome = match &result {
             Ok(()) => "ok",

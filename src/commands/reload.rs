@@ -17,7 +17,7 @@ pub const SPEC: Spec = Spec {
 };
 
 async fn run(ctx: Ctx) -> Result<(), CommandError> {
-    let report = ctx.bot.plugins.reload().await;
+    let report = super::reload_plugins(&ctx.bot).await;
     ctx.reply(&report.to_string());
     Ok(())
 }

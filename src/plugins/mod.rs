@@ -59,7 +59,7 @@ pub struct Command {
 impl Command {
     /// `!name usage`, with the configured prefix.
     pub fn synopsis(&self, prefix: &str) -> String {
-        crate::commands::synopsis(prefix, &self.name, &self.usage)
+        crate::chat::text::synopsis(prefix, &self.name, &self.usage)
     }
 }
 
@@ -145,10 +145,11 @@ impl Plugins {
     }
 
     /// Asks every plugin for its manifest again and puts the commands of those that pass in
-    /// force. Each plugin loaded or skipped is logged.
-    pub async fn reload(&self) -> Report {
+    /// force; a command `builtin` names (it gives the built-in's own name) is refused. Each
+    /// plugin loaded or skipped is logged.
+    pub async fn reload(&self, builtin: fn(&str) -> Option<&'static str>) -> Report {
         let _scan = self.scanning.lock().await;
-        let (report, commands) = scan(&self.config).await;
+        let (report, commands) = scan(&self.config, builtin).await;
         *self.commands.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(commands);
         for (plugin, commands) in &report.loaded {
             tracing::info!(plugin, commands = commands.join(", "), "plugin loaded");
@@ -161,7 +162,10 @@ impl Plugins {
 }
 
 /// Finds the plugins, asks each for its manifest, and checks what they declare.
-async fn scan(config: &Config) -> (Report, Vec<Arc<Command>>) {
+async fn scan(
+    config: &Config,
+    builtin: fn(&str) -> Option<&'static str>,
+) -> (Report, Vec<Arc<Command>>) {
     let Some(settings) = &config.plugins else {
         return (Report::default(), Vec::new());
     };
@@ -210,7 +214,7 @@ async fn scan(config: &Config) -> (Report, Vec<Arc<Command>>) {
         futures::future::join_all(plugins.iter().map(|plugin| manifest_of(plugin))).await;
     let mut commands: Vec<Arc<Command>> = Vec::new();
     for (plugin, manifest) in plugins.into_iter().zip(manifests) {
-        match manifest.and_then(|declared| admit(&plugin, declared, &commands)) {
+        match manifest.and_then(|declared| admit(&plugin, declared, &commands, builtin)) {
             Ok(mine) => {
                 let names = mine.iter().map(|c| c.name.clone()).collect();
                 report.loaded.push((plugin.name.clone(), names));
@@ -325,12 +329,13 @@ fn admit(
     plugin: &Arc<Plugin>,
     declared: Vec<manifest::Declared>,
     taken: &[Arc<Command>],
+    builtin: fn(&str) -> Option<&'static str>,
 ) -> Result<Vec<Arc<Command>>, String> {
     for command in &declared {
-        if let Some(spec) = crate::commands::lookup(&command.name) {
+        if let Some(name) = builtin(&command.name) {
             return Err(format!(
-                "its command '{}' is the built-in !{}; a plugin cannot replace it (rename the command)",
-                command.name, spec.name
+                "its command '{}' is the built-in !{name}; a plugin cannot replace it (rename the command)",
+                command.name
             ));
         }
         if let Some(other) = taken.iter().find(|c| c.name == command.name) {

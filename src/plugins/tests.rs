@@ -31,7 +31,7 @@ async fn bot_with(dir: &Path, extra: &str) -> (Arc<Bot>, Report) {
     // A script written just now can fail with ETXTBSY while another test thread is between
     // fork and exec (the child briefly holds our write descriptor); scanning again is the cure.
     for _ in 0..20 {
-        let report = bot.plugins.reload().await;
+        let report = crate::commands::reload_plugins(&bot).await;
         if !report.skipped.iter().any(|(_, why)| why.contains("busy")) {
             return (bot, report);
         }
