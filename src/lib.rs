@@ -2,29 +2,30 @@
 //!
 //! # Layout
 //!
-//! Folders are layers; an arrow only ever points down the list (a module never imports from a
-//! layer above it).
+//! Folders are layers, top first; a module only imports from layers below its own
+//! (`tests/layers.rs` checks it).
 //!
 //! ```text
-//!  app/       the process: bot (the services every command shares), serve (`lever run`: IRC +
-//!             HTTP until a signal), console (`lever console`), telemetry (lever's own /metrics)
-//!  irc/       IRC session: connect, CAP/SASL, reconnect, watchdog, throttle, splitting, accounts
+//!  app/       the front ends: serve (`lever run`: IRC + HTTP until a signal), console
 //!  http/      hooks in (deploys, builds, alerts), JSON API, /metrics, health; HMAC auth
-//!  commands/  the list of commands, the dispatcher, one file per command (parse, then run)
-//!  plugins/   commands in any language: executables asked for a manifest, run per command
-//!  events/    the bus: typed events after they are stored → announce (their words) → outbox
+//!  commands/  the list of commands, the dispatcher, one file per command (parse, then run);
+//!             plugin: a command answered by a plugin
+//!  bot/       the services every command shares, built and wired at start
+//!  plugins/   executables that declare commands: scan, manifest, run one, reply lines
+//!  metrics/   Prometheus/Graphite queries, sparklines, deploy markers and watches, !stats
+//!  alerts/    Alertmanager notifications (de-dup, caps, routes, auto-hold) and its API
 //!  deploy/    targets, runs, holds: the one place that decides; backend/ runs a step (local
 //!             argv, HTTP engine, Jenkins job)
-//!  alerts/    Alertmanager notifications (de-dup, caps, routes, auto-hold) and its API
-//!  metrics/   Prometheus/Graphite queries, sparklines, deploy markers and watches, !stats
 //!  jenkins/   Jenkins' remote API (trigger, queue, build) and following a build to its end
-//!  store/     SQLite: deploy log, holds, runs, steps: the source of truth
+//!  irc/       IRC session: connect, CAP/SASL, reconnect, watchdog, throttle, splitting, accounts
+//!  events/    the bus (plain data) → announce (every word said) → outbox; telemetry (counters)
+//!  config/    bot.toml + LEVER_* environment, one file per section
+//!  store/     SQLite: deploy log, holds, runs, steps: the source of truth; json shapes
 //!  access     roles from nick!user@host masks and services accounts
-//!  chat/      the chat contract: message (who said what, where), mask (IRC names), outbox
-//!             (ordered, bounded, fair), text (what may go on the wire)
-//!  config/    bot.toml + LEVER_* environment, one file per section, each validating itself
 //!  process/   child processes in groups of their own, tied to lever's life, bounded output
 //!  infra/     blocking (waits off the runtime), activity (work in flight), http_client
+//!  chat/      the chat contract: message (who said what, where), mask (IRC names), outbox
+//!             (ordered, bounded, fair), text (what may go on the wire)
 //! ```
 //!
 //! Rules that keep it simple: the IRC read loop never waits on a handler (each command runs in
