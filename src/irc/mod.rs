@@ -5,7 +5,7 @@
 //!   watchdog, accounts), driven line by line without I/O.
 //! - [`transport`] is TCP/TLS and line framing; [`throttle`] paces what we send;
 //!   [`delivery`] keeps what was said until the server proves it read it.
-//! - [`mask`] (case mapping, wildcard masks), [`accounts`] (who is logged in as what) and
+//! - [`crate::chat::mask`] (case mapping, wildcard masks), [`accounts`] (who is logged in as what) and
 //!   [`ctcp`] are the protocol's smaller pieces.
 //!
 //! The rest of the bot sees only [`crate::chat::message::Message`]s coming in and the
