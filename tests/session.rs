@@ -11,6 +11,8 @@ use support::*;
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lever::chat::outbox::Priority;
@@ -232,15 +234,7 @@ fn cr_lf_cannot_inject_an_irc_command() {
 /// dropping.
 #[test]
 fn a_hundred_queued_lines_go_out_in_order_without_a_disconnect() {
-    let server = Ngircd::start();
-    let mut client = Client::connect(server.port, "orderwatch");
-    client.join("#ops");
-    let bot = InProcess::start(&bot_config(
-        server.port,
-        "burst = 4\nline_interval = \"20ms\"",
-        "",
-    ));
-    expect_lever_join(&mut client);
+    let (server, mut client, bot) = serve("orderwatch", "burst = 4\nline_interval = \"20ms\"");
     let outbox = bot.bot.outbox.clone();
 
     let want: Vec<String> = (0..100).map(|i| format!("line {i:03}")).collect();
@@ -318,15 +312,7 @@ fn after_a_server_restart_lever_rejoins_and_delivers_the_backlog_in_order() {
 /// a `!ping` answer goes out next, not after the backlog.
 #[test]
 fn replies_overtake_an_announcement_backlog() {
-    let server = Ngircd::start();
-    let mut client = Client::connect(server.port, "prioritywatch");
-    client.join("#ops");
-    let bot = InProcess::start(&bot_config(
-        server.port,
-        "burst = 4\nline_interval = \"1s\"",
-        "",
-    ));
-    expect_lever_join(&mut client);
+    let (server, mut client, bot) = serve("prioritywatch", "burst = 4\nline_interval = \"1s\"");
     let outbox = bot.bot.outbox.clone();
 
     for i in 0..200 {
@@ -370,17 +356,17 @@ fn lever_says_within(client: &mut Client, prefix: &str, limit: usize) -> String 
 /// A channel flooding lever with work it answers: a reply every few milliseconds, into an
 /// outbox of 10 lines drained at 5 a second, until dropped.
 struct ReplyFlood {
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl ReplyFlood {
     fn start(outbox: lever::chat::outbox::Outbox) -> ReplyFlood {
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
             let mut i = 0u64;
-            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+            while !flag.load(Ordering::Relaxed) {
                 outbox.say("#ops", &format!("reply {i}"), Priority::Reply);
                 i += 1;
                 std::thread::sleep(Duration::from_millis(5));
@@ -395,7 +381,7 @@ impl ReplyFlood {
 
 impl Drop for ReplyFlood {
     fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.stop.store(true, Ordering::Relaxed);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -407,15 +393,10 @@ impl Drop for ReplyFlood {
 /// PLEASE or DEPLOY OK line (before, the oldest announcement was the first to go).
 #[test]
 fn a_flood_of_replies_never_pushes_out_a_hold_or_its_lift() {
-    let server = Ngircd::start();
-    let mut client = Client::connect(server.port, "floodwatch");
-    client.join("#ops");
-    let bot = InProcess::start(&bot_config(
-        server.port,
+    let (server, mut client, bot) = serve(
+        "floodwatch",
         "burst = 4\nline_interval = \"200ms\"\nqueue_limit = 10",
-        "",
-    ));
-    expect_lever_join(&mut client);
+    );
     let flood = ReplyFlood::start(bot.bot.outbox.clone());
 
     client.privmsg("#ops", "!hold db migration");
