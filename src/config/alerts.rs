@@ -7,7 +7,7 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use serde::Deserialize;
 
-use super::{duration, Secret};
+use super::{duration, Invalid, Secret};
 
 /// `[alerts]`
 #[derive(Debug, Deserialize)]
@@ -105,70 +105,103 @@ pub struct AlertmanagerConfig {
     pub token: Option<Secret>,
 }
 
-/// Checks `[alerts]` against the channels and targets; errors are `(key, why)`.
-pub(super) fn check(
-    alerts: &AlertsConfig,
-    channels: &[String],
-    targets: &[&str],
-) -> Result<(), (String, String)> {
-    if alerts.lines_per_group == 0 {
-        return Err(("alerts.lines_per_group".into(), "must be at least 1".into()));
-    }
-    if alerts.lines_per_minute < alerts.lines_per_group {
-        return Err((
-            "alerts.lines_per_minute".into(),
-            "must be at least alerts.lines_per_group".into(),
-        ));
-    }
-    if alerts.remember_alerts == 0 {
-        return Err(("alerts.remember_alerts".into(), "must be at least 1".into()));
-    }
-    if alerts.remember_for < Duration::from_secs(60) {
-        return Err(("alerts.remember_for".into(), "must be at least 1m".into()));
-    }
-    for (i, route) in alerts.routes.iter().enumerate() {
-        if route.labels.is_empty() {
-            return Err((
-                format!("alerts.routes[{i}].match"),
-                "needs at least one label".into(),
+impl AlertsConfig {
+    /// Checks the limits, and that routes and holds name `channels` and `targets`.
+    pub(super) fn validate(&self, channels: &[String], targets: &[&str]) -> Result<(), Invalid> {
+        if self.lines_per_group == 0 {
+            return Err(Invalid::new("alerts.lines_per_group", "must be at least 1"));
+        }
+        if self.lines_per_minute < self.lines_per_group {
+            return Err(Invalid::new(
+                "alerts.lines_per_minute",
+                "must be at least alerts.lines_per_group",
             ));
         }
-        for (j, channel) in route.channels.iter().enumerate() {
-            if !channels.contains(channel) {
-                return Err((
-                    format!("alerts.routes[{i}].channels[{j}]"),
-                    format!("'{channel}' is not one of irc.channels"),
+        if self.remember_alerts == 0 {
+            return Err(Invalid::new("alerts.remember_alerts", "must be at least 1"));
+        }
+        if self.remember_for < Duration::from_secs(60) {
+            return Err(Invalid::new("alerts.remember_for", "must be at least 1m"));
+        }
+        for (i, route) in self.routes.iter().enumerate() {
+            if route.labels.is_empty() {
+                return Err(Invalid::new(
+                    format!("alerts.routes[{i}].match"),
+                    "needs at least one label",
                 ));
             }
-        }
-    }
-    for (i, rule) in alerts.auto_hold.iter().enumerate() {
-        if rule.labels.is_empty() {
-            return Err((
-                format!("alerts.auto_hold[{i}].match"),
-                "needs at least one label".into(),
-            ));
-        }
-        if let Some(target) = &rule.target {
-            if !targets.contains(&target.as_str()) {
-                return Err((
-                    format!("alerts.auto_hold[{i}].target"),
-                    format!("'{target}' is not a configured target"),
-                ));
+            for (j, channel) in route.channels.iter().enumerate() {
+                if !channels.contains(channel) {
+                    return Err(Invalid::new(
+                        format!("alerts.routes[{i}].channels[{j}]"),
+                        format!("'{channel}' is not one of irc.channels"),
+                    ));
+                }
             }
         }
+        for (i, rule) in self.auto_hold.iter().enumerate() {
+            if rule.labels.is_empty() {
+                return Err(Invalid::new(
+                    format!("alerts.auto_hold[{i}].match"),
+                    "needs at least one label",
+                ));
+            }
+            if let Some(target) = &rule.target {
+                if !targets.contains(&target.as_str()) {
+                    return Err(Invalid::new(
+                        format!("alerts.auto_hold[{i}].target"),
+                        format!("'{target}' is not a configured target"),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 impl AlertmanagerConfig {
-    pub(super) fn check(&self) -> Result<(), (String, String)> {
+    pub(super) fn validate(&self) -> Result<(), Invalid> {
         if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
-            return Err((
-                "alertmanager.url".into(),
-                "must be an http:// or https:// URL".into(),
+            return Err(Invalid::new(
+                "alertmanager.url",
+                "must be an http:// or https:// URL",
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alerts(text: &str) -> AlertsConfig {
+        toml::from_str(text).expect("an [alerts] section")
+    }
+
+    #[test]
+    fn routes_and_holds_name_known_channels_and_targets() {
+        let channels = ["#ops".to_owned()];
+        let route = "[[routes]]\nmatch = { team = \"web\" }\nchannels = [\"#web\"]\n";
+        assert_eq!(
+            alerts(route).validate(&channels, &["site"]),
+            Err(Invalid::new(
+                "alerts.routes[0].channels[0]",
+                "'#web' is not one of irc.channels"
+            ))
+        );
+        let hold = "[[auto_hold]]\nmatch = { severity = \"page\" }\ntarget = \"api\"\n";
+        assert_eq!(
+            alerts(hold).validate(&channels, &["site"]),
+            Err(Invalid::new(
+                "alerts.auto_hold[0].target",
+                "'api' is not a configured target"
+            ))
+        );
+        assert_eq!(alerts(hold).validate(&channels, &["api"]), Ok(()));
+        assert_eq!(
+            alerts("lines_per_group = 0\n").validate(&channels, &[]),
+            Err(Invalid::new("alerts.lines_per_group", "must be at least 1"))
+        );
     }
 }

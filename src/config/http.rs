@@ -6,7 +6,7 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use serde::Deserialize;
 
-use super::{duration, Secret};
+use super::{duration, Invalid, Secret};
 
 /// `[http]`
 #[derive(Debug, Deserialize)]
@@ -79,26 +79,28 @@ impl HttpConfig {
         self.token.is_some() || !self.tokens.is_empty() || !self.hmac_secrets.is_empty()
     }
 
-    pub(super) fn check(&self) -> Result<(), (String, String)> {
-        self.addr().map_err(|why| ("http.listen".to_owned(), why))?;
+    /// Checks the address, limits and that every secret is long enough.
+    pub(super) fn validate(&self) -> Result<(), Invalid> {
+        self.addr()
+            .map_err(|why| Invalid::new("http.listen".to_owned(), why))?;
         if self.body_limit < 1024 {
-            return Err((
-                "http.body_limit".into(),
-                "must be at least 1024 bytes".into(),
+            return Err(Invalid::new(
+                "http.body_limit",
+                "must be at least 1024 bytes",
             ));
         }
         if self.request_timeout < Duration::from_millis(100) {
-            return Err((
-                "http.request_timeout".into(),
-                "must be at least 100ms".into(),
+            return Err(Invalid::new(
+                "http.request_timeout",
+                "must be at least 100ms",
             ));
         }
         if self.signature_window < Duration::from_secs(1)
             || self.signature_window > Duration::from_secs(24 * 3600)
         {
-            return Err((
-                "http.signature_window".into(),
-                "must be between 1s and 24h".into(),
+            return Err(Invalid::new(
+                "http.signature_window",
+                "must be between 1s and 24h",
             ));
         }
         let named = self
@@ -117,12 +119,41 @@ impl HttpConfig {
             );
         for (key, secret) in named {
             if secret.expose().len() < MIN_SECRET {
-                return Err((
+                return Err(Invalid::new(
                     key,
                     format!("is shorter than {MIN_SECRET} characters: too easy to guess"),
                 ));
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn http(text: &str) -> HttpConfig {
+        toml::from_str(&format!("listen = \"127.0.0.1:0\"\n{text}")).expect("an [http] section")
+    }
+
+    #[test]
+    fn limits_and_secrets_are_checked_with_their_key() {
+        let token = "token = \"0123456789abcdef0123456789abcdef\"\n";
+        assert_eq!(http(token).validate(), Ok(()));
+        assert_eq!(
+            http(&format!("{token}body_limit = 100\n")).validate(),
+            Err(Invalid::new(
+                "http.body_limit",
+                "must be at least 1024 bytes"
+            ))
+        );
+        assert_eq!(
+            http("[tokens]\nci = \"short\"\n").validate(),
+            Err(Invalid::new(
+                "http.tokens.ci",
+                format!("is shorter than {MIN_SECRET} characters: too easy to guess")
+            ))
+        );
     }
 }

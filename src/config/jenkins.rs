@@ -6,7 +6,7 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use serde::Deserialize;
 
-use super::{duration, Secret};
+use super::{duration, Invalid, Secret};
 
 /// `[jenkins]`
 #[derive(Debug, Deserialize)]
@@ -72,140 +72,143 @@ fn default_timeout() -> Duration {
 }
 
 impl JenkinsConfig {
-    /// Checks URL, credentials, intervals and every job; errors are `(key, why)`.
-    pub(super) fn check(&self, channels: &[String]) -> Result<(), (String, String)> {
+    /// Checks URL, credentials, intervals and every job (whose channels must be `channels`).
+    pub(super) fn validate(&self, channels: &[String]) -> Result<(), Invalid> {
         let url = reqwest::Url::parse(&self.url).map_err(|e| {
-            (
-                "jenkins.url".to_owned(),
-                format!("'{}' is not a URL ({e})", self.url),
-            )
+            Invalid::new("jenkins.url", format!("'{}' is not a URL ({e})", self.url))
         })?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-            return Err((
-                "jenkins.url".into(),
-                "must be an http:// or https:// URL".into(),
+            return Err(Invalid::new(
+                "jenkins.url",
+                "must be an http:// or https:// URL",
             ));
         }
         if !url.username().is_empty() || url.password().is_some() {
-            return Err((
-                "jenkins.url".into(),
+            return Err(Invalid::new(
+                "jenkins.url",
                 "must not carry credentials: put the user in [jenkins] user and the token in \
-                 LEVER_JENKINS__TOKEN"
-                    .into(),
+                 LEVER_JENKINS__TOKEN",
             ));
         }
         if url.query().is_some() || url.fragment().is_some() {
-            return Err((
-                "jenkins.url".into(),
-                "must be Jenkins' root URL, without ? or #".into(),
+            return Err(Invalid::new(
+                "jenkins.url",
+                "must be Jenkins' root URL, without ? or #",
             ));
         }
         match (&self.user, &self.token) {
             (Some(_), None) => {
-                return Err((
-                    "jenkins.token".into(),
-                    "missing: user is set (set LEVER_JENKINS__TOKEN to the user's API token)"
-                        .into(),
+                return Err(Invalid::new(
+                    "jenkins.token",
+                    "missing: user is set (set LEVER_JENKINS__TOKEN to the user's API token)",
                 ))
             }
             (None, Some(_)) => {
-                return Err(("jenkins.user".into(), "missing: token is set".into()));
+                return Err(Invalid::new("jenkins.user", "missing: token is set"));
             }
             (Some(user), Some(token)) => {
                 if user.is_empty() || user.contains(|c: char| c == ':' || c.is_control()) {
-                    return Err((
-                        "jenkins.user".into(),
-                        "must be a user name without ':' or control characters".into(),
+                    return Err(Invalid::new(
+                        "jenkins.user",
+                        "must be a user name without ':' or control characters",
                     ));
                 }
                 if token.expose().is_empty() {
-                    return Err((
-                        "jenkins.token".into(),
-                        "is empty (set LEVER_JENKINS__TOKEN to the user's API token)".into(),
+                    return Err(Invalid::new(
+                        "jenkins.token",
+                        "is empty (set LEVER_JENKINS__TOKEN to the user's API token)",
                     ));
                 }
                 if token.expose().contains(char::is_control) {
-                    return Err((
-                        "jenkins.token".into(),
-                        "must be an API token without control characters".into(),
+                    return Err(Invalid::new(
+                        "jenkins.token",
+                        "must be an API token without control characters",
                     ));
                 }
             }
             (None, None) => {}
         }
         if self.poll_interval < Duration::from_millis(100) {
-            return Err((
-                "jenkins.poll_interval".into(),
-                "must be at least 100ms".into(),
+            return Err(Invalid::new(
+                "jenkins.poll_interval",
+                "must be at least 100ms",
             ));
         }
         if self.timeout < self.poll_interval {
-            return Err((
-                "jenkins.timeout".into(),
-                "must be at least jenkins.poll_interval".into(),
+            return Err(Invalid::new(
+                "jenkins.timeout",
+                "must be at least jenkins.poll_interval",
             ));
         }
         for (name, job) in &self.jobs {
-            check_job(name, job, channels)?;
+            job.validate(name, channels)?;
         }
         Ok(())
     }
 }
 
-fn check_job(name: &str, job: &JenkinsJob, channels: &[String]) -> Result<(), (String, String)> {
-    let key = |field: &str| format!("jenkins.jobs.{name}{field}");
-    if name.is_empty() || name.contains(|c: char| c.is_whitespace() || c.is_control() || c == '=') {
-        return Err((key(""), "a job name must be one word, without '='".into()));
-    }
-    for segment in job.path(name) {
-        if segment.is_empty()
-            || segment == "."
-            || segment == ".."
-            || segment.contains(char::is_control)
+impl JenkinsJob {
+    /// Checks the job named `name` in chat: its path, parameters and channels.
+    fn validate(&self, name: &str, channels: &[String]) -> Result<(), Invalid> {
+        let key = |field: &str| format!("jenkins.jobs.{name}{field}");
+        if name.is_empty()
+            || name.contains(|c: char| c.is_whitespace() || c.is_control() || c == '=')
         {
-            let path = job.job.as_deref().unwrap_or(name);
-            let (field, whose) = if job.job.is_some() {
-                (".job", "")
-            } else {
-                ("", " (the job path defaults to the name)")
-            };
-            return Err((
-                key(field),
-                format!("'{path}' is not a job path like \"app\" or \"team/app\"{whose}"),
+            return Err(Invalid::new(
+                key(""),
+                "a job name must be one word, without '='",
             ));
         }
-    }
-    if job.params.len() > JenkinsJob::MAX_PARAMS {
-        return Err((
-            key(".params"),
-            format!("at most {} parameters", JenkinsJob::MAX_PARAMS),
-        ));
-    }
-    for (i, param) in job.params.iter().enumerate() {
-        if param.is_empty()
-            || param.contains(|c: char| c.is_whitespace() || c.is_control() || c == '=')
-        {
-            return Err((
-                key(&format!(".params[{i}]")),
-                format!("'{param}' is not a parameter name (one word, without '=')"),
+        for segment in self.path(name) {
+            if segment.is_empty()
+                || segment == "."
+                || segment == ".."
+                || segment.contains(char::is_control)
+            {
+                let path = self.job.as_deref().unwrap_or(name);
+                let (field, whose) = if self.job.is_some() {
+                    (".job", "")
+                } else {
+                    ("", " (the job path defaults to the name)")
+                };
+                return Err(Invalid::new(
+                    key(field),
+                    format!("'{path}' is not a job path like \"app\" or \"team/app\"{whose}"),
+                ));
+            }
+        }
+        if self.params.len() > JenkinsJob::MAX_PARAMS {
+            return Err(Invalid::new(
+                key(".params"),
+                format!("at most {} parameters", JenkinsJob::MAX_PARAMS),
             ));
         }
-        if job.params[..i].contains(param) {
-            return Err((
-                key(&format!(".params[{i}]")),
-                format!("'{param}' is listed twice"),
-            ));
+        for (i, param) in self.params.iter().enumerate() {
+            if param.is_empty()
+                || param.contains(|c: char| c.is_whitespace() || c.is_control() || c == '=')
+            {
+                return Err(Invalid::new(
+                    key(&format!(".params[{i}]")),
+                    format!("'{param}' is not a parameter name (one word, without '=')"),
+                ));
+            }
+            if self.params[..i].contains(param) {
+                return Err(Invalid::new(
+                    key(&format!(".params[{i}]")),
+                    format!("'{param}' is listed twice"),
+                ));
+            }
         }
-    }
-    for (i, channel) in job.channels.iter().enumerate() {
-        if !channels.contains(channel) {
-            return Err((
-                key(&format!(".channels[{i}]")),
-                format!("'{channel}' is not one of irc.channels"),
-            ));
+        for (i, channel) in self.channels.iter().enumerate() {
+            if !channels.contains(channel) {
+                return Err(Invalid::new(
+                    key(&format!(".channels[{i}]")),
+                    format!("'{channel}' is not one of irc.channels"),
+                ));
+            }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 #[cfg(test)]

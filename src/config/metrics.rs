@@ -7,7 +7,7 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use serde::Deserialize;
 
-use super::{duration, Secret};
+use super::{duration, Invalid, Secret};
 
 /// `[metrics]`
 #[derive(Debug, Deserialize)]
@@ -190,19 +190,20 @@ fn check_url(url: &str) -> Result<(), String> {
 }
 
 impl MetricsConfig {
-    /// Checks what types alone cannot; errors are `(key, why)`.
-    pub(super) fn check(&self, targets: &[&str]) -> Result<(), (String, String)> {
+    /// Checks sources, queries (whose `target` must be one of `targets`), markers and the
+    /// watch timing.
+    pub(super) fn validate(&self, targets: &[&str]) -> Result<(), Invalid> {
         for (name, source) in &self.sources {
             let key = |rest: &str| format!("metrics.sources.{name}.{rest}");
             if !is_query_name(name) {
-                return Err((
+                return Err(Invalid::new(
                     format!("metrics.sources.{name}"),
-                    "a source name is a short word: letters, digits, '-', '_', '.'".into(),
+                    "a source name is a short word: letters, digits, '-', '_', '.'",
                 ));
             }
-            check_url(&source.url).map_err(|why| (key("url"), why))?;
+            check_url(&source.url).map_err(|why| Invalid::new(key("url"), why))?;
             if source.timeout < Duration::from_millis(100) {
-                return Err((key("timeout"), "must be at least 100ms".into()));
+                return Err(Invalid::new(key("timeout"), "must be at least 100ms"));
             }
             let header_ok = !source.auth_header.is_empty()
                 && source
@@ -210,11 +211,14 @@ impl MetricsConfig {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
             if !header_ok {
-                return Err((key("auth_header"), "must be a header name".into()));
+                return Err(Invalid::new(key("auth_header"), "must be a header name"));
             }
             if let Some(auth) = &source.auth {
                 if auth.expose().chars().any(char::is_control) {
-                    return Err((key("auth"), "must not contain control characters".into()));
+                    return Err(Invalid::new(
+                        key("auth"),
+                        "must not contain control characters",
+                    ));
                 }
             }
             if let Some(link) = &source.graph_url {
@@ -223,39 +227,41 @@ impl MetricsConfig {
                     .replace("{range}", "1h")
                     .replace("{from}", "0")
                     .replace("{until}", "0");
-                check_url(&filled).map_err(|why| (key("graph_url"), why))?;
+                check_url(&filled).map_err(|why| Invalid::new(key("graph_url"), why))?;
             }
         }
         for (name, query) in &self.queries {
             let key = |rest: &str| format!("metrics.queries.{name}.{rest}");
             if !is_query_name(name) {
-                return Err((
+                return Err(Invalid::new(
                     format!("metrics.queries.{name}"),
-                    "a query name is a short word people type: letters, digits, '-', '_', '.'"
-                        .into(),
+                    "a query name is a short word people type: letters, digits, '-', '_', '.'",
                 ));
             }
             match &query.source {
                 Some(source) if !self.sources.contains_key(source) => {
-                    return Err((
+                    return Err(Invalid::new(
                         key("source"),
                         format!("'{source}' is not a [metrics.sources] entry"),
                     ))
                 }
                 None if self.sources.is_empty() => {
-                    return Err((
+                    return Err(Invalid::new(
                         key("source"),
-                        "no [metrics.sources.NAME] is configured to run it on".into(),
+                        "no [metrics.sources.NAME] is configured to run it on",
                     ))
                 }
                 _ => {}
             }
             if query.query.trim().is_empty() {
-                return Err((key("query"), "is empty".into()));
+                return Err(Invalid::new(key("query"), "is empty"));
             }
             if let Some(target) = &query.target {
                 if !targets.contains(&target.as_str()) {
-                    return Err((key("target"), format!("'{target}' is not a target")));
+                    return Err(Invalid::new(
+                        key("target"),
+                        format!("'{target}' is not a target"),
+                    ));
                 }
             }
         }
@@ -265,14 +271,14 @@ impl MetricsConfig {
             ("grafana_url", &markers.grafana_url),
         ] {
             if let Some(url) = url {
-                check_url(url).map_err(|why| (format!("metrics.markers.{key}"), why))?;
+                check_url(url)
+                    .map_err(|why| Invalid::new(format!("metrics.markers.{key}"), why))?;
             }
         }
         if markers.grafana_url.is_some() != markers.grafana_token.is_some() {
-            return Err((
-                "metrics.markers.grafana_token".into(),
-                "grafana_url and grafana_token go together (set LEVER_METRICS__MARKERS__GRAFANA_TOKEN)"
-                    .into(),
+            return Err(Invalid::new(
+                "metrics.markers.grafana_token",
+                "grafana_url and grafana_token go together (set LEVER_METRICS__MARKERS__GRAFANA_TOKEN)",
             ));
         }
         if let Some(statsd) = &markers.statsd {
@@ -280,60 +286,92 @@ impl MetricsConfig {
                 .rsplit_once(':')
                 .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
             if !valid {
-                return Err((
-                    "metrics.markers.statsd".into(),
+                return Err(Invalid::new(
+                    "metrics.markers.statsd",
                     format!("'{statsd}' is not host:port, e.g. \"127.0.0.1:8125\""),
                 ));
             }
         }
         if !is_query_name(&markers.statsd_prefix) {
-            return Err((
-                "metrics.markers.statsd_prefix".into(),
-                "must be a metric name part such as \"deploys\"".into(),
+            return Err(Invalid::new(
+                "metrics.markers.statsd_prefix",
+                "must be a metric name part such as \"deploys\"",
             ));
         }
         if self.watch_every < Duration::from_millis(100) {
-            return Err((
-                "metrics.watch_every".into(),
-                "must be at least 100ms".into(),
+            return Err(Invalid::new(
+                "metrics.watch_every",
+                "must be at least 100ms",
             ));
         }
         if self.watch_baseline < Duration::from_secs(1) {
-            return Err((
-                "metrics.watch_baseline".into(),
-                "must be at least 1s".into(),
+            return Err(Invalid::new(
+                "metrics.watch_baseline",
+                "must be at least 1s",
             ));
         }
         Ok(())
     }
+}
 
-    /// Checks a target's watch rules against the queries; errors are `(key, why)`.
-    pub(super) fn check_watch(
+impl WatchRule {
+    /// Checks one rule of a target's `watch` (`key` is `targets.NAME.watch[i]`): it must name
+    /// one of `queries`, and its numbers must make sense.
+    pub(super) fn validate(
         &self,
-        target: &str,
-        rules: &[WatchRule],
-    ) -> Result<(), (String, String)> {
-        for (i, rule) in rules.iter().enumerate() {
-            let key = |rest: &str| format!("targets.{target}.watch[{i}].{rest}");
-            if !self.queries.contains_key(&rule.metric) {
-                return Err((
-                    key("metric"),
-                    format!("'{}' is not a [metrics.queries] entry", rule.metric),
-                ));
-            }
-            if !(rule.max_ratio.is_finite() && rule.max_ratio > 1.0) {
-                return Err((
-                    key("max_ratio"),
-                    "must be a number above 1, e.g. 2.0 for twice the level before".into(),
-                ));
-            }
-            if rule.window < Duration::from_secs(1) || rule.window > Duration::from_secs(86_400) {
-                return Err((key("for"), "must be between 1s and 24h".into()));
-            }
-            if !(rule.floor.is_finite() && rule.floor >= 0.0) {
-                return Err((key("floor"), "must be a number, 0 or more".into()));
-            }
+        key: &str,
+        queries: &IndexMap<String, QueryConfig>,
+    ) -> Result<(), Invalid> {
+        let key = |rest: &str| format!("{key}.{rest}");
+        if !queries.contains_key(&self.metric) {
+            return Err(Invalid::new(
+                key("metric"),
+                format!("'{}' is not a [metrics.queries] entry", self.metric),
+            ));
+        }
+        if !(self.max_ratio.is_finite() && self.max_ratio > 1.0) {
+            return Err(Invalid::new(
+                key("max_ratio"),
+                "must be a number above 1, e.g. 2.0 for twice the level before",
+            ));
+        }
+        if self.window < Duration::from_secs(1) || self.window > Duration::from_secs(86_400) {
+            return Err(Invalid::new(key("for"), "must be between 1s and 24h"));
+        }
+        if !(self.floor.is_finite() && self.floor >= 0.0) {
+            return Err(Invalid::new(key("floor"), "must be a number, 0 or more"));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metrics(text: &str) -> MetricsConfig {
+        toml::from_str(text).expect("a [metrics] section")
+    }
+
+    #[test]
+    fn sources_are_checked_with_their_key() {
+        let source = |rest: &str| {
+            format!("[sources.prom]\nkind = \"prometheus\"\nurl = \"http://prom:9090\"\n{rest}")
+        };
+        assert_eq!(metrics(&source("")).validate(&[]), Ok(()));
+        assert_eq!(
+            metrics(&source("timeout = \"10ms\"\n")).validate(&[]),
+            Err(Invalid::new(
+                "metrics.sources.prom.timeout",
+                "must be at least 100ms"
+            ))
+        );
+        assert_eq!(
+            metrics(&source("auth_header = \"X Auth\"\n")).validate(&[]),
+            Err(Invalid::new(
+                "metrics.sources.prom.auth_header",
+                "must be a header name"
+            ))
+        );
     }
 }

@@ -1,14 +1,12 @@
-//! Typed configuration: `bot.toml` plus `LEVER_*` environment overrides, validated in one place.
+//! Typed configuration: `bot.toml` plus `LEVER_*` environment overrides, then validated: each
+//! section by its own `validate` (in its file), what ties sections together in `cross`.
 //!
 //! Every section is a struct with `deny_unknown_fields`, so a typo is an error that names the
 //! key. Defaults live in code; each field's doc comment is its reference documentation (the
 //! README's config reference mirrors them). Relative paths resolve against the config file's
 //! folder, so the bot behaves the same from any working directory.
 
-use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use indexmap::IndexMap;
 use serde::Deserialize;
@@ -16,21 +14,30 @@ use serde::Deserialize;
 use crate::access::{Access, AccessConfig};
 
 mod alerts;
+mod bot;
+mod cross;
 pub mod example;
 mod http;
+mod irc;
 mod jenkins;
 mod metrics;
 mod plugins;
+mod shared;
 mod targets;
 
 pub use alerts::{AlertRoute, AlertmanagerConfig, AlertsConfig, AutoHold};
+pub use bot::BotConfig;
 pub use http::HttpConfig;
+pub use irc::IrcConfig;
 pub use jenkins::{JenkinsConfig, JenkinsJob};
 pub use metrics::{MarkersConfig, MetricsConfig, QueryConfig, SourceConfig, SourceKind, WatchRule};
 pub use plugins::{PluginConfig, PluginsConfig};
+pub use shared::Secret;
 pub use targets::{
     Announce, BackendKind, DeployConfig, StepConfig, StoreConfig, TargetConfig, PHASES,
 };
+
+pub(crate) use shared::{duration, is_word, resolve, yes, Invalid};
 
 /// The example config shipped with lever, used when no `bot.toml` is found and none was named.
 pub const EMBEDDED: &str = include_str!("../../bot.toml");
@@ -80,165 +87,6 @@ pub struct Config {
     /// Where the config came from, for messages.
     #[serde(skip)]
     pub origin: String,
-}
-
-/// `[irc]`: the connection and the IRC identity.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IrcConfig {
-    /// Server host name or address. Required.
-    pub server: String,
-    /// Server port. Default: 6697 with TLS, 6667 without.
-    #[serde(default)]
-    pub port: Option<u16>,
-    /// Connect with TLS. Default: true.
-    #[serde(default = "yes")]
-    pub tls: bool,
-    /// Verify the server's TLS certificate. Default: true. Only turn off on a test network.
-    #[serde(default = "yes")]
-    pub tls_verify: bool,
-    /// A PEM file of CA certificates to trust instead of the built-in web roots (private CA).
-    #[serde(default)]
-    pub tls_ca_file: Option<PathBuf>,
-    /// Server password (`PASS`). Better set with `LEVER_IRC__PASSWORD`.
-    #[serde(default)]
-    pub password: Option<Secret>,
-    /// The nick lever wants. Default: "lever".
-    #[serde(default = "default_nickname")]
-    pub nickname: String,
-    /// Nicks to try when the nickname is taken. Default: nickname + "_", nickname + "__".
-    #[serde(default)]
-    pub alt_nicks: Vec<String>,
-    /// The ident/user name. Default: "lever".
-    #[serde(default = "default_nickname")]
-    pub username: String,
-    /// The real name shown in WHOIS. Default: "lever chat-ops bot".
-    #[serde(default = "default_realname")]
-    pub realname: String,
-    /// Channels to join and serve. Default: none.
-    #[serde(default)]
-    pub channels: Vec<String>,
-    /// Keys for channels that need one: `{ "#secret" = "key" }`.
-    #[serde(default)]
-    pub channel_keys: BTreeMap<String, Secret>,
-    /// Services account for SASL PLAIN. Needs `sasl_password`.
-    #[serde(default)]
-    pub sasl_account: Option<String>,
-    /// SASL password. Better set with `LEVER_IRC__SASL_PASSWORD`.
-    #[serde(default)]
-    pub sasl_password: Option<Secret>,
-    /// Password for `PRIVMSG NickServ :IDENTIFY`, used when SASL is not configured or fails.
-    #[serde(default)]
-    pub nickserv_password: Option<Secret>,
-    /// Outgoing lines allowed at once before throttling. Default: 4.
-    #[serde(default = "default_burst")]
-    pub burst: u32,
-    /// Then one line per this interval; "0s" turns throttling off. Default: "1s".
-    #[serde(default = "default_line_interval", with = "duration")]
-    pub line_interval: Duration,
-    /// Lines the outbox holds (e.g. while disconnected) before dropping the oldest. Default: 1000.
-    #[serde(default = "default_queue_limit")]
-    pub queue_limit: usize,
-    /// After this long without traffic lever pings the server. Default: "60s".
-    #[serde(default = "default_ping_interval", with = "duration")]
-    pub ping_interval: Duration,
-    /// With no answer this long after the ping, lever reconnects. Default: "30s".
-    #[serde(default = "default_ping_timeout", with = "duration")]
-    pub ping_timeout: Duration,
-    /// How often lever tries to take back its nickname when on an alternate. Default: "60s".
-    #[serde(default = "default_regain_interval", with = "duration")]
-    pub regain_interval: Duration,
-    /// The QUIT message on shutdown. Default: "lever shutting down".
-    #[serde(default = "default_quit_message")]
-    pub quit_message: String,
-}
-
-/// `[bot]`: how commands are recognised.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BotConfig {
-    /// What starts a command in a channel. Default: "!".
-    #[serde(default = "default_prefix")]
-    pub prefix: String,
-}
-
-impl Default for BotConfig {
-    fn default() -> Self {
-        Self {
-            prefix: default_prefix(),
-        }
-    }
-}
-
-pub(crate) fn yes() -> bool {
-    true
-}
-fn default_nickname() -> String {
-    "lever".into()
-}
-fn default_realname() -> String {
-    "lever chat-ops bot".into()
-}
-fn default_burst() -> u32 {
-    4
-}
-fn default_line_interval() -> Duration {
-    Duration::from_secs(1)
-}
-fn default_queue_limit() -> usize {
-    1000
-}
-fn default_ping_interval() -> Duration {
-    Duration::from_secs(60)
-}
-fn default_ping_timeout() -> Duration {
-    Duration::from_secs(30)
-}
-fn default_regain_interval() -> Duration {
-    Duration::from_secs(60)
-}
-fn default_quit_message() -> String {
-    "lever shutting down".into()
-}
-fn default_prefix() -> String {
-    "!".into()
-}
-
-/// A password or token: deserializes like a string, never prints.
-#[derive(Clone, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The secret itself, for the one place that sends it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-/// Durations written as "1s", "500ms", "5m", "2h 30m".
-pub(crate) mod duration {
-    use serde::{Deserialize, Deserializer};
-    use std::time::Duration;
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(d)?;
-        humantime::parse_duration(text.trim()).map_err(|e| {
-            serde::de::Error::custom(format!(
-                "'{text}' is not a duration ({e}); write e.g. \"1s\", \"500ms\", \"5m\""
-            ))
-        })
-    }
 }
 
 /// Why a config could not be used. The message names the file and the key.
@@ -350,11 +198,7 @@ impl Config {
 
     /// Resolves a path from the config against the config file's folder.
     pub fn resolve(&self, path: &Path) -> PathBuf {
-        if path.is_absolute() {
-            path.to_path_buf()
-        } else {
-            self.base_dir.join(path)
-        }
+        shared::resolve(&self.base_dir, path)
     }
 
     /// The default target: the first one configured.
@@ -372,221 +216,56 @@ impl Config {
 
     /// The port to connect to, defaulting by TLS.
     pub fn port(&self) -> u16 {
-        self.irc
-            .port
-            .unwrap_or(if self.irc.tls { 6697 } else { 6667 })
+        self.irc.port()
     }
 
     /// The nicks to try, in order: the nickname, then the alternates.
     pub fn nicks(&self) -> Vec<String> {
-        let nick = &self.irc.nickname;
-        let mut nicks = vec![nick.clone()];
-        if self.irc.alt_nicks.is_empty() {
-            nicks.push(format!("{nick}_"));
-            nicks.push(format!("{nick}__"));
-        } else {
-            nicks.extend(self.irc.alt_nicks.iter().cloned());
-        }
-        nicks
+        self.irc.nicks()
     }
 
-    fn invalid(&self, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
-        ConfigError::Invalid {
-            origin: self.origin.clone(),
-            key: key.into(),
-            message: message.into(),
-        }
-    }
-
-    /// Checks what types alone cannot: names, ranges, pairs of keys, files that must exist.
+    /// Checks what types alone cannot, naming where the config came from in a refusal.
     fn validate(&self) -> Result<(), ConfigError> {
-        let irc = &self.irc;
-        if irc.server.trim().is_empty() || irc.server.contains(char::is_whitespace) {
-            return Err(self.invalid("irc.server", "must be a host name or address"));
-        }
-        if irc.port == Some(0) {
-            return Err(self.invalid("irc.port", "must be between 1 and 65535"));
-        }
-        for (i, nick) in std::iter::once(&irc.nickname)
-            .chain(&irc.alt_nicks)
-            .enumerate()
-        {
-            if let Err(why) = check_nick(nick) {
-                let key = if i == 0 {
-                    "irc.nickname".to_owned()
-                } else {
-                    format!("irc.alt_nicks[{}]", i - 1)
-                };
-                return Err(self.invalid(key, format!("'{nick}' {why}")));
-            }
-        }
-        if !is_word(&irc.username) {
-            return Err(self.invalid("irc.username", "must be one word without spaces"));
-        }
-        if irc.realname.chars().any(|c| c.is_ascii_control()) {
-            return Err(self.invalid("irc.realname", "must not contain control characters"));
-        }
-        for (i, channel) in irc.channels.iter().enumerate() {
-            if let Err(why) = check_channel(channel) {
-                return Err(
-                    self.invalid(format!("irc.channels[{i}]"), format!("'{channel}' {why}"))
-                );
-            }
-        }
-        for (channel, key) in &irc.channel_keys {
-            if !irc.channels.contains(channel) {
-                return Err(self.invalid(
-                    format!("irc.channel_keys.{channel}"),
-                    "is not one of irc.channels",
-                ));
-            }
-            if !is_word(key.expose()) {
-                return Err(self.invalid(
-                    format!("irc.channel_keys.{channel}"),
-                    "must be one word without spaces",
-                ));
-            }
-        }
-        match (&irc.sasl_account, &irc.sasl_password) {
-            (Some(_), None) => {
-                return Err(self.invalid(
-                    "irc.sasl_password",
-                    "missing: sasl_account is set (set LEVER_IRC__SASL_PASSWORD)",
-                ))
-            }
-            (None, Some(_)) => {
-                return Err(self.invalid("irc.sasl_account", "missing: sasl_password is set"))
-            }
-            (Some(account), Some(_)) if !is_word(account) => {
-                return Err(self.invalid("irc.sasl_account", "must be one word without spaces"))
-            }
-            _ => {}
-        }
-        if irc.burst == 0 {
-            return Err(self.invalid("irc.burst", "must be at least 1"));
-        }
-        if irc.queue_limit < 10 {
-            return Err(self.invalid("irc.queue_limit", "must be at least 10"));
-        }
-        if irc.ping_interval < Duration::from_secs(1) || irc.ping_timeout < Duration::from_secs(1) {
-            return Err(self.invalid(
-                "irc.ping_interval",
-                "ping_interval and ping_timeout must be at least 1s",
-            ));
-        }
-        if irc.quit_message.chars().any(|c| c.is_ascii_control()) {
-            return Err(self.invalid("irc.quit_message", "must not contain control characters"));
-        }
-        if let Some(ca) = &irc.tls_ca_file {
-            let path = self.resolve(ca);
-            if !path.is_file() {
-                return Err(self.invalid(
-                    "irc.tls_ca_file",
-                    format!("{} is not a readable file", path.display()),
-                ));
-            }
-        }
-        let prefix = &self.bot.prefix;
-        if prefix.is_empty() || prefix.chars().count() > 3 || !is_word(prefix) {
-            return Err(self.invalid("bot.prefix", "must be 1 to 3 characters without spaces"));
-        }
-        Access::from_config(self.access.as_ref()).map_err(|(key, why)| self.invalid(key, why))?;
+        self.check_sections()
+            .map_err(|Invalid { key, message }| ConfigError::Invalid {
+                origin: self.origin.clone(),
+                key,
+                message,
+            })
+    }
+
+    /// Each section checks its own keys (given the names it may refer to); the checks in
+    /// `cross` tie one section to another's settings. The first refusal is the one reported,
+    /// so this order is the order errors have always come in.
+    fn check_sections(&self) -> Result<(), Invalid> {
+        let channels = &self.irc.channels;
+        let targets: Vec<&str> = self.targets.keys().map(String::as_str).collect();
+        self.irc.validate(&self.base_dir)?;
+        self.bot.validate()?;
+        // `crate::access` owns the rules, so it checks them as it builds them.
+        Access::from_config(self.access.as_ref())?;
         for (name, target) in &self.targets {
-            targets::check_target(name, target, &irc.channels)
-                .map_err(|(key, why)| self.invalid(key, why))?;
-            for (phase, job) in &target.jobs {
-                let known = self
-                    .jenkins
-                    .as_ref()
-                    .is_some_and(|j| j.jobs.contains_key(job));
-                if !known {
-                    return Err(self.invalid(
-                        format!("targets.{name}.jobs.{phase}"),
-                        format!("'{job}' is not a [jenkins.jobs] entry"),
-                    ));
-                }
-            }
+            target.validate(name, channels)?;
+            self.target_jobs_are_jenkins_jobs(name, target)?;
         }
         if let Some(http) = &self.http {
-            http.check().map_err(|(key, why)| self.invalid(key, why))?;
+            http.validate()?;
         }
-        let targets: Vec<&str> = self.targets.keys().map(String::as_str).collect();
-        alerts::check(&self.alerts, &irc.channels, &targets)
-            .map_err(|(key, why)| self.invalid(key, why))?;
-        if !irc.line_interval.is_zero() {
-            // More alert lines than the throttle can say would only pile up in the outbox.
-            let sayable = (60.0 / irc.line_interval.as_secs_f64()) as usize + irc.burst as usize;
-            if self.alerts.lines_per_minute > sayable {
-                return Err(self.invalid(
-                    "alerts.lines_per_minute",
-                    format!(
-                        "is more than irc.line_interval lets lever say in a minute ({sayable})"
-                    ),
-                ));
-            }
-        }
-        if let Some(am) = &self.alertmanager {
-            am.check().map_err(|(key, why)| self.invalid(key, why))?;
+        self.alerts.validate(channels, &targets)?;
+        self.alerts_fit_the_throttle()?;
+        if let Some(alertmanager) = &self.alertmanager {
+            alertmanager.validate()?;
         }
         if let Some(jenkins) = &self.jenkins {
-            jenkins
-                .check(&irc.channels)
-                .map_err(|(key, why)| self.invalid(key, why))?;
+            jenkins.validate(channels)?;
         }
-        self.metrics
-            .check(&targets)
-            .map_err(|(key, why)| self.invalid(key, why))?;
-        for (name, target) in &self.targets {
-            self.metrics
-                .check_watch(name, &target.watch)
-                .map_err(|(key, why)| self.invalid(key, why))?;
-        }
+        self.metrics.validate(&targets)?;
+        self.watch_rules_name_queries()?;
         if let Some(plugins) = &self.plugins {
-            plugins
-                .check()
-                .map_err(|(key, why)| self.invalid(key, why))?;
+            plugins.validate()?;
         }
         Ok(())
     }
-}
-
-fn is_word(s: &str) -> bool {
-    !s.is_empty() && !s.chars().any(|c| c.is_whitespace() || c.is_control())
-}
-
-/// A nick a server will accept: no spaces or protocol characters, not starting with a digit,
-/// `-` or a channel sigil.
-fn check_nick(nick: &str) -> Result<(), &'static str> {
-    let first = nick.chars().next().ok_or("is empty")?;
-    if nick.len() > 30 {
-        return Err("is longer than 30 characters");
-    }
-    if first.is_ascii_digit() || matches!(first, '-' | '#' | '&' | '+' | '!' | ':' | '$') {
-        return Err("cannot start with a digit, '-', ':' or a channel sigil");
-    }
-    if nick
-        .chars()
-        .any(|c| !c.is_ascii_graphic() || matches!(c, ',' | '*' | '?' | '!' | '@' | '.' | ':'))
-    {
-        return Err("may only hold letters, digits and []\\`_^{|}-");
-    }
-    Ok(())
-}
-
-fn check_channel(channel: &str) -> Result<(), &'static str> {
-    if !channel.starts_with(['#', '&', '+', '!']) {
-        return Err("must start with '#' (or & + !)");
-    }
-    if channel.len() < 2 || channel.len() > 50 {
-        return Err("must be 2 to 50 characters");
-    }
-    if channel
-        .chars()
-        .any(|c| c == ' ' || c == ',' || c == ':' || c.is_control())
-    {
-        return Err("cannot hold spaces, commas, ':' or control characters");
-    }
-    Ok(())
 }
 
 /// A value that came from the environment is not in the file: say which variable set it.
@@ -643,6 +322,7 @@ fn missing_field(message: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::from_toml(text, "test.toml", PathBuf::from("/etc/lever"))

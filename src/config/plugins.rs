@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use indexmap::IndexMap;
 use serde::Deserialize;
 
+use super::Invalid;
+
 /// `[plugins]`. Without this section lever runs no plugins.
 #[derive(Debug, Deserialize)]
 pub struct PluginsConfig {
@@ -47,25 +49,25 @@ fn default_dir() -> PathBuf {
 }
 
 impl PluginsConfig {
-    /// Checks names, argvs and variable names; errors are `(key, why)`.
-    pub(super) fn check(&self) -> Result<(), (String, String)> {
+    /// Checks names, argvs and variable names.
+    pub(super) fn validate(&self) -> Result<(), Invalid> {
         for (name, plugin) in &self.plugins {
             let key = |field: &str| format!("plugins.{name}.{field}");
             if name.is_empty() || name.starts_with('.') || name.contains('/') {
-                return Err((
+                return Err(Invalid::new(
                     format!("plugins.{name}"),
-                    "a plugin's name is a file name in plugins.dir (no '/', not hidden)".into(),
+                    "a plugin's name is a file name in plugins.dir (no '/', not hidden)",
                 ));
             }
             if plugin.run.as_ref().is_some_and(|argv| argv.is_empty()) {
-                return Err((
+                return Err(Invalid::new(
                     key("run"),
-                    "names no program; leave it out to run the file NAME in plugins.dir".into(),
+                    "names no program; leave it out to run the file NAME in plugins.dir",
                 ));
             }
             for var in plugin.pass_env.iter().chain(plugin.env.keys()) {
                 if !is_env_name(var) {
-                    return Err((
+                    return Err(Invalid::new(
                         key(if plugin.env.contains_key(var) {
                             "env"
                         } else {
@@ -84,4 +86,42 @@ impl PluginsConfig {
 fn is_env_name(name: &str) -> bool {
     name.chars().next().is_some_and(|c| !c.is_ascii_digit())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plugins(text: &str) -> PluginsConfig {
+        toml::from_str(text).expect("a [plugins] section")
+    }
+
+    #[test]
+    fn names_argvs_and_variables_are_checked() {
+        assert_eq!(
+            plugins("[uptime]\npass_env = [\"HOME\"]\n").validate(),
+            Ok(())
+        );
+        assert_eq!(
+            plugins("[\"../x\"]\n").validate(),
+            Err(Invalid::new(
+                "plugins.../x",
+                "a plugin's name is a file name in plugins.dir (no '/', not hidden)"
+            ))
+        );
+        assert_eq!(
+            plugins("[uptime]\nrun = []\n").validate(),
+            Err(Invalid::new(
+                "plugins.uptime.run",
+                "names no program; leave it out to run the file NAME in plugins.dir"
+            ))
+        );
+        assert_eq!(
+            plugins("[uptime]\nenv = { \"1X\" = \"v\" }\n").validate(),
+            Err(Invalid::new(
+                "plugins.uptime.env",
+                "'1X' is not an environment variable name"
+            ))
+        );
+    }
 }

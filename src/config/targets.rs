@@ -7,7 +7,7 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use serde::Deserialize;
 
-use super::{duration, Secret, WatchRule};
+use super::{duration, Invalid, Secret, WatchRule};
 
 /// `[store]`: the SQLite file holding the deploy log, holds and runs.
 #[derive(Debug, Deserialize)]
@@ -186,125 +186,131 @@ fn default_step_timeout() -> Duration {
 /// Words that cannot name a target, because commands read them as something else.
 const RESERVED: &[&str] = &["force", "all", "every"];
 
-/// Checks one target's settings; errors are `(key, why)`.
-pub(super) fn check_target(
-    name: &str,
-    target: &TargetConfig,
-    irc_channels: &[String],
-) -> Result<(), (String, String)> {
-    let key = |rest: &str| format!("targets.{name}{rest}");
-    if name.is_empty()
-        || name.len() > 32
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-        || !name.starts_with(|c: char| c.is_ascii_lowercase())
-    {
-        return Err((
+impl TargetConfig {
+    /// Checks the target called `name`: its name, backend, steps and environment; its
+    /// channels must be `irc_channels`.
+    pub(super) fn validate(&self, name: &str, irc_channels: &[String]) -> Result<(), Invalid> {
+        let key = |rest: &str| format!("targets.{name}{rest}");
+        if name.is_empty()
+            || name.len() > 32
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+            || !name.starts_with(|c: char| c.is_ascii_lowercase())
+        {
+            return Err(Invalid::new(
             key(""),
-            "a target name is 1 to 32 lowercase letters, digits, '-' or '_', starting with a letter"
-                .into(),
+            "a target name is 1 to 32 lowercase letters, digits, '-' or '_', starting with a letter",
         ));
-    }
-    if RESERVED.contains(&name) || humantime::parse_duration(name).is_ok() {
-        return Err((
-            key(""),
-            format!("'{name}' reads as a command word; pick another name"),
-        ));
-    }
-    for (i, channel) in target.channels.iter().enumerate() {
-        if !irc_channels.contains(channel) {
-            return Err((
-                key(&format!(".channels[{i}]")),
-                format!("'{channel}' is not one of irc.channels"),
+        }
+        if RESERVED.contains(&name) || humantime::parse_duration(name).is_ok() {
+            return Err(Invalid::new(
+                key(""),
+                format!("'{name}' reads as a command word; pick another name"),
             ));
         }
-    }
-    let has_steps =
-        !(target.stage.is_empty() && target.deploy.is_empty() && target.rollback.is_empty());
-    match target.backend {
-        BackendKind::Script => {
-            if target.stage.is_empty() && target.deploy.is_empty() {
-                return Err((
-                    key(""),
-                    "has no stage or deploy steps: add [[targets.NAME.deploy]] steps".into(),
-                ));
-            }
-            if !target.jobs.is_empty() || target.url.is_some() {
-                return Err((
-                    key(".backend"),
-                    "jobs and url need backend = \"jenkins\" or \"http\"".into(),
+        for (i, channel) in self.channels.iter().enumerate() {
+            if !irc_channels.contains(channel) {
+                return Err(Invalid::new(
+                    key(&format!(".channels[{i}]")),
+                    format!("'{channel}' is not one of irc.channels"),
                 ));
             }
         }
-        BackendKind::Jenkins => {
-            if has_steps {
-                return Err((key(".backend"), "a jenkins target runs jobs, not steps: remove its steps or use backend = \"script\"".into()));
+        let has_steps =
+            !(self.stage.is_empty() && self.deploy.is_empty() && self.rollback.is_empty());
+        match self.backend {
+            BackendKind::Script => {
+                if self.stage.is_empty() && self.deploy.is_empty() {
+                    return Err(Invalid::new(
+                        key(""),
+                        "has no stage or deploy steps: add [[targets.NAME.deploy]] steps",
+                    ));
+                }
+                if !self.jobs.is_empty() || self.url.is_some() {
+                    return Err(Invalid::new(
+                        key(".backend"),
+                        "jobs and url need backend = \"jenkins\" or \"http\"",
+                    ));
+                }
             }
-            if target.jobs.is_empty() {
-                return Err((
-                    key(".jobs"),
-                    "names no job: jobs = { deploy = \"<a [jenkins.jobs] name>\" }".into(),
-                ));
+            BackendKind::Jenkins => {
+                if has_steps {
+                    return Err(Invalid::new(key(".backend"), "a jenkins target runs jobs, not steps: remove its steps or use backend = \"script\""));
+                }
+                if self.jobs.is_empty() {
+                    return Err(Invalid::new(
+                        key(".jobs"),
+                        "names no job: jobs = { deploy = \"<a [jenkins.jobs] name>\" }",
+                    ));
+                }
+                if let Some(phase) = self.jobs.keys().find(|p| !PHASES.contains(&p.as_str())) {
+                    return Err(Invalid::new(
+                        key(&format!(".jobs.{phase}")),
+                        "is not a phase: stage, deploy or rollback",
+                    ));
+                }
             }
-            if let Some(phase) = target.jobs.keys().find(|p| !PHASES.contains(&p.as_str())) {
-                return Err((
-                    key(&format!(".jobs.{phase}")),
-                    "is not a phase: stage, deploy or rollback".into(),
-                ));
-            }
-        }
-        BackendKind::Http => {
-            if has_steps {
-                return Err((key(".backend"), "an http target's engine runs the steps: remove its steps or use backend = \"script\"".into()));
-            }
-            match &target.url {
-                Some(url) if url.starts_with("http://") || url.starts_with("https://") => {}
-                Some(_) => return Err((key(".url"), "must be an http:// or https:// URL".into())),
-                None => {
-                    return Err((
-                        key(".url"),
-                        "missing: backend = \"http\" needs the engine's url".into(),
-                    ))
+            BackendKind::Http => {
+                if has_steps {
+                    return Err(Invalid::new(key(".backend"), "an http target's engine runs the steps: remove its steps or use backend = \"script\""));
+                }
+                match &self.url {
+                    Some(url) if url.starts_with("http://") || url.starts_with("https://") => {}
+                    Some(_) => {
+                        return Err(Invalid::new(
+                            key(".url"),
+                            "must be an http:// or https:// URL",
+                        ))
+                    }
+                    None => {
+                        return Err(Invalid::new(
+                            key(".url"),
+                            "missing: backend = \"http\" needs the engine's url",
+                        ))
+                    }
                 }
             }
         }
-    }
-    if target.timeout < Duration::from_secs(1) {
-        return Err((key(".timeout"), "must be at least 1s".into()));
-    }
-    if let Some(version) = &target.version {
-        if version.first().is_none_or(|p| p.trim().is_empty()) {
-            return Err((key(".version"), "must be an argv with a program, e.g. [\"git\", \"rev-parse\", \"--short\", \"HEAD\"]".into()));
+        if self.timeout < Duration::from_secs(1) {
+            return Err(Invalid::new(key(".timeout"), "must be at least 1s"));
         }
-    }
-    check_env(&target.env).map_err(|why| (key(".env"), why))?;
-    for (phase, steps) in [
-        ("stage", &target.stage),
-        ("deploy", &target.deploy),
-        ("rollback", &target.rollback),
-    ] {
-        for (i, step) in steps.iter().enumerate() {
-            let key = key(&format!(".{phase}[{i}]"));
-            if step.name.trim().is_empty() || step.name.chars().any(char::is_control) {
-                return Err((
-                    format!("{key}.name"),
-                    "must be a short text without control characters".into(),
-                ));
+        if let Some(version) = &self.version {
+            if version.first().is_none_or(|p| p.trim().is_empty()) {
+                return Err(Invalid::new(key(".version"), "must be an argv with a program, e.g. [\"git\", \"rev-parse\", \"--short\", \"HEAD\"]"));
             }
-            if step.run.first().is_none_or(|p| p.trim().is_empty()) {
-                return Err((
+        }
+        check_env(&self.env).map_err(|why| Invalid::new(key(".env"), why))?;
+        for (phase, steps) in [
+            ("stage", &self.stage),
+            ("deploy", &self.deploy),
+            ("rollback", &self.rollback),
+        ] {
+            for (i, step) in steps.iter().enumerate() {
+                let key = key(&format!(".{phase}[{i}]"));
+                if step.name.trim().is_empty() || step.name.chars().any(char::is_control) {
+                    return Err(Invalid::new(
+                        format!("{key}.name"),
+                        "must be a short text without control characters",
+                    ));
+                }
+                if step.run.first().is_none_or(|p| p.trim().is_empty()) {
+                    return Err(Invalid::new(
                     format!("{key}.run"),
-                    "must be an argv with a program: run = [\"./steps/sync.sh\", \"{target}\"] (never a shell string)".into(),
+                    "must be an argv with a program: run = [\"./steps/sync.sh\", \"{target}\"] (never a shell string)",
                 ));
+                }
+                if step.timeout < Duration::from_secs(1) {
+                    return Err(Invalid::new(
+                        format!("{key}.timeout"),
+                        "must be at least 1s",
+                    ));
+                }
+                check_env(&step.env).map_err(|why| Invalid::new(format!("{key}.env"), why))?;
             }
-            if step.timeout < Duration::from_secs(1) {
-                return Err((format!("{key}.timeout"), "must be at least 1s".into()));
-            }
-            check_env(&step.env).map_err(|why| (format!("{key}.env"), why))?;
         }
+        Ok(())
     }
-    Ok(())
 }
 
 fn check_env(env: &IndexMap<String, String>) -> Result<(), String> {
@@ -321,4 +327,41 @@ fn check_env(env: &IndexMap<String, String>) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(text: &str) -> TargetConfig {
+        toml::from_str(text).expect("a [targets.NAME] section")
+    }
+
+    #[test]
+    fn a_target_checks_its_name_channels_and_steps() {
+        let steps = "[[deploy]]\nname = \"d\"\nrun = [\"true\"]\n";
+        let channels = ["#ops".to_owned()];
+        assert_eq!(target(steps).validate("site", &channels), Ok(()));
+        assert_eq!(
+            target(steps).validate("Site", &channels),
+            Err(Invalid::new(
+                "targets.Site",
+                "a target name is 1 to 32 lowercase letters, digits, '-' or '_', starting with a letter"
+            ))
+        );
+        assert_eq!(
+            target(&format!("channels = [\"#web\"]\n{steps}")).validate("site", &channels),
+            Err(Invalid::new(
+                "targets.site.channels[0]",
+                "'#web' is not one of irc.channels"
+            ))
+        );
+        assert_eq!(
+            target("").validate("site", &channels),
+            Err(Invalid::new(
+                "targets.site",
+                "has no stage or deploy steps: add [[targets.NAME.deploy]] steps"
+            ))
+        );
+    }
 }
