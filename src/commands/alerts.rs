@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use super::args::Words;
 use super::{CommandError, Ctx, Example, Spec};
 use crate::alerts::client::Client;
 use crate::chat::text::{sanitize_line, truncate_chars};
@@ -23,9 +24,7 @@ pub const SPEC: Spec = Spec {
 };
 
 async fn run(ctx: Ctx) -> Result<(), CommandError> {
-    if !ctx.args.is_empty() {
-        return Err(CommandError::Usage);
-    }
+    Words::new(&ctx.args).end()?;
     let client = client(&ctx)?;
     let firing = client
         .firing()

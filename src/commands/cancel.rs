@@ -1,6 +1,6 @@
 //! `!cancel [target]`: stops a run in progress.
 
-use super::{args, CommandError, Ctx, Example, Spec};
+use super::{CommandError, Ctx, Example, Spec};
 use crate::access::Role;
 use crate::store::Phase;
 
@@ -18,16 +18,12 @@ pub const SPEC: Spec = Spec {
 };
 
 async fn run(ctx: Ctx) -> Result<(), CommandError> {
-    let mut words = ctx.args.split_whitespace();
-    let named = words.next();
-    if words.next().is_some() {
-        return Err(CommandError::Usage);
-    }
-    let target = match named {
-        Some(word) => args::target(&ctx, Some(word))?,
+    let known = ctx.known();
+    let target = match known.maybe_target(&ctx.args)? {
+        Some(named) => named,
         None => match ctx.bot.deploys.busy_targets().as_slice() {
             [only] => only.clone(),
-            _ => args::target(&ctx, None)?,
+            _ => known.target(None)?,
         },
     };
     if let Some(active) = ctx.bot.deploys.status(&target)?.active {

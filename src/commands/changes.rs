@@ -1,6 +1,6 @@
 //! `!changes [target]`: what a deploy would ship now.
 
-use super::{args, CommandError, Ctx, Example, Spec};
+use super::{CommandError, Ctx, Example, Spec};
 
 pub const SPEC: Spec = Spec {
     name: "changes",
@@ -16,11 +16,7 @@ pub const SPEC: Spec = Spec {
 };
 
 async fn run(ctx: Ctx) -> Result<(), CommandError> {
-    let mut words = ctx.args.split_whitespace();
-    let target = args::target(&ctx, words.next())?;
-    if words.next().is_some() {
-        return Err(CommandError::Usage);
-    }
+    let target = ctx.known().only_target(&ctx.args)?;
     let text = ctx.bot.deploys.changes(&target)?;
     ctx.reply(&text);
     Ok(())

@@ -1,5 +1,6 @@
 //! `!confirm <code>`: goes ahead with a deploy of a `confirm = true` target.
 
+use super::args::Words;
 use super::{CommandError, Ctx, Example, Spec};
 use crate::access::Role;
 
@@ -17,14 +18,29 @@ pub const SPEC: Spec = Spec {
 };
 
 async fn run(ctx: Ctx) -> Result<(), CommandError> {
-    let mut words = ctx.args.split_whitespace();
-    let (Some(code), None) = (words.next(), words.next()) else {
-        return Err(CommandError::Usage);
-    };
-    if code.len() > 16 {
-        return Err(CommandError::Usage);
-    }
+    let code = parse(&ctx.args)?;
     let run = ctx.bot.deploys.confirm(code, &ctx.msg.who)?;
     ctx.ack_if_unheard(&run.target, &format!("deploying {}", run.target));
     Ok(())
+}
+
+/// `<code>`: one word of at most 16 bytes (codes are short; anything longer is a typo).
+fn parse(args: &str) -> Result<&str, CommandError> {
+    let mut words = Words::new(args);
+    let code = words.next().filter(|c| c.len() <= 16);
+    words.end()?;
+    code.ok_or(CommandError::Usage)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_code_is_one_short_word() {
+        assert_eq!(parse(" ABCD ").unwrap(), "ABCD");
+        for bad in ["", "ABCD EFGH", &"A".repeat(17)] {
+            assert!(matches!(parse(bad), Err(CommandError::Usage)), "{bad:?}");
+        }
+    }
 }

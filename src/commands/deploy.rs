@@ -1,6 +1,6 @@
 //! `!deploy [target] [force]`: pushes the staged build live, unless a hold says no.
 
-use super::{args, CommandError, Ctx, Example, Spec};
+use super::{CommandError, Ctx, Example, Spec};
 use crate::access::Role;
 use crate::deploy::DeployStart;
 
@@ -18,7 +18,10 @@ pub const SPEC: Spec = Spec {
 };
 
 async fn run(ctx: Ctx) -> Result<(), CommandError> {
-    let (target, force) = args::target_and_force(&ctx)?;
+    let (target, force) = ctx.known().target_and_force(&ctx.args)?;
+    if force {
+        ctx.check_force()?;
+    }
     match ctx.bot.deploys.deploy(&target, &ctx.msg.who, force)? {
         DeployStart::Started(_) => ctx.ack_if_unheard(&target, &format!("deploying {target}")),
         DeployStart::NeedsConfirm { summary, .. } => ctx.tell(&summary),

@@ -1,6 +1,7 @@
 //! `!help [command]`: generated from the command list and the plugins' commands, filtered by
 //! what the asker may use.
 
+use super::args::Words;
 use super::{lookup, CommandError, Ctx, Example, Spec, COMMANDS};
 use crate::access::Role;
 
@@ -29,9 +30,8 @@ pub const SPEC: Spec = Spec {
 
 async fn run(ctx: Ctx) -> Result<(), CommandError> {
     let prefix = ctx.prefix();
-    let wanted = ctx
-        .args
-        .split_whitespace()
+    // `!help deploy` and `!help !deploy` alike; words after the first are ignored.
+    let wanted = Words::new(&ctx.args)
         .next()
         .map(|w| w.trim_start_matches(prefix));
     let plugins = ctx.bot.plugins.all();

@@ -1,7 +1,11 @@
 //! `!hold [target] [duration] <reason>`: NO DEPLOY PLEASE.
 
-use super::{args, CommandError, Ctx, Example, Spec};
+use std::time::Duration;
+
+use super::args::{self, Known, Words};
+use super::{CommandError, Ctx, Example, Spec};
 use crate::access::Role;
+use crate::chat::text::{sanitize_line, truncate_chars};
 
 /// Longest reason kept; the deploy log is read in a channel.
 const MAX_REASON: usize = 200;
@@ -26,40 +30,13 @@ pub const SPEC: Spec = Spec {
 };
 
 async fn run(ctx: Ctx) -> Result<(), CommandError> {
-    let text = crate::chat::text::sanitize_line(&ctx.args).into_owned();
-    let mut rest = text.trim();
-    let mut target = None;
-    let (word, tail) = first_word(rest);
-    if args::is_target(&ctx, word) {
-        target = Some(word.to_owned());
-        rest = tail;
-    } else if word == "all" {
-        rest = tail;
-    } else if let Some(close) = args::close_target(&ctx, word) {
-        // "!hold sitee freeze" must not quietly hold every target.
-        return Err(CommandError::User(format!(
-            "no target '{}' (did you mean {close}?); to hold every target, say {}hold all <reason>",
-            crate::chat::text::truncate_chars(word, 32),
-            ctx.prefix()
-        )));
-    }
-    let (word, tail) = first_word(rest);
-    let duration = args::duration(word);
-    if duration.is_some() {
-        rest = tail;
-    }
-    let reason = rest.trim();
-    if reason.is_empty() {
-        return Err(CommandError::User(format!(
-            "say why: {}",
-            ctx.spec.synopsis(ctx.prefix())
-        )));
-    }
-    let reason = crate::chat::text::truncate_chars(reason, MAX_REASON);
-    let (hold, running) =
-        ctx.bot
-            .deploys
-            .hold(target.as_deref(), &ctx.msg.who, &reason, duration)?;
+    let request = parse(&ctx.args, &ctx.known())?;
+    let (hold, running) = ctx.bot.deploys.hold(
+        request.target.as_deref(),
+        &ctx.msg.who,
+        &request.reason,
+        request.lasting,
+    )?;
     if let Some(note) = running {
         ctx.tell(&note);
     }
@@ -70,8 +47,120 @@ async fn run(ctx: Ctx) -> Result<(), CommandError> {
     Ok(())
 }
 
-/// The first word and the rest, trimmed.
-fn first_word(text: &str) -> (&str, &str) {
-    let (word, rest) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
-    (word, rest.trim_start())
+/// What `!hold` was asked to do.
+#[derive(Debug, PartialEq, Eq)]
+struct Request {
+    /// `None`: every target.
+    target: Option<String>,
+    lasting: Option<Duration>,
+    /// One line, at most [`MAX_REASON`] characters.
+    reason: String,
+}
+
+/// `[target|all] [duration] <reason>`. A word one edit from a target is refused, so
+/// `!hold sitee freeze` never quietly holds every target.
+fn parse(args: &str, known: &Known) -> Result<Request, CommandError> {
+    let text = sanitize_line(args);
+    let mut words = Words::new(&text);
+    let mut target = None;
+    if let Some(named) = words.next_if(|w| known.is_target(w)) {
+        target = Some(named.to_owned());
+    } else if words.next_if(|w| w == "all").is_none() {
+        if let Some(close) = words.peek().and_then(|w| known.close_target(w)) {
+            return Err(CommandError::User(format!(
+                "no target '{}' (did you mean {close}?); to hold every target, say {}hold all <reason>",
+                truncate_chars(words.peek().unwrap_or_default(), 32),
+                known.prefix
+            )));
+        }
+    }
+    let lasting = words.peek().and_then(args::duration);
+    if lasting.is_some() {
+        words.next();
+    }
+    let reason = words.rest();
+    if reason.is_empty() {
+        return Err(CommandError::User(format!(
+            "say why: {}",
+            SPEC.synopsis(known.prefix)
+        )));
+    }
+    Ok(Request {
+        target,
+        lasting,
+        reason: truncate_chars(reason, MAX_REASON).into_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn known() -> Known<'static> {
+        Known {
+            targets: vec!["site", "api"],
+            prefix: "!",
+        }
+    }
+
+    fn hold(target: Option<&str>, lasting: Option<u64>, reason: &str) -> Request {
+        Request {
+            target: target.map(str::to_owned),
+            lasting: lasting.map(Duration::from_secs),
+            reason: reason.to_owned(),
+        }
+    }
+
+    #[test]
+    fn target_duration_and_reason_are_each_optional_but_the_reason() {
+        let parse = |args| parse(args, &known());
+        assert_eq!(
+            parse("db migration").unwrap(),
+            hold(None, None, "db migration")
+        );
+        assert_eq!(
+            parse("all db  migration").unwrap(),
+            hold(None, None, "db  migration")
+        );
+        assert_eq!(
+            parse("site 2h flaky tests").unwrap(),
+            hold(Some("site"), Some(7200), "flaky tests")
+        );
+        assert_eq!(
+            parse("30m freeze").unwrap(),
+            hold(None, Some(1800), "freeze")
+        );
+        // A number alone is part of the reason, not a duration.
+        assert_eq!(
+            parse("api 2 bugs").unwrap(),
+            hold(Some("api"), None, "2 bugs")
+        );
+    }
+
+    #[test]
+    fn a_missing_reason_or_a_near_miss_of_a_target_is_refused() {
+        let refusal = |args| match parse(args, &known()) {
+            Err(CommandError::User(text)) => text,
+            other => panic!("{args:?} was not refused: {other:?}"),
+        };
+        assert_eq!(
+            refusal("site 2h"),
+            "say why: !hold [target|all] [duration] <reason>"
+        );
+        assert_eq!(
+            refusal(""),
+            "say why: !hold [target|all] [duration] <reason>"
+        );
+        assert_eq!(
+            refusal("sitee freeze"),
+            "no target 'sitee' (did you mean site?); to hold every target, say !hold all <reason>"
+        );
+    }
+
+    #[test]
+    fn a_reason_is_one_line_of_at_most_200_characters() {
+        let parse = |args: &str| parse(args, &known()).unwrap().reason;
+        assert_eq!(parse("db\r\nPRIVMSG #ops :owned"), "dbPRIVMSG #ops :owned");
+        assert_eq!(parse(&"x".repeat(300)).chars().count(), MAX_REASON);
+    }
 }

@@ -1,6 +1,6 @@
 //! `!log [n] [target]`: the deploy log, newest first, as Flickr's deploy page showed it.
 
-use super::{args, CommandError, Ctx, Example, Spec};
+use super::{CommandError, Ctx, Example, Spec};
 use crate::chat::message::Place;
 
 /// Entries shown without a count.
@@ -23,16 +23,10 @@ pub const SPEC: Spec = Spec {
 };
 
 async fn run(ctx: Ctx) -> Result<(), CommandError> {
-    let mut count = None;
-    let mut target = None;
-    for word in ctx.args.split_whitespace() {
-        match word.parse::<usize>() {
-            Ok(n) if count.is_none() && n > 0 => count = Some(n),
-            Ok(_) => return Err(CommandError::Usage),
-            Err(_) if target.is_none() => target = Some(args::target(&ctx, Some(word))?),
-            Err(_) => return Err(CommandError::Usage),
-        }
-    }
+    let (count, target) =
+        ctx.known()
+            .number_and_target(&ctx.args, |n| n > 0, || CommandError::Usage)?;
+    let count = count.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
     let max = match ctx.msg.place {
         Place::Channel(_) => CHANNEL_MAX,
         Place::Private => PRIVATE_MAX,

@@ -1,8 +1,11 @@
 //! Commands: the one list of them, the dispatcher, and what a handler is given.
 //!
 //! A command is one file with a `const SPEC` (name, aliases, usage, help, required role,
-//! examples) and a `run` function. Adding one means one file and one line in [`COMMANDS`];
-//! `!help` and the examples test are generated from that list. The dispatcher recognises a
+//! examples) and a `run` function whose first line parses the words into a typed request:
+//! a pure function, unit-tested in the command's file (the shapes several commands share,
+//! `[target]`, `[target] [force]`, `[n] [target]`, are in `args`). Adding one means one file
+//! and one line in [`COMMANDS`]; `!help`, the examples test and the check of the README's
+//! command table are driven by that list. The dispatcher recognises a
 //! command (prefix, address by nick, or private message), checks the role named in the spec,
 //! and runs the handler in a task of its own, so the IRC read loop never waits on it.
 
@@ -137,6 +140,16 @@ impl Ctx {
             Place::Channel(_) => self.reply(&format!("{}: {text}", self.msg.who.nick)),
             Place::Private => self.reply(text),
         }
+    }
+
+    /// `force` passes anyone's hold: only the admin role may say it.
+    pub fn check_force(&self) -> Result<(), CommandError> {
+        if self.bot.access.allows(&self.msg, Role::Admin) {
+            return Ok(());
+        }
+        Err(CommandError::User(
+            "'force' needs the admin role, which you do not have".into(),
+        ))
     }
 
     /// The configured command prefix.
@@ -573,5 +586,45 @@ pub(crate) mod tests {
                 assert!(seen.insert(name.to_lowercase()), "{name} is used twice");
             }
         }
+    }
+
+    /// The README's command table is written by hand (its words are for readers, not the
+    /// `help` sentences), but its built-in rows must be [`COMMANDS`]: same order, usage and
+    /// role. Adding a command without its row, or a row without its command, fails here.
+    #[test]
+    fn the_readme_lists_every_command_with_its_usage_and_role() {
+        let readme = include_str!("../../README.md");
+        let table = readme
+            .split("\n## Commands\n")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .expect("README has a ## Commands section");
+        let rows: Vec<(String, String)> = table
+            .lines()
+            .filter(|l| l.starts_with("| `!") && !l.contains("| (plugin)"))
+            .map(|row| {
+                let cells: Vec<&str> = row.split(" | ").collect();
+                let command = cells[0].trim_start_matches("| ").trim_matches('`');
+                let role = cells[1].split_whitespace().next().unwrap_or_default();
+                (command.replace("\\|", "|"), role.to_owned())
+            })
+            .collect();
+        let expected: Vec<(String, String)> = COMMANDS
+            .iter()
+            .map(|spec| {
+                let role = spec.role.map_or("–".to_owned(), |r| r.to_string());
+                (spec.synopsis("!"), role)
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            expected,
+            "README.md's command table differs from COMMANDS; its rows should read:\n{}",
+            expected
+                .iter()
+                .map(|(c, r)| format!("| `{}` | {r} | ...", c.replace('|', "\\|")))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
     }
 }

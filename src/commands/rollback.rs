@@ -1,6 +1,6 @@
 //! `!rollback [target] [force]`: runs the target's rollback steps with the previous good version.
 
-use super::{args, CommandError, Ctx, Example, Spec};
+use super::{CommandError, Ctx, Example, Spec};
 use crate::access::Role;
 
 pub const SPEC: Spec = Spec {
@@ -17,7 +17,10 @@ pub const SPEC: Spec = Spec {
 };
 
 async fn run(ctx: Ctx) -> Result<(), CommandError> {
-    let (target, force) = args::target_and_force(&ctx)?;
+    let (target, force) = ctx.known().target_and_force(&ctx.args)?;
+    if force {
+        ctx.check_force()?;
+    }
     ctx.bot.deploys.rollback(&target, &ctx.msg.who, force)?;
     ctx.ack_if_unheard(&target, &format!("rolling back {target}"));
     Ok(())

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use super::{args, CommandError, Ctx, Example, Spec};
+use super::args::{self, Words};
+use super::{CommandError, Ctx, Example, Spec};
 use crate::access::Role;
 use crate::alerts::client::Matcher;
 use crate::chat::text::{human_duration, sanitize_line, truncate_chars};
@@ -41,7 +42,27 @@ pub const ACK: Spec = Spec {
 };
 
 async fn run(ctx: Ctx) -> Result<(), CommandError> {
-    let mut words = ctx.args.splitn(3, char::is_whitespace);
+    let request = parse(&ctx.args)?;
+    create(&ctx, request, "silenced").await
+}
+
+async fn ack(ctx: Ctx) -> Result<(), CommandError> {
+    let request = parse_ack(&ctx.args)?;
+    create(&ctx, request, "acknowledged").await
+}
+
+/// A silence to create.
+#[derive(Debug, PartialEq)]
+struct Request {
+    matchers: Vec<Matcher>,
+    lasting: Duration,
+    /// One line of at most 200 characters; may be empty.
+    comment: String,
+}
+
+/// `<alert|label=value,...> <duration> [comment]`.
+fn parse(args: &str) -> Result<Request, CommandError> {
+    let mut words = Words::new(args);
     let (Some(what), Some(lasting)) = (words.next(), words.next()) else {
         return Err(CommandError::Usage);
     };
@@ -51,28 +72,23 @@ async fn run(ctx: Ctx) -> Result<(), CommandError> {
             truncate_chars(lasting, 20)
         ))
     })?;
-    let comment = words
-        .next()
-        .map(|c| sanitize_line(c).trim().to_owned())
-        .unwrap_or_default();
-    create(&ctx, what, lasting, &comment, "silenced").await
+    let comment = sanitize_line(words.rest());
+    request(
+        what,
+        lasting,
+        truncate_chars(comment.trim(), 200).into_owned(),
+    )
 }
 
-async fn ack(ctx: Ctx) -> Result<(), CommandError> {
-    let mut words = ctx.args.split_whitespace();
-    let (Some(what), None) = (words.next(), words.next()) else {
-        return Err(CommandError::Usage);
-    };
-    create(&ctx, what, ACK_FOR, "", "acknowledged").await
+/// `!ack <alert>`: a silence of [`ACK_FOR`] without a comment.
+fn parse_ack(args: &str) -> Result<Request, CommandError> {
+    let mut words = Words::new(args);
+    let what = words.next().ok_or(CommandError::Usage)?;
+    words.end()?;
+    request(what, ACK_FOR, String::new())
 }
 
-async fn create(
-    ctx: &Ctx,
-    what: &str,
-    lasting: Duration,
-    comment: &str,
-    verb: &str,
-) -> Result<(), CommandError> {
+fn request(what: &str, lasting: Duration, comment: String) -> Result<Request, CommandError> {
     if lasting > MAX_SILENCE {
         return Err(CommandError::User(format!(
             "a silence can last at most {} days",
@@ -84,9 +100,21 @@ async fn create(
         .map(Matcher::parse)
         .collect::<Result<Vec<_>, _>>()
         .map_err(CommandError::User)?;
+    Ok(Request {
+        matchers,
+        lasting,
+        comment,
+    })
+}
+
+async fn create(ctx: &Ctx, request: Request, verb: &str) -> Result<(), CommandError> {
+    let Request {
+        matchers,
+        lasting,
+        comment,
+    } = request;
     let client = super::alerts::client(ctx)?;
     let by = &ctx.msg.who.nick;
-    let comment = truncate_chars(comment, 200).into_owned();
     let sent = if comment.is_empty() {
         format!("{verb} from IRC (via lever)")
     } else {
@@ -113,4 +141,48 @@ async fn create(
         .map_err(|e| CommandError::Internal(anyhow::Error::new(e).context("logging a silence")))?;
     ctx.tell(&text);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(parsed: Result<Request, CommandError>) -> String {
+        match parsed {
+            Err(CommandError::User(text)) => text,
+            other => panic!("not refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_silence_is_matchers_a_duration_and_a_comment() {
+        let request = parse("alertname=HighErrorRate,team=web  2h deploy\tin progress").unwrap();
+        let matchers: Vec<String> = request.matchers.iter().map(ToString::to_string).collect();
+        assert_eq!(matchers, ["alertname=HighErrorRate", "team=web"]);
+        assert_eq!(request.lasting, Duration::from_secs(7200));
+        assert_eq!(request.comment, "deploy in progress");
+        assert_eq!(parse("HighErrorRate 30m").unwrap().comment, "");
+        assert!(matches!(parse("HighErrorRate"), Err(CommandError::Usage)));
+        assert_eq!(
+            refusal(parse("HighErrorRate soon")),
+            "'soon' is not a duration such as 2h or 30m"
+        );
+        assert_eq!(
+            refusal(parse("HighErrorRate 31d")),
+            "a silence can last at most 30 days"
+        );
+        assert_eq!(
+            refusal(parse("=web 1h")),
+            "'=web' is not a matcher like alertname=HighErrorRate"
+        );
+    }
+
+    #[test]
+    fn an_ack_is_one_alert_for_an_hour() {
+        let request = parse_ack("HighErrorRate").unwrap();
+        assert_eq!(request.lasting, ACK_FOR);
+        assert_eq!(request.matchers.len(), 1);
+        assert!(matches!(parse_ack(""), Err(CommandError::Usage)));
+        assert!(matches!(parse_ack("A B"), Err(CommandError::Usage)));
+    }
 }

@@ -1,6 +1,6 @@
 //! `!stage [target]`: the one-step staging build.
 
-use super::{args, CommandError, Ctx, Example, Spec};
+use super::{CommandError, Ctx, Example, Spec};
 use crate::access::Role;
 
 pub const SPEC: Spec = Spec {
@@ -17,11 +17,7 @@ pub const SPEC: Spec = Spec {
 };
 
 async fn run(ctx: Ctx) -> Result<(), CommandError> {
-    let mut words = ctx.args.split_whitespace();
-    let target = args::target(&ctx, words.next())?;
-    if words.next().is_some() {
-        return Err(CommandError::Usage);
-    }
+    let target = ctx.known().only_target(&ctx.args)?;
     ctx.bot.deploys.stage(&target, &ctx.msg.who)?;
     ctx.ack_if_unheard(&target, &format!("staging {target}"));
     Ok(())

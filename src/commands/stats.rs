@@ -1,6 +1,6 @@
 //! `!stats [target] [days]`: how the team ships, from the deploy log and runs.
 
-use super::{args, CommandError, Ctx, Example, Spec};
+use super::{CommandError, Ctx, Example, Spec};
 use crate::metrics::stats;
 use crate::store::{now_ms, LogKind};
 
@@ -22,21 +22,12 @@ pub const SPEC: Spec = Spec {
 };
 
 async fn run(ctx: Ctx) -> Result<(), CommandError> {
-    let mut target = None;
-    let mut days = None;
-    for word in ctx.args.split_whitespace() {
-        match word.parse::<u32>() {
-            Ok(n) if days.is_none() && (1..=MAX_DAYS).contains(&n) => days = Some(n),
-            Ok(_) => {
-                return Err(CommandError::User(format!(
-                    "days is a number from 1 to {MAX_DAYS}"
-                )))
-            }
-            Err(_) if target.is_none() => target = Some(args::target(&ctx, Some(word))?),
-            Err(_) => return Err(CommandError::Usage),
-        }
-    }
-    let days = days.unwrap_or(DEFAULT_DAYS);
+    let (days, target) = ctx.known().number_and_target(
+        &ctx.args,
+        |n| (1..=u64::from(MAX_DAYS)).contains(&n),
+        || CommandError::User(format!("days is a number from 1 to {MAX_DAYS}")),
+    )?;
+    let days = days.map_or(DEFAULT_DAYS, |n| n as u32);
     let until = now_ms();
     let from = until - i64::from(days) * DAY_MS;
     let store = &ctx.bot.store;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{args, CommandError, Ctx, Example, Spec};
+use super::{CommandError, Ctx, Example, Spec};
 use crate::chat::text::{human_duration, truncate_chars};
 use crate::deploy::TargetStatus;
 use crate::store::{format_time, now_ms};
@@ -24,13 +24,8 @@ pub const SPEC: Spec = Spec {
 };
 
 async fn run(ctx: Ctx) -> Result<(), CommandError> {
-    let mut words = ctx.args.split_whitespace();
-    let named = words.next();
-    if words.next().is_some() {
-        return Err(CommandError::Usage);
-    }
-    let targets: Vec<String> = match named {
-        Some(word) => vec![args::target(&ctx, Some(word))?],
+    let targets: Vec<String> = match ctx.known().maybe_target(&ctx.args)? {
+        Some(named) => vec![named],
         None => ctx.bot.config.targets.keys().cloned().collect(),
     };
     if targets.is_empty() {

@@ -1,6 +1,7 @@
 //! `!unhold [target]`: DEPLOY OK.
 
-use super::{args, CommandError, Ctx, Example, Spec};
+use super::args::Words;
+use super::{CommandError, Ctx, Example, Spec};
 use crate::access::Role;
 
 pub const SPEC: Spec = Spec {
@@ -17,14 +18,13 @@ pub const SPEC: Spec = Spec {
 };
 
 async fn run(ctx: Ctx) -> Result<(), CommandError> {
-    let mut words = ctx.args.split_whitespace();
-    let target = match words.next() {
-        Some(word) => Some(args::target(&ctx, Some(word))?),
-        None => None,
-    };
-    if words.next().is_some() {
-        return Err(CommandError::Usage);
-    }
+    // `[target]`, the name checked before the shape, as `!stage` does.
+    let mut words = Words::new(&ctx.args);
+    let target = words
+        .next()
+        .map(|w| ctx.known().target(Some(w)))
+        .transpose()?;
+    words.end()?;
     let hold = ctx
         .bot
         .deploys
