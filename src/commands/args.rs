@@ -208,10 +208,12 @@ pub fn duration(word: &str) -> Option<Duration> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn known() -> Known<'static> {
+    /// Two targets, `site` the default, and the prefix `!`: what the commands' parse tests
+    /// are given.
+    pub fn known() -> Known<'static> {
         Known {
             targets: vec!["site", "api"],
             prefix: "!",

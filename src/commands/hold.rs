@@ -95,13 +95,7 @@ fn parse(args: &str, known: &Known) -> Result<Request, CommandError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn known() -> Known<'static> {
-        Known {
-            targets: vec!["site", "api"],
-            prefix: "!",
-        }
-    }
+    use crate::commands::args::tests::known;
 
     fn hold(target: Option<&str>, lasting: Option<u64>, reason: &str) -> Request {
         Request {

@@ -109,6 +109,19 @@ impl Deploys {
             return Ok(DeployStart::NeedsConfirm { code, summary });
         }
         let note = self.hold_gate(target, who, force)?;
+        self.begin_deploy(target, who, (version, prev), note)
+            .map(DeployStart::Started)
+    }
+
+    /// Starts the deploy run itself, once the hold gate has let it through (`note`: what the
+    /// gate had to say, such as a forced hold).
+    fn begin_deploy(
+        self: &Arc<Self>,
+        target: &str,
+        who: &Identity,
+        (version, prev): (Option<String>, Option<String>),
+        note: Option<String>,
+    ) -> Result<Run, DeployError> {
         let detail = self.describe_shipping(target, version.as_deref(), prev.as_deref());
         self.begin(
             target,
@@ -119,7 +132,6 @@ impl Deploys {
             note.as_deref(),
             detail,
         )
-        .map(DeployStart::Started)
     }
 
     /// Goes ahead with a deploy that waited for `!confirm <code>`, if `who` asked for it.
@@ -151,16 +163,7 @@ impl Deploys {
         let note = self.hold_gate(&target, who, pending.force)?;
         let (version, prev) = self.shipping(&target, config)?;
         self.lock().pending.remove(&code);
-        let detail = self.describe_shipping(&target, version.as_deref(), prev.as_deref());
-        self.begin(
-            &target,
-            Phase::Deploy,
-            who,
-            version.as_deref(),
-            prev.as_deref(),
-            note.as_deref(),
-            detail,
-        )
+        self.begin_deploy(&target, who, (version, prev), note)
     }
 
     /// Rolls `target` back to the version live before the current one.
