@@ -14,12 +14,12 @@
 //!  plugins/   executables that declare commands: scan, manifest, run one, reply lines
 //!  metrics/   Prometheus/Graphite queries, sparklines, deploy markers and watches, !stats
 //!  alerts/    Alertmanager notifications (de-dup, caps, routes, auto-hold) and its API
-//!  deploy/    targets, runs, holds: the one place that decides; backend/ runs a step (local
-//!             argv, HTTP engine, Jenkins job)
+//!  deploy/    targets, runs, holds: the one place that decides (gate, holds, status, recover,
+//!             hold_clock); backend/ runs a step (local argv, HTTP engine, Jenkins job)
 //!  jenkins/   Jenkins' remote API (trigger, queue, build) and following a build to its end
 //!  irc/       IRC session: connect, CAP/SASL, reconnect, watchdog, throttle, splitting, accounts
 //!  events/    the bus (plain data) → announce (every word said) → outbox; telemetry (counters)
-//!  config/    bot.toml + LEVER_* environment, one file per section
+//!  config/    bot.toml + LEVER_* environment, one file per section that validates itself
 //!  store/     SQLite: deploy log, holds, runs, steps: the source of truth; json shapes
 //!  access     roles from nick!user@host masks and services accounts
 //!  process/   child processes in groups of their own, tied to lever's life, bounded output

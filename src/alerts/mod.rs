@@ -104,7 +104,7 @@ impl Alerts {
     }
 
     /// Starts the task that summarises held-back lines once their minute is over.
-    pub fn watch(self: &Arc<Self>) {
+    pub fn start_summaries(self: &Arc<Self>) {
         let alerts = self.clone();
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(Duration::from_secs(5));

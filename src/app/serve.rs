@@ -29,7 +29,7 @@ pub async fn run(config: Arc<Config>) -> Result<(), StartError> {
     // Before serving, so plugin commands answer from the first line.
     crate::commands::reload_plugins(&bot).await;
     let shutdown = CancellationToken::new();
-    tokio::spawn(watch_signals(bot.clone(), shutdown.clone()));
+    tokio::spawn(handle_signals(bot.clone(), shutdown.clone()));
     tokio::spawn(reload_on_hangup(bot.clone()));
     let http = listener
         .map(|listener| tokio::spawn(crate::http::serve(listener, bot.clone(), shutdown.clone())));
@@ -66,7 +66,7 @@ const CANCEL_WAIT: Duration = Duration::from_secs(10);
 /// cut in half is worse than a late restart), and the channel is told. A second signal cancels
 /// the runs (killing their process groups, recorded as cancelled) and stops. A third exits at
 /// once.
-async fn watch_signals(bot: Arc<Bot>, shutdown: CancellationToken) {
+async fn handle_signals(bot: Arc<Bot>, shutdown: CancellationToken) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),

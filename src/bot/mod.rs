@@ -62,7 +62,7 @@ impl Bot {
         Self::new(config, store)
     }
 
-    /// Starts the bot's services on `store`: the announcer, the hold watcher, and the recovery
+    /// Starts the bot's services on `store`: the announcer, the hold clock, and the recovery
     /// of runs a previous lever left unfinished (announced once lever is in its channels).
     /// Must be called inside a tokio runtime.
     pub fn new(config: Arc<Config>, store: Arc<Store>) -> Result<Arc<Self>, StartError> {
@@ -90,11 +90,11 @@ impl Bot {
                 "runs left unfinished by the last stop are marked interrupted"
             );
         }
-        deploys.watch_holds();
+        deploys.start_hold_clock();
         let alerts = Alerts::new(config.clone(), deploys.clone(), events.clone());
-        alerts.watch();
+        alerts.start_summaries();
         let telemetry = crate::events::telemetry::Telemetry::new();
-        telemetry.watch(&events);
+        telemetry.count_events(&events);
         let metrics = Arc::new(crate::metrics::Metrics::new(config.clone()));
         crate::metrics::markers::spawn(config.clone(), &events, telemetry.clone());
         crate::metrics::watch::Watcher::spawn(

@@ -1,12 +1,12 @@
 //! Holds: NO DEPLOY PLEASE and DEPLOY OK. Placing and lifting a hold take the run gate, so a
 //! hold and a deploy cannot cross; [`Deploys::hold_gate`] is what a hold refuses when a run
-//! would start. Expiry and reminders run in [`super::watch`], started by
-//! [`Deploys::watch_holds`].
+//! would start. Expiry and reminders run in [`super::hold_clock`], started by
+//! [`Deploys::start_hold_clock`].
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{refused, same_person, unrecorded, watch, DeployError, Deploys};
+use super::{hold_clock, refused, same_person, unrecorded, DeployError, Deploys};
 use crate::chat::message::Identity;
 use crate::chat::text::human_duration;
 use crate::events::Event;
@@ -18,8 +18,8 @@ pub const MAX_HOLD: Duration = Duration::from_secs(366 * 24 * 3600);
 impl Deploys {
     /// Starts the background tasks: expiring holds and reminding of old ones, and writing run
     /// ends the store could not take when they happened.
-    pub fn watch_holds(self: &Arc<Self>) {
-        tokio::spawn(watch::run(self.clone()));
+    pub fn start_hold_clock(self: &Arc<Self>) {
+        tokio::spawn(hold_clock::run(self.clone()));
         tokio::spawn(unrecorded::retry(self.clone()));
     }
 
@@ -155,7 +155,7 @@ impl Deploys {
     }
 
     /// Every hold in force. A hold past its expiry no longer counts, even in the moments
-    /// before the watcher lifts it.
+    /// before the hold clock lifts it.
     pub fn holds(&self) -> Result<Vec<Hold>, DeployError> {
         Ok(self.holds_in_force()?)
     }

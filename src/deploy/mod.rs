@@ -18,18 +18,18 @@
 //! - [`plan`]: a target's steps as runnable specs (placeholders, paths, environment)
 //! - [`runner`]: runs the steps of one run in order, recording and publishing each
 //! - [`unrecorded`]: run ends the store could not take, kept and written later
-//! - [`watch`]: expires holds placed with a duration and reminds the channel of the others
+//! - [`hold_clock`]: expires holds placed with a duration and reminds the channel of the others
 
 pub mod backend;
 pub mod external;
 mod gate;
+mod hold_clock;
 mod holds;
 pub mod plan;
 mod recover;
 mod runner;
 mod status;
 mod unrecorded;
-mod watch;
 
 use std::collections::HashMap;
 use std::sync::Arc;

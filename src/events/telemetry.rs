@@ -55,7 +55,7 @@ impl Telemetry {
     }
 
     /// Counts finished runs from the event bus.
-    pub fn watch(self: &Arc<Self>, events: &Events) {
+    pub fn count_events(self: &Arc<Self>, events: &Events) {
         let mut deliveries = events.subscribe();
         let telemetry = self.clone();
         tokio::spawn(async move {

@@ -52,8 +52,9 @@ const HOST_GUESS: usize = 63;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Disconnect(pub String);
 
+/// How far the session has got from connecting to being able to talk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
+enum Registration {
     /// Sent NICK/USER, waiting for the welcome.
     Registering,
     /// Welcomed; waiting for the end of the MOTD (and with it ISUPPORT).
@@ -80,7 +81,7 @@ pub struct Conn {
     nick_attempt: usize,
     nick: String,
     me: Arc<str>,
-    phase: Phase,
+    registration: Registration,
     connected_at: Instant,
     /// CAP negotiation still holds registration open (we owe the server `CAP END`).
     cap_open: bool,
@@ -118,7 +119,7 @@ impl Conn {
             nick,
             nicks,
             nick_attempt: 0,
-            phase: Phase::Registering,
+            registration: Registration::Registering,
             connected_at: now,
             cap_open: true,
             cap_offered: HashMap::new(),
@@ -163,7 +164,7 @@ impl Conn {
     /// Whether registration and identification are done and channels are joined or joining:
     /// from then on the outbox may be sent.
     pub fn is_ready(&self) -> bool {
-        self.phase == Phase::Ready
+        self.registration == Registration::Ready
     }
 
     /// Channels lever is in now.
@@ -426,7 +427,7 @@ impl Conn {
         let text = args.last().map_or("", String::as_str);
         match code {
             // RPL_WELCOME
-            1 if self.phase == Phase::Registering => {
+            1 if self.registration == Registration::Registering => {
                 self.set_nick(arg(0).to_owned());
                 // "Welcome to the ... Network nick!user@host" tells our own prefix.
                 if let Some(source) = text.rsplit(' ').next().filter(|s| s.contains('!')) {
@@ -437,13 +438,15 @@ impl Conn {
                     }
                 }
                 tracing::info!(nick = %self.nick, "registered with the server");
-                self.phase = Phase::Welcomed { since: now };
+                self.registration = Registration::Welcomed { since: now };
                 self.cap_open = false;
             }
             // RPL_ISUPPORT
             5 => self.on_isupport(&args[1.min(args.len())..args.len().saturating_sub(1)]),
             // RPL_ENDOFMOTD, ERR_NOMOTD
-            376 | 422 if matches!(self.phase, Phase::Welcomed { .. }) => self.after_welcome(now),
+            376 | 422 if matches!(self.registration, Registration::Welcomed { .. }) => {
+                self.after_welcome(now)
+            }
             // RPL_HOSTHIDDEN: our displayed host changed (cloak)
             396 => self.own_host = Some(arg(1).to_owned()),
             // WHOX reply to our account query: me token channel nick account
@@ -454,7 +457,7 @@ impl Conn {
             // ERR_UNKNOWNCOMMAND for CAP: a server without capability negotiation
             421 if arg(1).eq_ignore_ascii_case("CAP") => self.cap_open = false,
             // ERR_ERRONEUSNICKNAME, ERR_NICKNAMEINUSE, ERR_NICKCOLLISION, ERR_UNAVAILRESOURCE
-            432 | 433 | 436 | 437 if self.phase == Phase::Registering => {
+            432 | 433 | 436 | 437 if self.registration == Registration::Registering => {
                 self.next_nick(arg(1), text)
             }
             433 | 437 => {
@@ -490,7 +493,7 @@ impl Conn {
             900 => {
                 tracing::info!(account = arg(2), "logged in to services");
                 self.logged_in_as = Some(arg(2).to_owned());
-                if matches!(self.phase, Phase::Identifying { .. }) {
+                if matches!(self.registration, Registration::Identifying { .. }) {
                     self.become_ready(now);
                 }
             }
@@ -572,7 +575,7 @@ impl Conn {
                     "NickServ".into(),
                     format!("IDENTIFY {password}"),
                 ));
-                self.phase = Phase::Identifying {
+                self.registration = Registration::Identifying {
                     until: now + IDENTIFY_TIMEOUT,
                 };
             }
@@ -581,10 +584,10 @@ impl Conn {
     }
 
     fn become_ready(&mut self, now: Instant) {
-        if self.phase == Phase::Ready {
+        if self.registration == Registration::Ready {
             return;
         }
-        self.phase = Phase::Ready;
+        self.registration = Registration::Ready;
         self.next_regain = now + self.cfg.irc.regain_interval;
         let channels = self.cfg.irc.channels.clone();
         for channel in channels {
@@ -632,7 +635,7 @@ impl Conn {
     }
 
     fn on_notice(&mut self, from: &str, text: &str, now: Instant) {
-        if !matches!(self.phase, Phase::Identifying { .. })
+        if !matches!(self.registration, Registration::Identifying { .. })
             || !from.eq_ignore_ascii_case("NickServ")
         {
             return;
@@ -648,7 +651,7 @@ impl Conn {
             tracing::info!("identified to NickServ");
             self.nickserv_confirmed = true;
             let grace = now + LOGIN_GRACE;
-            if let Phase::Identifying { until } = &mut self.phase {
+            if let Registration::Identifying { until } = &mut self.registration {
                 *until = (*until).min(grace);
             }
         } else if ["invalid", "incorrect", "denied", "not registered"]
@@ -723,17 +726,19 @@ impl Conn {
     /// Time-driven work: registration and identification timeouts, the idle watchdog, nick
     /// regain and channel (re)joins.
     pub fn tick(&mut self, now: Instant) -> Result<(), Disconnect> {
-        match self.phase {
-            Phase::Registering if now.duration_since(self.connected_at) > REGISTRATION_TIMEOUT => {
+        match self.registration {
+            Registration::Registering
+                if now.duration_since(self.connected_at) > REGISTRATION_TIMEOUT =>
+            {
                 return Err(Disconnect(format!(
                     "the server did not welcome lever within {} s",
                     REGISTRATION_TIMEOUT.as_secs()
                 )));
             }
-            Phase::Welcomed { since } if now.duration_since(since) > MOTD_GRACE => {
+            Registration::Welcomed { since } if now.duration_since(since) > MOTD_GRACE => {
                 self.after_welcome(now)
             }
-            Phase::Identifying { until } if now >= until => {
+            Registration::Identifying { until } if now >= until => {
                 if !self.nickserv_confirmed {
                     tracing::warn!(
                         "NickServ did not confirm IDENTIFY within {} s; joining anyway",
@@ -758,7 +763,7 @@ impl Conn {
             }
             _ => {}
         }
-        if self.phase != Phase::Ready {
+        if self.registration != Registration::Ready {
             return Ok(());
         }
         if now >= self.next_regain && !self.casemap.eq(&self.nick, &self.nicks[0]) {

@@ -205,11 +205,11 @@ async fn run(
     let mut pump = pin!(read_lines(reader, LINE_BYTES, &step.name, |line| {
         output.push(line)
     }));
-    let mut watch = pin!(watch(&mut child, pgid, step, cancel));
+    let mut supervised = pin!(supervise(&mut child, pgid, step, cancel));
     let mut drained = false;
     let outcome = loop {
         tokio::select! {
-            outcome = &mut watch => break outcome,
+            outcome = &mut supervised => break outcome,
             () = &mut pump, if !drained => drained = true,
         }
     };
@@ -223,7 +223,7 @@ async fn run(
 }
 
 /// Waits for the step to end on its own, or stops its group on timeout or cancellation.
-async fn watch(
+async fn supervise(
     child: &mut Child,
     pgid: Pid,
     step: &StepSpec,
