@@ -5,7 +5,8 @@
 //! fingerprint and status. A group gets at most `lines_per_group` lines ("… and 997 more"); all
 //! groups together at most `lines_per_minute`, and what is held back is summarised once the
 //! minute is over. Alerts matching an `auto_hold` rule place a hold themselves (logged as
-//! lever's), and their resolution proposes `!unhold`.
+//! lever's), and their resolution proposes `!unhold`. The lines go on the bus as data
+//! ([`AlertLine`], one per line the caps count); the announcer words them.
 //!
 //! - [`webhook`]: the notification Alertmanager POSTs (version 4)
 //! - [`client`]: Alertmanager's API v2, for `!alerts`, `!ack` and `!silence`
@@ -25,7 +26,7 @@ use crate::chat::message::Identity;
 use crate::chat::text::{sanitize_line, truncate_chars};
 use crate::config::Config;
 use crate::deploy::Deploys;
-use crate::events::{Event, Events};
+use crate::events::{AlertGroup, AlertLine, Event, Events, HeldBack};
 use webhook::{Alert, Webhook};
 
 /// The rate window for `lines_per_minute`.
@@ -169,7 +170,7 @@ impl Alerts {
                         out.extend(
                             channels_for_all(&self.config)
                                 .into_iter()
-                                .map(|c| (c, held_back_line(&state.held_back))),
+                                .map(|c| (c, held_back(&state.held_back))),
                         );
                         state.held_back.clear();
                     }
@@ -224,7 +225,7 @@ impl Alerts {
         if !over || state.held_back.is_empty() {
             return;
         }
-        let line = held_back_line(&state.held_back);
+        let line = held_back(&state.held_back);
         state.held_back.clear();
         state.window_start = None;
         state.warned = false;
@@ -248,36 +249,13 @@ impl Alerts {
             .unwrap_or_else(|| channels_for_all(&self.config))
     }
 
-    /// `[FIRING:3] HighErrorRate critical — www1, www2, www3 — 5xx above 2% — runbook: URL`, then
-    /// per-alert lines when their summaries differ, at most `lines_per_group` in all.
-    fn group_lines(&self, hook: &Webhook, status: &str, alerts: &[&Alert]) -> Vec<String> {
-        let mut parts = vec![format!(
-            "[{}:{}] {}",
-            status.to_uppercase(),
-            alerts.len(),
-            clean(&hook.alertname(), 80)
-        )];
-        if let Some(severity) = hook.common_labels.get("severity") {
-            parts[0].push_str(&format!(" {}", clean(severity, 20)));
-        }
+    /// A group's head line, then per-alert lines when their summaries differ, at most
+    /// `lines_per_group` in all.
+    fn group_lines(&self, hook: &Webhook, status: &str, alerts: &[&Alert]) -> Vec<AlertLine> {
         let instances: Vec<String> = unique(alerts.iter().map(|a| a.instance()));
-        if !instances.is_empty() {
-            let mut shown: Vec<String> = instances
-                .iter()
-                .take(INSTANCES_SHOWN)
-                .map(|i| clean(i, 60))
-                .collect();
-            if instances.len() > INSTANCES_SHOWN {
-                shown.push(format!("… and {} more", instances.len() - INSTANCES_SHOWN));
-            }
-            parts.push(shown.join(", "));
-        }
         let common_summary = hook.common_summary();
         let summary =
             common_summary.or_else(|| (alerts.len() == 1).then(|| alerts[0].summary()).flatten());
-        if let Some(summary) = summary {
-            parts.push(clean(summary, 200));
-        }
         // Alertmanager's annotation wins; else the runbooks file's entry for the alert's name.
         let runbook = hook
             .runbook()
@@ -288,28 +266,28 @@ impl Alerts {
             })
             .map(str::to_owned)
             .or_else(|| self.runbooks.link(&hook.alertname()));
-        if let Some(runbook) = runbook {
-            parts.push(format!("runbook: {}", clean(&runbook, 200)));
-        }
-        let mut header = parts.join(" — ");
-        if hook.truncated_alerts > 0 {
-            header.push_str(&format!(
-                " (+{} more Alertmanager did not send)",
-                hook.truncated_alerts
-            ));
-        }
-        let mut lines = vec![header];
+        let mut lines = vec![AlertLine::Group(AlertGroup {
+            status: status.to_owned(),
+            count: alerts.len(),
+            name: clean(&hook.alertname(), 80),
+            severity: hook.common_labels.get("severity").map(|s| clean(s, 20)),
+            instances: instances
+                .iter()
+                .take(INSTANCES_SHOWN)
+                .map(|i| clean(i, 60))
+                .collect(),
+            more_instances: instances.len().saturating_sub(INSTANCES_SHOWN),
+            summary: summary.map(|s| clean(s, 200)),
+            runbook: runbook.map(|r| clean(&r, 200)),
+            not_sent: hook.truncated_alerts,
+        })];
         if summary.is_none() && alerts.len() > 1 {
             let room = self.config.alerts.lines_per_group.saturating_sub(1);
-            let details: Vec<String> = alerts
+            let details: Vec<AlertLine> = alerts
                 .iter()
-                .map(|a| {
-                    let what = a.summary().unwrap_or("(no summary)");
-                    format!(
-                        "  {}: {}",
-                        clean(&a.instance().unwrap_or_default(), 60),
-                        clean(what, 200)
-                    )
+                .map(|a| AlertLine::Detail {
+                    instance: clean(&a.instance().unwrap_or_default(), 60),
+                    summary: a.summary().map(|s| clean(s, 200)),
                 })
                 .collect();
             let fits = if details.len() <= room {
@@ -319,7 +297,7 @@ impl Alerts {
             };
             lines.extend(details.iter().take(fits).cloned());
             if details.len() > fits {
-                lines.push(format!("  … and {} more", details.len() - fits));
+                lines.push(AlertLine::MoreDetails(details.len() - fits));
             }
         }
         lines.truncate(self.config.alerts.lines_per_group.max(1));
@@ -381,7 +359,7 @@ impl Alerts {
     }
 
     /// When an alert that placed a hold resolves, proposes lifting it (a person decides).
-    fn propose_unhold(&self, alert: &Alert) -> Option<String> {
+    fn propose_unhold(&self, alert: &Alert) -> Option<AlertLine> {
         let scope = self.lock().auto_holds.remove(&alert.key())?;
         let still_held = self
             .deploys
@@ -392,12 +370,10 @@ impl Alerts {
         if !still_held {
             return None;
         }
-        let name = display_name(alert);
-        let (what, command) = match &scope {
-            Some(t) => (t.clone(), format!("!unhold {t}")),
-            None => ("every target".to_owned(), "!unhold".to_owned()),
-        };
-        Some(format!("{name} resolved: the hold lever placed on {what} for it can go when you are happy — {command}"))
+        Some(AlertLine::ProposeUnhold {
+            alert: display_name(alert),
+            target: scope,
+        })
     }
 }
 
@@ -405,45 +381,19 @@ fn channels_for_all(config: &Config) -> Vec<String> {
     config.irc.channels.clone()
 }
 
-/// "… held back 37 alert lines in the last minute: ⚠ SiteDown ×2, HighErrorRate ×30, …".
-/// Critical alerts are named first: they are what must not get lost in a storm.
-fn held_back_line(held: &BTreeMap<String, Held>) -> String {
-    let total: usize = held.values().map(|h| h.lines).sum();
-    let mut by_name: Vec<(&String, &Held)> = held.iter().collect();
-    by_name.sort_by(|a, b| {
-        b.1.critical
-            .cmp(&a.1.critical)
-            .then(b.1.lines.cmp(&a.1.lines))
-            .then(a.0.cmp(b.0))
-    });
-    let mut names: Vec<String> = by_name
-        .iter()
-        .take(5)
-        .map(|(n, h)| {
-            format!(
-                "{}{} ×{}",
-                if h.critical { "⚠ " } else { "" },
-                clean(n, 60),
-                h.lines
-            )
-        })
-        .collect();
-    if by_name.len() > 5 {
-        let critical = by_name.iter().skip(5).filter(|(_, h)| h.critical).count();
-        let mut more = format!("and {} more names", by_name.len() - 5);
-        if critical > 0 {
-            more.push_str(&format!(" ({critical} critical)"));
-        }
-        names.push(more);
-    }
-    format!(
-        "… held back {total} alert line{} in the last minute to keep the channel readable: {} — !alerts lists what is firing",
-        if total == 1 { "" } else { "s" },
-        names.join(", ")
+/// What the cap held back this minute, by alert name (the announcer orders and words it).
+fn held_back(held: &BTreeMap<String, Held>) -> AlertLine {
+    AlertLine::HeldBack(
+        held.iter()
+            .map(|(name, h)| HeldBack {
+                name: clean(name, 60),
+                lines: h.lines,
+                critical: h.critical,
+            })
+            .collect(),
     )
 }
 
-/// Text from a webhook, made safe and short.
 /// An alert's name as lever words it: cleaned and short.
 fn display_name(alert: &Alert) -> String {
     clean(
@@ -455,6 +405,7 @@ fn display_name(alert: &Alert) -> String {
     )
 }
 
+/// Text from a webhook, made safe and short.
 fn clean(text: &str, max: usize) -> String {
     truncate_chars(sanitize_line(text).trim(), max).into_owned()
 }

@@ -1,5 +1,6 @@
 use super::*;
 use crate::commands::tests::bot;
+use crate::events::announce::alert_line;
 use crate::events::Delivery;
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -15,12 +16,12 @@ fn hook(text: &str) -> Webhook {
     Webhook::parse(text.as_bytes()).unwrap()
 }
 
-/// Everything announced so far, as (channel, line).
+/// Everything announced so far, as (channel, line), in the announcer's words.
 fn said(rx: &mut UnboundedReceiver<Delivery>) -> Vec<(String, String)> {
     let mut out = Vec::new();
     while let Ok(delivery) = rx.try_recv() {
         if let Event::Alerts { lines } = delivery.event {
-            out.extend(lines);
+            out.extend(lines.iter().map(|(c, l)| (c.clone(), alert_line(l))));
         }
     }
     out

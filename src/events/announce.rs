@@ -11,7 +11,10 @@ use std::time::Duration;
 use crate::chat::outbox::{Outbox, Priority};
 use crate::chat::text::{human_duration, truncate_chars};
 use crate::config::Config;
-use crate::events::{BuildReport, Event, Events, ExternalDeploy, ExternalStatus, WatchReport};
+use crate::events::{
+    AlertGroup, AlertLine, BuildReport, Event, Events, ExternalDeploy, ExternalStatus, HeldBack,
+    WatchReport,
+};
 use crate::store::{format_time, Hold, Phase, Run, RunState, StepRecord};
 
 /// Starts the task that announces every event published from now on.
@@ -109,8 +112,13 @@ pub fn lines(config: &Config, event: &Event) -> Vec<(String, String)> {
             };
             (channels, build_line(build))
         }
-        // Alerts arrive already routed and worded.
-        Event::Alerts { lines } => return lines.clone(),
+        // Alerts arrive routed, line by line.
+        Event::Alerts { lines } => {
+            return lines
+                .iter()
+                .map(|(channel, line)| (channel.clone(), alert_line(line)))
+                .collect()
+        }
         Event::Watch { report, entry } => (
             run_channels(config, &report.deploy().target),
             watch_line(config, report, &entry.text),
@@ -434,6 +442,98 @@ fn build_line(build: &BuildReport) -> String {
         other => format!("⚠ {other}"),
     };
     format!("build {}{number} {status}{took}{user}{url}", build.job)
+}
+
+/// An alert announcement's line in words.
+pub fn alert_line(line: &AlertLine) -> String {
+    match line {
+        AlertLine::Group(group) => alert_group(group),
+        AlertLine::Detail { instance, summary } => format!(
+            "  {instance}: {}",
+            summary.as_deref().unwrap_or("(no summary)")
+        ),
+        AlertLine::MoreDetails(n) => format!("  … and {n} more"),
+        AlertLine::ProposeUnhold { alert, target } => {
+            let (what, command) = match target {
+                Some(t) => (t.as_str(), format!("!unhold {t}")),
+                None => ("every target", "!unhold".to_owned()),
+            };
+            format!("{alert} resolved: the hold lever placed on {what} for it can go when you are happy — {command}")
+        }
+        AlertLine::HeldBack(held) => held_back(held),
+    }
+}
+
+/// `[FIRING:3] HighErrorRate critical — www1, www2, www3 — 5xx above 2% — runbook: URL`.
+fn alert_group(group: &AlertGroup) -> String {
+    let mut head = format!(
+        "[{}:{}] {}",
+        group.status.to_uppercase(),
+        group.count,
+        group.name
+    );
+    if let Some(severity) = &group.severity {
+        head.push_str(&format!(" {severity}"));
+    }
+    let mut parts = vec![head];
+    if !group.instances.is_empty() {
+        let mut shown = group.instances.clone();
+        if group.more_instances > 0 {
+            shown.push(format!("… and {} more", group.more_instances));
+        }
+        parts.push(shown.join(", "));
+    }
+    parts.extend(group.summary.clone());
+    if let Some(runbook) = &group.runbook {
+        parts.push(format!("runbook: {runbook}"));
+    }
+    let mut line = parts.join(" — ");
+    if group.not_sent > 0 {
+        line.push_str(&format!(
+            " (+{} more Alertmanager did not send)",
+            group.not_sent
+        ));
+    }
+    line
+}
+
+/// "… held back 37 alert lines in the last minute: ⚠ SiteDown ×2, HighErrorRate ×30, …".
+/// Critical alerts are named first: they are what must not get lost in a storm.
+fn held_back(held: &[HeldBack]) -> String {
+    const NAMED: usize = 5;
+    let total: usize = held.iter().map(|h| h.lines).sum();
+    let mut by_name: Vec<&HeldBack> = held.iter().collect();
+    by_name.sort_by(|a, b| {
+        b.critical
+            .cmp(&a.critical)
+            .then(b.lines.cmp(&a.lines))
+            .then(a.name.cmp(&b.name))
+    });
+    let mut names: Vec<String> = by_name
+        .iter()
+        .take(NAMED)
+        .map(|h| {
+            format!(
+                "{}{} ×{}",
+                if h.critical { "⚠ " } else { "" },
+                h.name,
+                h.lines
+            )
+        })
+        .collect();
+    if by_name.len() > NAMED {
+        let critical = by_name.iter().skip(NAMED).filter(|h| h.critical).count();
+        let mut more = format!("and {} more names", by_name.len() - NAMED);
+        if critical > 0 {
+            more.push_str(&format!(" ({critical} critical)"));
+        }
+        names.push(more);
+    }
+    format!(
+        "… held back {total} alert line{} in the last minute to keep the channel readable: {} — !alerts lists what is firing",
+        if total == 1 { "" } else { "s" },
+        names.join(", ")
+    )
 }
 
 #[cfg(test)]

@@ -10,7 +10,10 @@ pub mod announce;
 pub mod reports;
 pub mod telemetry;
 
-pub use reports::{BuildReport, ExternalDeploy, ExternalStatus, WatchReport, Watched};
+pub use reports::{
+    AlertGroup, AlertLine, BuildReport, ExternalDeploy, ExternalStatus, HeldBack, WatchReport,
+    Watched,
+};
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -82,7 +85,7 @@ pub enum Event {
     /// Alert lines, already grouped, de-duplicated and rate-capped by the alerts service, each
     /// with its channel.
     Alerts {
-        lines: Vec<(String, String)>,
+        lines: Vec<(String, AlertLine)>,
     },
     /// What watching a deploy found (a regression, an all-clear, or a metric it could not read).
     Watch {

@@ -1,5 +1,5 @@
 //! What services report through the bus, as plain data: a CI build, a deploy another tool
-//! ran, what watching a deploy found. Their words are the announcer's (and the deploy log's,
+//! ran, what watching a deploy found, the lines of an alert announcement. Their words are the announcer's (and the deploy log's,
 //! written by the service that stores them).
 
 use std::time::Duration;
@@ -95,4 +95,53 @@ impl WatchReport {
             | WatchReport::Unwatched { deploy, .. } => deploy,
         }
     }
+}
+
+/// One line of an alert announcement, as data. The alerts service has de-duplicated, routed
+/// and rate-capped them (its caps count these, one line each); every text is already cleaned
+/// and bounded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlertLine {
+    /// A group's head line: `[FIRING:3] HighErrorRate critical — www1, www2 — … — runbook: …`.
+    Group(AlertGroup),
+    /// One alert of a group whose alerts have different summaries.
+    Detail {
+        instance: String,
+        summary: Option<String>,
+    },
+    /// How many per-alert lines did not fit `lines_per_group`.
+    MoreDetails(usize),
+    /// An alert that placed a hold has resolved: lifting the hold is proposed to a person.
+    ProposeUnhold {
+        alert: String,
+        /// The hold's target; `None` for every target.
+        target: Option<String>,
+    },
+    /// What the per-minute cap held back in the minute that is over, by alert name.
+    HeldBack(Vec<HeldBack>),
+}
+
+/// The alerts of one notification with one status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertGroup {
+    /// "firing" or "resolved".
+    pub status: String,
+    pub count: usize,
+    pub name: String,
+    pub severity: Option<String>,
+    /// The first few instances, in order, and how many more there were.
+    pub instances: Vec<String>,
+    pub more_instances: usize,
+    pub summary: Option<String>,
+    pub runbook: Option<String>,
+    /// Alerts of the group Alertmanager did not send (its `truncatedAlerts`).
+    pub not_sent: u64,
+}
+
+/// Lines held back for one alert name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldBack {
+    pub name: String,
+    pub lines: usize,
+    pub critical: bool,
 }
