@@ -2,7 +2,8 @@
 # Installs what lever's tests need on a Debian/Ubuntu machine with a Rust toolchain:
 # the IRC servers they start (ngircd; inspircd + atheme-services for the flood and SASL tests),
 # the interpreters of the shipped plugins (python3 with tomllib, perl with JSON::PP) and the
-# rustfmt/clippy components. Does nothing for what is already there.
+# rustfmt/clippy components, and PostgreSQL's server (the store's second engine; the tests start
+# a private cluster of their own). Does nothing for what is already there.
 set -euo pipefail
 
 need=()
@@ -14,6 +15,7 @@ command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 python3 -c 'import tomllib' >/dev/null 2>&1 || need+=(python3)
 perl -MJSON::PP -MTime::Local -e1 >/dev/null 2>&1 || need+=(perl)
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
@@ -22,7 +24,7 @@ if [ ${#need[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   # Debian starts packaged daemons on install unless told not to; the tests run their own.
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-  for svc in ngircd inspircd atheme-services prometheus prometheus-alertmanager; do
+  for svc in ngircd inspircd atheme-services prometheus prometheus-alertmanager postgresql; do
     $sudo systemctl disable --now "$svc" >/dev/null 2>&1 || true
   done
 fi

@@ -20,7 +20,7 @@
 //!  irc/       IRC session: connect, CAP/SASL, reconnect, watchdog, throttle, splitting, accounts
 //!  events/    the bus (plain data) → announce (every word said) → outbox; telemetry (counters)
 //!  config/    bot.toml + LEVER_* environment, one file per section that validates itself
-//!  store/     SQLite: deploy log, holds, runs, steps: the source of truth; json shapes
+//!  store/     deploy log, holds, runs, steps: the source of truth, on SQLite or PostgreSQL (one SQL)
 //!  access     roles from nick!user@host masks and services accounts
 //!  process/   child processes in groups of their own, tied to lever's life, bounded output
 //!  infra/     blocking (waits off the runtime), activity (work in flight), http_client

@@ -57,8 +57,17 @@ pub struct Bot {
 impl Bot {
     /// Opens the store named in the config and starts the bot's services.
     pub fn open(config: Arc<Config>) -> Result<Arc<Self>, StartError> {
-        let path = config.resolve(&config.store.path);
-        let store = Arc::new(Store::open_with(&path, config.store.lock_wait)?);
+        let settings = &config.store;
+        let store = match &settings.url {
+            Some(url) => Store::open_postgres(
+                url,
+                settings.password.as_ref().map(|p| p.expose()),
+                settings.lock_wait,
+            )?,
+            None => Store::open_with(&config.resolve(&settings.path), settings.lock_wait)?,
+        };
+        tracing::info!(store = %store.location(), engine = store.engine(), "store open");
+        let store = Arc::new(store);
         Self::new(config, store)
     }
 

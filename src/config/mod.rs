@@ -244,6 +244,7 @@ impl Config {
         self.bot.validate()?;
         // `crate::access` owns the rules, so it checks them as it builds them.
         Access::from_config(self.access.as_ref())?;
+        self.store.validate()?;
         for (name, target) in &self.targets {
             target.validate(name, channels)?;
             self.target_jobs_are_jenkins_jobs(name, target)?;

@@ -9,13 +9,22 @@ use serde::Deserialize;
 
 use super::{duration, Invalid, Secret, WatchRule};
 
-/// `[store]`: the SQLite file holding the deploy log, holds and runs.
+/// `[store]`: where the deploy log, holds and runs are kept: a SQLite file (the default), or
+/// a PostgreSQL database, which outlives the host lever runs on.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
     /// The SQLite file; created if missing. Default: "lever.db" beside the config file.
+    /// Not used when `url` is set.
     #[serde(default = "default_store_path")]
     pub path: PathBuf,
+    /// A PostgreSQL database instead of the file: "postgres://lever@db.internal/lever". lever
+    /// creates its tables on first use.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The database password when the URL has none; best from `LEVER_STORE__PASSWORD`.
+    #[serde(default)]
+    pub password: Option<Secret>,
     /// How long a store operation may wait for a lock another process holds on the file
     /// before it fails with a clear answer. Default: 2s.
     #[serde(default = "default_lock_wait", with = "duration")]
@@ -26,8 +35,28 @@ impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             path: default_store_path(),
+            url: None,
+            password: None,
             lock_wait: default_lock_wait(),
         }
+    }
+}
+
+impl StoreConfig {
+    /// Checks that `url`, when set, is a PostgreSQL URL.
+    pub(super) fn validate(&self) -> Result<(), Invalid> {
+        let Some(url) = &self.url else {
+            return Ok(());
+        };
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(Invalid::new(
+                "store.url",
+                "must be a PostgreSQL URL such as postgres://lever@db.internal/lever (for a file, set store.path instead)",
+            ));
+        }
+        url.parse::<tokio_postgres::Config>()
+            .map_err(|e| Invalid::new("store.url", format!("is not a PostgreSQL URL ({e})")))?;
+        Ok(())
     }
 }
 
@@ -362,6 +391,35 @@ mod tests {
                 "targets.site",
                 "has no stage or deploy steps: add [[targets.NAME.deploy]] steps"
             ))
+        );
+    }
+
+    #[test]
+    fn a_store_url_is_a_postgresql_url() {
+        let store = |url: &str| StoreConfig {
+            url: Some(url.into()),
+            ..StoreConfig::default()
+        };
+        assert_eq!(StoreConfig::default().validate(), Ok(()));
+        assert_eq!(
+            store("postgres://lever@db.internal/lever").validate(),
+            Ok(())
+        );
+        assert_eq!(
+            store("/var/lib/lever.db").validate(),
+            Err(Invalid::new(
+                "store.url",
+                "must be a PostgreSQL URL such as postgres://lever@db.internal/lever (for a file, set store.path instead)"
+            ))
+        );
+        let bad = store("postgres://lever@db:notaport/lever")
+            .validate()
+            .unwrap_err();
+        assert_eq!(bad.key, "store.url");
+        assert!(
+            bad.message.starts_with("is not a PostgreSQL URL ("),
+            "{}",
+            bad.message
         );
     }
 }

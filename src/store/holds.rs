@@ -1,8 +1,7 @@
 //! Holds: NO DEPLOY PLEASE, for one target or for every target, until lifted or expired.
 
-use rusqlite::{params, OptionalExtension, Row};
-
 use super::log::{self, LogEntry, LogKind, NewEntry};
+use super::sql::{params, Row};
 use super::{Millis, Store, StoreError};
 
 /// How the store writes "every target".
@@ -40,7 +39,7 @@ fn scope_key(target: Option<&str>) -> &str {
     target.unwrap_or(EVERY_TARGET)
 }
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<Hold> {
+fn from_row(row: &Row) -> Result<Hold, StoreError> {
     let scope: String = row.get(0)?;
     Ok(Hold {
         target: (scope != EVERY_TARGET).then_some(scope),
@@ -58,24 +57,27 @@ const COLUMNS: &str = "scope, by_nick, by_account, by_source, reason, placed_at,
 impl Store {
     /// Places (or replaces) the hold on its scope and logs `text`, in one transaction.
     pub fn place_hold(&self, hold: &Hold, text: &str) -> Result<LogEntry, StoreError> {
-        self.write(|conn| {
-            let tx = conn.transaction()?;
-            tx.execute(
+        self.write(|db| {
+            db.execute(
                 &format!(
-                    "INSERT OR REPLACE INTO holds ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                    "INSERT INTO holds ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT (scope) DO UPDATE SET by_nick = excluded.by_nick,
+                        by_account = excluded.by_account, by_source = excluded.by_source,
+                        reason = excluded.reason, placed_at = excluded.placed_at,
+                        expires_at = excluded.expires_at"
                 ),
                 params![
                     scope_key(hold.target.as_deref()),
-                    hold.by_nick,
-                    hold.by_account,
-                    hold.by_source,
-                    hold.reason,
+                    &hold.by_nick,
+                    hold.by_account.as_ref(),
+                    &hold.by_source,
+                    &hold.reason,
                     hold.placed_at,
                     hold.expires_at
                 ],
             )?;
-            let entry = log::append(
-                &tx,
+            log::append(
+                db,
                 &NewEntry {
                     user: &hold.by_nick,
                     target: hold.target.as_deref(),
@@ -83,9 +85,7 @@ impl Store {
                     text,
                     run_id: None,
                 },
-            )?;
-            tx.commit()?;
-            Ok(entry)
+            )
         })
     }
 
@@ -100,25 +100,24 @@ impl Store {
         by: &str,
         describe: impl FnOnce(&Hold) -> String,
     ) -> Result<Option<(Hold, LogEntry)>, StoreError> {
-        self.write(|conn| {
-            let tx = conn.transaction()?;
-            let hold = tx
-                .query_row(
+        self.write(|db| {
+            let hold = db
+                .query_opt(
                     &format!("SELECT {COLUMNS} FROM holds WHERE scope = ?1"),
                     params![scope_key(target)],
-                    from_row,
-                )
-                .optional()?;
+                )?
+                .map(|row| from_row(&row))
+                .transpose()?;
             let Some(hold) = hold.filter(|h| placed_at.is_none_or(|at| at == h.placed_at)) else {
                 return Ok(None);
             };
-            tx.execute(
+            db.execute(
                 "DELETE FROM holds WHERE scope = ?1",
                 params![scope_key(target)],
             )?;
             let text = describe(&hold);
             let entry = log::append(
-                &tx,
+                db,
                 &NewEntry {
                     user: by,
                     target,
@@ -127,20 +126,20 @@ impl Store {
                     run_id: None,
                 },
             )?;
-            tx.commit()?;
             Ok(Some((hold, entry)))
         })
     }
 
     /// Every hold in force, oldest first.
     pub fn holds(&self) -> Result<Vec<Hold>, StoreError> {
-        self.read(|conn| {
-            let mut stmt =
-                conn.prepare_cached(&format!("SELECT {COLUMNS} FROM holds ORDER BY placed_at"))?;
-            let holds = stmt
-                .query_map([], from_row)?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(holds)
+        self.read(|db| {
+            db.query(
+                &format!("SELECT {COLUMNS} FROM holds ORDER BY placed_at"),
+                params![],
+            )?
+            .iter()
+            .map(from_row)
+            .collect()
         })
     }
 }
@@ -148,7 +147,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::tests::temp_store;
+    use crate::store::tests::on_each_engine;
 
     fn hold(target: Option<&str>, reason: &str) -> Hold {
         Hold {
@@ -162,48 +161,48 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_hold_and_its_log_line_are_written_together() {
-        let (store, _dir) = temp_store();
-        let entry = store
-            .place_hold(
-                &hold(None, "db migration"),
-                "NO DEPLOY PLEASE (db migration)",
-            )
-            .unwrap();
-        assert_eq!(entry.kind, LogKind::Hold);
-        assert_eq!(entry.target, None);
-        assert_eq!(store.holds().unwrap(), [hold(None, "db migration")]);
-        assert!(store.holds().unwrap()[0].covers("site"));
+    on_each_engine! {
+        fn a_hold_and_its_log_line_are_written_together(store) {
+            let entry = store
+                .place_hold(
+                    &hold(None, "db migration"),
+                    "NO DEPLOY PLEASE (db migration)",
+                )
+                .unwrap();
+            assert_eq!(entry.kind, LogKind::Hold);
+            assert_eq!(entry.target, None);
+            assert_eq!(store.holds().unwrap(), [hold(None, "db migration")]);
+            assert!(store.holds().unwrap()[0].covers("site"));
+        }
     }
 
-    #[test]
-    fn lifting_removes_the_hold_and_logs_who_lifted_it() {
-        let (store, _dir) = temp_store();
-        store
-            .place_hold(&hold(Some("site"), "flaky"), "NO DEPLOY PLEASE (flaky)")
-            .unwrap();
-        assert!(store
-            .lift_hold(None, None, "aaron", |_| "x".into())
-            .unwrap()
-            .is_none());
-        assert!(
+    on_each_engine! {
+        fn lifting_removes_the_hold_and_logs_who_lifted_it(store) {
             store
-                .lift_hold(Some("site"), Some(999), "lever", |_| "x".into())
+                .place_hold(&hold(Some("site"), "flaky"), "NO DEPLOY PLEASE (flaky)")
+                .unwrap();
+            assert!(store
+                .lift_hold(None, None, "aaron", |_| "x".into())
                 .unwrap()
-                .is_none(),
-            "a hold placed at another moment is not the one to lift"
-        );
-        let (lifted, entry) = store
-            .lift_hold(Some("site"), Some(1_000), "aaron", |h| {
-                format!("DEPLOY OK (was {}'s)", h.by_nick)
-            })
-            .unwrap()
-            .unwrap();
-        assert_eq!(lifted.reason, "flaky");
-        assert_eq!(entry.user, "aaron");
-        assert_eq!(entry.text, "DEPLOY OK (was mygrant's)");
-        assert!(store.holds().unwrap().is_empty());
-        assert!(!lifted.covers("api"));
+                .is_none());
+            assert!(
+                store
+                    .lift_hold(Some("site"), Some(999), "lever", |_| "x".into())
+                    .unwrap()
+                    .is_none(),
+                "a hold placed at another moment is not the one to lift"
+            );
+            let (lifted, entry) = store
+                .lift_hold(Some("site"), Some(1_000), "aaron", |h| {
+                    format!("DEPLOY OK (was {}'s)", h.by_nick)
+                })
+                .unwrap()
+                .unwrap();
+            assert_eq!(lifted.reason, "flaky");
+            assert_eq!(entry.user, "aaron");
+            assert_eq!(entry.text, "DEPLOY OK (was mygrant's)");
+            assert!(store.holds().unwrap().is_empty());
+            assert!(!lifted.covers("api"));
+        }
     }
 }

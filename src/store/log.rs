@@ -4,8 +4,7 @@
 
 use std::fmt;
 
-use rusqlite::{params, OptionalExtension, Row, Transaction};
-
+use super::sql::{params, Db, Row};
 use super::{format_time, now_ms, Millis, Store, StoreError};
 
 /// What kind of event a log entry records (for filtering and statistics; the text says it to
@@ -115,21 +114,24 @@ impl<'a> NewEntry<'a> {
 }
 
 /// Appends an entry inside a transaction the caller commits.
-pub(super) fn append(tx: &Transaction<'_>, entry: &NewEntry<'_>) -> Result<LogEntry, StoreError> {
+pub(super) fn append(db: &mut dyn Db, entry: &NewEntry<'_>) -> Result<LogEntry, StoreError> {
     let at = now_ms();
-    tx.execute(
-        "INSERT INTO log (at, user, target, kind, text, run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
-            at,
-            entry.user,
-            entry.target,
-            entry.kind.as_str(),
-            entry.text,
-            entry.run_id
-        ],
-    )?;
+    let id: i64 = db
+        .query_one(
+            r#"INSERT INTO log (at, "user", target, kind, text, run_id)
+               VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id"#,
+            params![
+                at,
+                entry.user,
+                entry.target,
+                entry.kind.as_str(),
+                entry.text,
+                entry.run_id
+            ],
+        )?
+        .get(0)?;
     Ok(LogEntry {
-        id: tx.last_insert_rowid(),
+        id,
         at,
         user: entry.user.to_owned(),
         target: entry.target.map(str::to_owned),
@@ -139,61 +141,52 @@ pub(super) fn append(tx: &Transaction<'_>, entry: &NewEntry<'_>) -> Result<LogEn
     })
 }
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<LogEntry> {
+const COLUMNS: &str = r#"id, at, "user", target, kind, text, run_id"#;
+
+fn from_row(row: &Row) -> Result<LogEntry, StoreError> {
     Ok(LogEntry {
         id: row.get(0)?,
         at: row.get(1)?,
         user: row.get(2)?,
         target: row.get(3)?,
-        kind: LogKind::parse(&row.get::<_, String>(4)?),
+        kind: LogKind::parse(&row.get::<String>(4)?),
         text: row.get(5)?,
         run_id: row.get(6)?,
     })
 }
 
+fn entries(rows: Vec<Row>) -> Result<Vec<LogEntry>, StoreError> {
+    rows.iter().map(from_row).collect()
+}
+
 impl Store {
     /// Appends one entry, durably.
     pub fn append_log(&self, entry: &NewEntry<'_>) -> Result<LogEntry, StoreError> {
-        self.write(|conn| {
-            let tx = conn.transaction()?;
-            let written = append(&tx, entry)?;
-            tx.commit()?;
-            Ok(written)
-        })
+        self.write(|db| append(db, entry))
     }
 
     /// The newest `limit` entries, newest first; with a target, that target's entries and those
     /// for every target.
     pub fn log(&self, limit: usize, target: Option<&str>) -> Result<Vec<LogEntry>, StoreError> {
-        self.read(|conn| {
-        let columns = "id, at, user, target, kind, text, run_id";
-        let limit = limit as i64;
-        let rows = match target {
-            None => {
-                let mut stmt = conn.prepare_cached(&format!(
-                    "SELECT {columns} FROM log ORDER BY id DESC LIMIT ?1"
-                ))?;
-                let rows = stmt
-                    .query_map(params![limit], from_row)?
-                    .collect::<Result<Vec<_>, _>>()?;
-                rows
-            }
-            Some(target) => {
+        self.read(|db| {
+            let rows = match target {
+                None => db.query(
+                    &format!("SELECT {COLUMNS} FROM log ORDER BY id DESC LIMIT ?1"),
+                    params![limit],
+                )?,
                 // Two index range scans merged, so a rare target stays fast on a large log.
-                let mut stmt = conn.prepare_cached(&format!(
-                    "SELECT {columns} FROM (
-                        SELECT * FROM (SELECT {columns} FROM log WHERE target = ?1 ORDER BY id DESC LIMIT ?2)
-                        UNION ALL
-                        SELECT * FROM (SELECT {columns} FROM log WHERE target IS NULL ORDER BY id DESC LIMIT ?2)
-                     ) ORDER BY id DESC LIMIT ?2"
-                ))?;
-                let rows = stmt
-                    .query_map(params![target, limit], from_row)?
-                    .collect::<Result<Vec<_>, _>>()?;
-                rows
-            }
-        };
-        Ok(rows)
+                Some(target) => db.query(
+                    &format!(
+                        "SELECT {COLUMNS} FROM (
+                            SELECT * FROM (SELECT {COLUMNS} FROM log WHERE target = ?1 ORDER BY id DESC LIMIT ?2) AS mine
+                            UNION ALL
+                            SELECT * FROM (SELECT {COLUMNS} FROM log WHERE target IS NULL ORDER BY id DESC LIMIT ?2) AS everyones
+                         ) AS merged ORDER BY id DESC LIMIT ?2"
+                    ),
+                    params![target, limit],
+                )?,
+            };
+            entries(rows)
         })
     }
 
@@ -204,49 +197,41 @@ impl Store {
         from: Millis,
         until: Millis,
     ) -> Result<Vec<LogEntry>, StoreError> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT id, at, user, target, kind, text, run_id FROM log
-             WHERE kind = ?1 AND at BETWEEN ?2 AND ?3",
-            )?;
-            let mut entries = Vec::new();
+        self.read(|db| {
+            let mut found = Vec::new();
             for kind in kinds {
-                let rows = stmt.query_map(params![kind.as_str(), from, until], from_row)?;
-                for row in rows {
-                    entries.push(row?);
-                }
+                found.extend(entries(db.query(
+                    &format!("SELECT {COLUMNS} FROM log WHERE kind = ?1 AND at BETWEEN ?2 AND ?3"),
+                    params![kind.as_str(), from, until],
+                )?)?);
             }
-            entries.sort_by_key(|e| (e.at, e.id));
-            Ok(entries)
+            found.sort_by_key(|e| (e.at, e.id));
+            Ok(found)
         })
     }
 
     /// Whether lever wrote a note about run `run_id` (at or after `since`, when the run ended):
     /// how a deploy watch knows it already reported.
     pub fn lever_noted_run(&self, run_id: i64, since: Millis) -> Result<bool, StoreError> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT EXISTS(SELECT 1 FROM log
-             WHERE kind = ?1 AND at >= ?2 AND run_id = ?3 AND user = 'lever')",
-            )?;
-            Ok(
-                stmt.query_row(params![LogKind::Note.as_str(), since, run_id], |row| {
-                    row.get(0)
-                })?,
-            )
+        self.read(|db| {
+            db.query_one(
+                r#"SELECT EXISTS(SELECT 1 FROM log
+                   WHERE kind = ?1 AND at >= ?2 AND run_id = ?3 AND "user" = 'lever')"#,
+                params![LogKind::Note.as_str(), since, run_id],
+            )?
+            .get(0)
         })
     }
 
     /// One entry by id.
     pub fn log_entry(&self, id: i64) -> Result<Option<LogEntry>, StoreError> {
-        self.read(|conn| {
-            Ok(conn
-                .query_row(
-                    "SELECT id, at, user, target, kind, text, run_id FROM log WHERE id = ?1",
-                    params![id],
-                    from_row,
-                )
-                .optional()?)
+        self.read(|db| {
+            db.query_opt(
+                &format!("SELECT {COLUMNS} FROM log WHERE id = ?1"),
+                params![id],
+            )?
+            .map(|row| from_row(&row))
+            .transpose()
         })
     }
 }
@@ -254,7 +239,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::tests::temp_store;
+    use crate::store::tests::on_each_engine;
 
     fn entry<'a>(user: &'a str, target: Option<&'a str>, text: &'a str) -> NewEntry<'a> {
         NewEntry {
@@ -266,37 +251,37 @@ mod tests {
         }
     }
 
-    #[test]
-    fn entries_come_back_newest_first_and_filtered_by_target() {
-        let (store, _dir) = temp_store();
-        store
-            .append_log(&entry("aaron", Some("site"), "site staged"))
-            .unwrap();
-        store
-            .append_log(&entry("mygrant", None, "NO DEPLOY PLEASE"))
-            .unwrap();
-        store
-            .append_log(&entry("harmes", Some("api"), "api deployed"))
-            .unwrap();
-        let all: Vec<_> = store
-            .log(10, None)
-            .unwrap()
-            .into_iter()
-            .map(|e| e.text)
-            .collect();
-        assert_eq!(all, ["api deployed", "NO DEPLOY PLEASE", "site staged"]);
-        let site: Vec<_> = store
-            .log(10, Some("site"))
-            .unwrap()
-            .into_iter()
-            .map(|e| e.text)
-            .collect();
-        assert_eq!(site, ["NO DEPLOY PLEASE", "site staged"]);
-        assert_eq!(store.log(1, None).unwrap().len(), 1);
-        assert_eq!(
-            store.log(1, Some("site")).unwrap()[0].text,
-            "NO DEPLOY PLEASE"
-        );
+    on_each_engine! {
+        fn entries_come_back_newest_first_and_filtered_by_target(store) {
+            store
+                .append_log(&entry("aaron", Some("site"), "site staged"))
+                .unwrap();
+            store
+                .append_log(&entry("mygrant", None, "NO DEPLOY PLEASE"))
+                .unwrap();
+            store
+                .append_log(&entry("harmes", Some("api"), "api deployed"))
+                .unwrap();
+            let all: Vec<_> = store
+                .log(10, None)
+                .unwrap()
+                .into_iter()
+                .map(|e| e.text)
+                .collect();
+            assert_eq!(all, ["api deployed", "NO DEPLOY PLEASE", "site staged"]);
+            let site: Vec<_> = store
+                .log(10, Some("site"))
+                .unwrap()
+                .into_iter()
+                .map(|e| e.text)
+                .collect();
+            assert_eq!(site, ["NO DEPLOY PLEASE", "site staged"]);
+            assert_eq!(store.log(1, None).unwrap().len(), 1);
+            assert_eq!(
+                store.log(1, Some("site")).unwrap()[0].text,
+                "NO DEPLOY PLEASE"
+            );
+        }
     }
 
     #[test]
@@ -316,15 +301,15 @@ mod tests {
         );
     }
 
-    #[test]
-    fn kinds_round_trip() {
-        let (store, _dir) = temp_store();
-        let mut e = entry("x", None, "t");
-        e.kind = LogKind::Deployed;
-        let written = store.append_log(&e).unwrap();
-        assert_eq!(
-            store.log_entry(written.id).unwrap().unwrap().kind,
-            LogKind::Deployed
-        );
+    on_each_engine! {
+        fn kinds_round_trip(store) {
+            let mut e = entry("x", None, "t");
+            e.kind = LogKind::Deployed;
+            let written = store.append_log(&e).unwrap();
+            assert_eq!(
+                store.log_entry(written.id).unwrap().unwrap().kind,
+                LogKind::Deployed
+            );
+        }
     }
 }

@@ -1,4 +1,5 @@
-//! The store: lever's one source of truth, in SQLite.
+//! The store: lever's one source of truth, in SQLite (one machine, the default) or
+//! PostgreSQL (a database server that outlives any one host).
 //!
 //! It holds the deploy log, the holds in force, and every run with its steps. Every change is
 //! committed (WAL, `synchronous = FULL`) before the caller announces it, so a `kill -9` at any
@@ -9,17 +10,20 @@
 //! - [`log`]: the deploy log (`[2009-06-18 13:05:25] [mygrant] NO DEPLOY PLEASE (db migration)`)
 //! - [`holds`]: NO DEPLOY PLEASE, per target or for every target
 //! - [`runs`]: stage, deploy and rollback runs, and their steps
+//! - `sql`: the SQL both engines speak, written once; `sqlite` and `postgres`: the engines
 
 pub mod holds;
 pub mod json;
 pub mod log;
+mod postgres;
 pub mod runs;
+pub(crate) mod sql;
+mod sqlite;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use parking_lot::Mutex;
-use rusqlite::Connection;
+use sql::Db;
 
 pub use holds::Hold;
 pub use log::{LogEntry, LogKind};
@@ -45,119 +49,60 @@ pub fn format_time(at: Millis) -> String {
     text.trim_end_matches('Z').replacen('T', " ", 1)
 }
 
-/// Why the store could not do what was asked. [`StoreError::Locked`] and [`StoreError::Full`]
-/// are said to the user as they are: they name the cause and what to do.
+/// Why the store could not do what was asked. [`StoreError::is_operational`] ones are said to
+/// the user as they are: they name the cause and what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open the store {path}: {source} (check [store] path or LEVER_STORE__PATH, and that its folder is writable)")]
+    #[error("cannot open the store {store}: {reason} (check {check})")]
     Open {
-        path: String,
-        source: rusqlite::Error,
+        store: String,
+        reason: String,
+        check: &'static str,
     },
     #[error(
-        "the store {path} was written by a newer lever (schema {found}, this lever knows {known})"
+        "the store {store} was written by a newer lever (schema {found}, this lever knows {known})"
     )]
     TooNew {
-        path: String,
+        store: String,
         found: i64,
         known: i64,
     },
     #[error("the deploy log is locked by another process: {path} stayed busy for {waited}; nothing was changed (find what holds it, e.g. `fuser {path}`, then try again)")]
     Locked { path: String, waited: String },
-    #[error("the disk holding the deploy log is full: {path} cannot be written; nothing was changed (free space on that disk, then try again)")]
-    Full { path: String },
+    #[error("the deploy log's database {store} did not answer within {waited}; nothing was changed (check its load and locks, e.g. pg_stat_activity, then try again)")]
+    Busy { store: String, waited: String },
+    #[error("cannot reach the deploy log's database {store}: {reason}; nothing was changed (check that PostgreSQL is up and reachable, then try again)")]
+    Unreachable { store: String, reason: String },
+    #[error("the disk holding the deploy log is full: {store} cannot be written; nothing was changed (free space on that disk, then try again)")]
+    Full { store: String },
     #[error("store: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("store: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// A row that does not read as what lever wrote.
+    #[error("store: unexpected data: {0}")]
+    Corrupt(String),
 }
 
 impl StoreError {
-    /// Whether this is a state of the machine an operator can fix (a lock, a full disk), to be
-    /// said as it is, rather than a fault inside lever.
+    /// Whether this is a state of the machine an operator can fix (a lock, a full disk, a
+    /// database out of reach), to be said as it is, rather than a fault inside lever.
     pub fn is_operational(&self) -> bool {
-        matches!(self, StoreError::Locked { .. } | StoreError::Full { .. })
+        matches!(
+            self,
+            StoreError::Locked { .. }
+                | StoreError::Busy { .. }
+                | StoreError::Unreachable { .. }
+                | StoreError::Full { .. }
+        )
     }
 }
-
-/// Schema migrations, applied in order; `PRAGMA user_version` counts how many ran.
-const MIGRATIONS: &[&str] = &[
-    r"
-    CREATE TABLE log (
-        id      INTEGER PRIMARY KEY,
-        at      INTEGER NOT NULL,
-        user    TEXT NOT NULL,
-        target  TEXT,
-        kind    TEXT NOT NULL,
-        text    TEXT NOT NULL,
-        run_id  INTEGER
-    );
-    CREATE INDEX log_by_target ON log(target, id);
-
-    CREATE TABLE holds (
-        scope       TEXT PRIMARY KEY,
-        by_nick     TEXT NOT NULL,
-        by_account  TEXT,
-        by_source   TEXT NOT NULL,
-        reason      TEXT NOT NULL,
-        placed_at   INTEGER NOT NULL,
-        expires_at  INTEGER
-    );
-
-    CREATE TABLE runs (
-        id            INTEGER PRIMARY KEY,
-        target        TEXT NOT NULL,
-        phase         TEXT NOT NULL,
-        user          TEXT NOT NULL,
-        state         TEXT NOT NULL,
-        started_at    INTEGER NOT NULL,
-        finished_at   INTEGER,
-        version       TEXT,
-        prev_version  TEXT,
-        note          TEXT,
-        error         TEXT
-    );
-    CREATE INDEX runs_by_target ON runs(target, phase, state, id);
-
-    CREATE TABLE steps (
-        run_id       INTEGER NOT NULL REFERENCES runs(id),
-        idx          INTEGER NOT NULL,
-        name         TEXT NOT NULL,
-        state        TEXT NOT NULL,
-        started_at   INTEGER NOT NULL,
-        finished_at  INTEGER,
-        status       TEXT,
-        tail         TEXT,
-        PRIMARY KEY (run_id, idx)
-    );
-",
-    r"
-    -- How many steps a run planned, so an early failure still reads 'step 2/3'.
-    ALTER TABLE runs ADD COLUMN steps INTEGER NOT NULL DEFAULT 0;
-",
-    r"
-    -- Who stopped a cancelled run, told apart from why it stopped.
-    ALTER TABLE runs ADD COLUMN stopped_by TEXT;
-",
-    r"
-    -- Time windows by kind (deploy marks on graphs, holds for !stats) and runs by time.
-    CREATE INDEX log_by_kind ON log(kind, at);
-    CREATE INDEX runs_by_start ON runs(started_at);
-",
-    r"
-    -- A step's process group and its leader's start, so a restart finds what a killed lever
-    -- left running; and the row readiness writes to prove a write would succeed.
-    ALTER TABLE steps ADD COLUMN pgid INTEGER;
-    ALTER TABLE steps ADD COLUMN started_mark TEXT;
-    CREATE TABLE probe (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL);
-",
-];
 
 /// How long a store operation waits for its turn and for a file lock another process holds,
 /// unless `[store] lock_wait` says otherwise.
 pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(2);
 /// How long the readiness probe waits: `/readyz` must answer fast.
 const PROBE_WAIT: Duration = Duration::from_millis(250);
-/// Free space below which the store's disk counts as full: a hold or a run's end must fit.
-const MIN_FREE_BYTES: u64 = 1024 * 1024;
 
 thread_local! {
     /// The deadline of the request this thread is carrying out, if one set it ([`Deadline`]).
@@ -192,130 +137,96 @@ impl Drop for Deadline {
     }
 }
 
-/// A handle to the SQLite store: one connection for writes and, for a file, one for reads, so
-/// `!log` and `!status` read on while a write waits for a lock.
+/// A handle to the store, on either engine.
 ///
 /// Every operation runs off the async runtime ([`crate::infra::blocking`]) and within `lock_wait` of
 /// being asked, counting the wait behind other store work: a write that cannot happen in time
-/// fails with [`StoreError::Locked`] instead of queueing, and is never applied later, after its
-/// caller (an HTTP client, a person in the channel) was told it failed.
+/// fails with [`StoreError::Locked`] (or `Busy`) instead of queueing, and is never applied
+/// later, after its caller (an HTTP client, a person in the channel) was told it failed.
 pub struct Store {
-    writer: Mutex<Connection>,
-    /// `None` for `:memory:`, where a second connection would be a second, empty database.
-    reader: Option<Mutex<Connection>>,
-    path: PathBuf,
+    engine: Engine,
     lock_wait: Duration,
 }
 
+// One store a process, behind an Arc: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+enum Engine {
+    Sqlite(sqlite::Sqlite),
+    Postgres(postgres::Postgres),
+}
+
 impl Store {
-    /// Opens (creating if missing) the store at `path` and brings its schema up to date.
+    /// Opens (creating if missing) the SQLite store at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         Self::open_with(path, DEFAULT_LOCK_WAIT)
     }
 
     /// [`Store::open`] with how long an operation may wait for a lock.
     pub fn open_with(path: &Path, lock_wait: Duration) -> Result<Store, StoreError> {
-        let display = path.display().to_string();
-        let open_error = |source| StoreError::Open {
-            path: display.clone(),
-            source,
-        };
-        let writer = Connection::open(path).map_err(open_error)?;
-        // WAL: readers never block the writer. FULL: a committed change survives power loss,
-        // not only a crash of lever.
-        writer
-            .pragma_update(None, "journal_mode", "WAL")
-            .map_err(open_error)?;
-        writer
-            .pragma_update(None, "synchronous", "FULL")
-            .map_err(open_error)?;
-        writer
-            .pragma_update(None, "foreign_keys", "ON")
-            .map_err(open_error)?;
-        let mut store = Store {
-            writer: Mutex::new(writer),
-            reader: None,
-            path: path.to_path_buf(),
+        Ok(Store {
+            engine: Engine::Sqlite(sqlite::Sqlite::open(path)?),
             lock_wait,
-        };
-        store.migrate().map_err(|e| match e {
-            StoreError::Sqlite(source) => open_error(source),
-            other => other,
-        })?;
-        if path != Path::new(":memory:") {
-            let reader = Connection::open(path).map_err(open_error)?;
-            reader
-                .pragma_update(None, "query_only", "ON")
-                .map_err(open_error)?;
-            store.reader = Some(Mutex::new(reader));
-        }
-        Ok(store)
-    }
-
-    /// Where the store lives.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Runs a write on the write connection. Every write is one transaction, so a panic cannot
-    /// leave half a change behind.
-    fn write<T>(
-        &self,
-        op: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        self.with(&self.writer, self.lock_wait, op)
-    }
-
-    /// Runs a read on the read connection.
-    fn read<T>(
-        &self,
-        op: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        self.with(
-            self.reader.as_ref().unwrap_or(&self.writer),
-            self.lock_wait,
-            op,
-        )
-    }
-
-    /// Runs `op` on `conn` off the runtime, within `wait` of now all told (or by the
-    /// request's [`Deadline`], if sooner).
-    fn with<T>(
-        &self,
-        conn: &Mutex<Connection>,
-        wait: Duration,
-        op: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let own = Instant::now() + wait;
-        let deadline = DEADLINE.get().map_or(own, |d| d.min(own));
-        crate::infra::blocking::off_runtime(|| {
-            // The time may go waiting behind other store work, itself waiting for the lock.
-            let Some(mut conn) = conn.try_lock_until(deadline) else {
-                return Err(self.locked(wait));
-            };
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(self.locked(wait));
-            }
-            conn.busy_timeout(left)?;
-            op(&mut conn).map_err(|e| self.classify(e, wait))
         })
     }
 
-    /// Names the two failures an operator can fix: a file another process locks, a full disk.
-    fn classify(&self, error: StoreError, waited: Duration) -> StoreError {
-        let StoreError::Sqlite(e) = &error else {
-            return error;
-        };
-        match e.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
-                self.locked(waited)
-            }
-            Some(rusqlite::ErrorCode::DiskFull) => StoreError::Full {
-                path: self.path.display().to_string(),
-            },
-            _ => error,
+    /// Connects to the PostgreSQL store at `url` (with `password` unless the URL has one) and
+    /// brings its schema up to date.
+    pub fn open_postgres(
+        url: &str,
+        password: Option<&str>,
+        lock_wait: Duration,
+    ) -> Result<Store, StoreError> {
+        let wait = lock_wait.max(Duration::from_secs(5));
+        Ok(Store {
+            engine: Engine::Postgres(postgres::Postgres::open(url, password, wait)?),
+            lock_wait,
+        })
+    }
+
+    /// Where the store lives: a file's path, or a database URL without its password.
+    pub fn location(&self) -> String {
+        match &self.engine {
+            Engine::Sqlite(e) => e.path().display().to_string(),
+            Engine::Postgres(e) => e.shown().to_owned(),
         }
+    }
+
+    /// "sqlite" or "postgres".
+    pub fn engine(&self) -> &'static str {
+        match &self.engine {
+            Engine::Sqlite(_) => "sqlite",
+            Engine::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Runs a write as one transaction, so a failure cannot leave half a change behind.
+    fn write<T>(
+        &self,
+        op: impl FnOnce(&mut dyn Db) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let deadline = self.deadline(self.lock_wait);
+        crate::infra::blocking::off_runtime(|| match &self.engine {
+            Engine::Sqlite(e) => e.write(deadline, self.lock_wait, op),
+            Engine::Postgres(e) => e.write(deadline, self.lock_wait, op),
+        })
+    }
+
+    /// Runs a read.
+    fn read<T>(
+        &self,
+        op: impl FnOnce(&mut dyn Db) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let deadline = self.deadline(self.lock_wait);
+        crate::infra::blocking::off_runtime(|| match &self.engine {
+            Engine::Sqlite(e) => e.read(deadline, self.lock_wait, op),
+            Engine::Postgres(e) => e.read(deadline, self.lock_wait, op),
+        })
+    }
+
+    /// `wait` from now, or the request's [`Deadline`] if sooner.
+    fn deadline(&self, wait: Duration) -> Instant {
+        let own = Instant::now() + wait;
+        DEADLINE.get().map_or(own, |d| d.min(own))
     }
 
     /// How long an operation may wait for a lock.
@@ -323,70 +234,35 @@ impl Store {
         self.lock_wait
     }
 
-    /// The error for a wait of `waited` that did not get the lock.
+    /// The error for a wait of `waited` that did not get its turn.
     pub fn locked(&self, waited: Duration) -> StoreError {
-        StoreError::Locked {
-            path: self.path.display().to_string(),
-            waited: humantime::format_duration(waited).to_string(),
+        match &self.engine {
+            Engine::Sqlite(e) => e.locked(waited),
+            Engine::Postgres(e) => e.busy(waited),
         }
-    }
-
-    fn migrate(&self) -> Result<(), StoreError> {
-        self.write(|conn| {
-            let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
-            let known = MIGRATIONS.len() as i64;
-            if version > known {
-                return Err(StoreError::TooNew {
-                    path: self.path.display().to_string(),
-                    found: version,
-                    known,
-                });
-            }
-            for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-                let tx = conn.transaction()?;
-                tx.execute_batch(sql)?;
-                tx.pragma_update(None, "user_version", i as i64 + 1)?;
-                tx.commit()?;
-                tracing::info!(path = %self.path.display(), version = i + 1, "store schema migrated");
-            }
-            Ok(())
-        })
     }
 
     /// Checks that a write would succeed now (for readiness checks), fast: the disk has room
     /// and a real write commits within a short wait.
     pub fn check_writable(&self) -> Result<(), StoreError> {
-        if let Some(free) = self.free_bytes() {
-            if free < MIN_FREE_BYTES {
-                return Err(StoreError::Full {
-                    path: self.path.display().to_string(),
-                });
-            }
-        }
-        self.with(&self.writer, PROBE_WAIT, |conn| {
-            // A rolled-back write touches no disk; a committed one is what a hold does.
-            conn.execute(
-                "INSERT OR REPLACE INTO probe (id, at) VALUES (1, ?1)",
-                [now_ms()],
-            )?;
-            Ok(())
+        let deadline = self.deadline(PROBE_WAIT);
+        crate::infra::blocking::off_runtime(|| match &self.engine {
+            Engine::Sqlite(e) => e.check_writable(deadline, PROBE_WAIT),
+            Engine::Postgres(e) => e.check_writable(deadline, PROBE_WAIT),
         })
     }
-
-    /// Bytes free to lever on the disk holding the store, if the file is on one.
-    fn free_bytes(&self) -> Option<u64> {
-        let folder = match self.path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let stat = nix::sys::statvfs::statvfs(folder).ok()?;
-        Some(stat.blocks_available() as u64 * stat.fragment_size() as u64)
-    }
 }
+
+/// The tests' private PostgreSQL cluster, shared with the integration tests.
+#[cfg(test)]
+#[path = "../../tests/support/postgres.rs"]
+pub(crate) mod test_cluster;
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    pub(crate) use super::test_cluster as cluster;
 
     /// A fresh store in a temp folder (kept alive by the returned guard).
     pub fn temp_store() -> (Store, tempfile::TempDir) {
@@ -394,6 +270,38 @@ pub(crate) mod tests {
         let store = Store::open(&dir.path().join("lever.db")).unwrap();
         (store, dir)
     }
+
+    /// A fresh PostgreSQL store: a database of its own in this run's cluster.
+    pub fn postgres_store() -> Store {
+        let url = cluster::shared().database();
+        Store::open_postgres(&url, None, DEFAULT_LOCK_WAIT).unwrap()
+    }
+
+    /// One store test, run on each engine: `NAME::sqlite` and `NAME::postgres`, each on a
+    /// fresh store.
+    macro_rules! on_each_engine {
+        (fn $name:ident($store:ident) $body:block) => {
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+                use crate::store::Store;
+
+                fn check($store: &Store) $body
+
+                #[test]
+                fn sqlite() {
+                    let (store, _dir) = crate::store::tests::temp_store();
+                    check(&store);
+                }
+
+                #[test]
+                fn postgres() {
+                    check(&crate::store::tests::postgres_store());
+                }
+            }
+        };
+    }
+    pub(crate) use on_each_engine;
 
     #[test]
     fn log_times_read_like_flickrs() {
@@ -431,7 +339,7 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("lever.db");
         Store::open(&path).unwrap();
-        Connection::open(&path)
+        rusqlite::Connection::open(&path)
             .unwrap()
             .pragma_update(None, "user_version", 99)
             .unwrap();

@@ -1,8 +1,7 @@
 //! Runs (a stage, deploy or rollback of one target) and their steps.
 
-use rusqlite::{params, OptionalExtension, Row};
-
 use super::log::{self, LogEntry, LogKind, NewEntry};
+use super::sql::{params, Row, Value};
 use super::{now_ms, Millis, Store, StoreError};
 
 /// What a run does.
@@ -135,28 +134,29 @@ pub struct NewRun<'a> {
     pub steps: usize,
 }
 
-const RUN_COLUMNS: &str =
-    "id, target, phase, user, state, started_at, finished_at, version, prev_version, note, error, steps, stopped_by";
+const RUN_COLUMNS: &str = r#"id, target, phase, "user", state, started_at, finished_at, version, prev_version, note, error, steps, stopped_by"#;
 
-fn run_from_row(row: &Row<'_>) -> rusqlite::Result<Run> {
+const STEP_COLUMNS: &str = "run_id, idx, name, state, started_at, finished_at, status, tail";
+
+fn run_from_row(row: &Row) -> Result<Run, StoreError> {
     Ok(Run {
         id: row.get(0)?,
         target: row.get(1)?,
-        phase: Phase::parse(&row.get::<_, String>(2)?),
+        phase: Phase::parse(&row.get::<String>(2)?),
         user: row.get(3)?,
-        state: RunState::parse(&row.get::<_, String>(4)?),
+        state: RunState::parse(&row.get::<String>(4)?),
         started_at: row.get(5)?,
         finished_at: row.get(6)?,
         version: row.get(7)?,
         prev_version: row.get(8)?,
         note: row.get(9)?,
         error: row.get(10)?,
-        steps: row.get::<_, i64>(11)?.max(0) as usize,
+        steps: row.get::<i64>(11)?.max(0) as usize,
         stopped_by: row.get(12)?,
     })
 }
 
-fn step_from_row(row: &Row<'_>) -> rusqlite::Result<StepRecord> {
+fn step_from_row(row: &Row) -> Result<StepRecord, StoreError> {
     Ok(StepRecord {
         run_id: row.get(0)?,
         idx: row.get(1)?,
@@ -167,6 +167,10 @@ fn step_from_row(row: &Row<'_>) -> rusqlite::Result<StepRecord> {
         status: row.get(6)?,
         tail: row.get(7)?,
     })
+}
+
+fn runs_of(rows: Vec<Row>) -> Result<Vec<Run>, StoreError> {
+    rows.iter().map(run_from_row).collect()
 }
 
 fn started_kind(phase: Phase) -> LogKind {
@@ -191,62 +195,66 @@ fn finished_kind(phase: Phase, state: RunState) -> LogKind {
 impl Store {
     /// Records a run as started and logs `text`, in one transaction.
     pub fn start_run(&self, run: &NewRun<'_>, text: &str) -> Result<(Run, LogEntry), StoreError> {
-        self.write(|conn| {
-        let tx = conn.transaction()?;
-        let started_at = now_ms();
-        tx.execute(
-            "INSERT INTO runs (target, phase, user, state, started_at, version, prev_version, note, steps)
-             VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6, ?7, ?8)",
-            params![
-                run.target,
-                run.phase.as_str(),
-                run.user,
+        self.write(|db| {
+            let started_at = now_ms();
+            let id: i64 = db
+                .query_one(
+                    r#"INSERT INTO runs (target, phase, "user", state, started_at, version, prev_version, note, steps)
+                       VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6, ?7, ?8) RETURNING id"#,
+                    params![
+                        run.target,
+                        run.phase.as_str(),
+                        run.user,
+                        started_at,
+                        run.version,
+                        run.prev_version,
+                        run.note,
+                        run.steps
+                    ],
+                )?
+                .get(0)?;
+            let entry = log::append(
+                db,
+                &NewEntry {
+                    user: run.user,
+                    target: Some(run.target),
+                    kind: started_kind(run.phase),
+                    text,
+                    run_id: Some(id),
+                },
+            )?;
+            let stored = Run {
+                id,
+                target: run.target.to_owned(),
+                phase: run.phase,
+                user: run.user.to_owned(),
+                state: RunState::Running,
                 started_at,
-                run.version,
-                run.prev_version,
-                run.note,
-                run.steps as i64
-            ],
-        )?;
-        let id = tx.last_insert_rowid();
-        let entry = log::append(
-            &tx,
-            &NewEntry {
-                user: run.user,
-                target: Some(run.target),
-                kind: started_kind(run.phase),
-                text,
-                run_id: Some(id),
-            },
-        )?;
-        tx.commit()?;
-        let stored = Run {
-            id,
-            target: run.target.to_owned(),
-            phase: run.phase,
-            user: run.user.to_owned(),
-            state: RunState::Running,
-            started_at,
-            finished_at: None,
-            version: run.version.map(str::to_owned),
-            prev_version: run.prev_version.map(str::to_owned),
-            note: run.note.map(str::to_owned),
-            error: None,
-            steps: run.steps,
-            stopped_by: None,
-        };
-        Ok((stored, entry))
+                finished_at: None,
+                version: run.version.map(str::to_owned),
+                prev_version: run.prev_version.map(str::to_owned),
+                note: run.note.map(str::to_owned),
+                error: None,
+                steps: run.steps,
+                stopped_by: None,
+            };
+            Ok((stored, entry))
         })
     }
 
     /// Records that step `idx` of a run started.
     pub fn step_started(&self, run_id: i64, idx: usize, name: &str) -> Result<(), StoreError> {
-        self.write(|conn| {
-        conn.execute(
-            "INSERT OR REPLACE INTO steps (run_id, idx, name, state, started_at) VALUES (?1, ?2, ?3, 'running', ?4)",
-            params![run_id, idx as i64, name, now_ms()],
-        )?;
-        Ok(())
+        self.write(|db| {
+            db.execute(
+                "INSERT INTO steps (run_id, idx, name, state, started_at)
+                 VALUES (?1, ?2, ?3, 'running', ?4)
+                 ON CONFLICT (run_id, idx) DO UPDATE SET name = excluded.name,
+                    state = excluded.state, started_at = excluded.started_at,
+                    finished_at = NULL, status = NULL, tail = NULL, pgid = NULL,
+                    started_mark = NULL",
+                params![run_id, idx, name, now_ms()],
+            )?;
+            Ok(())
         })
     }
 
@@ -258,10 +266,10 @@ impl Store {
         pgid: i32,
         mark: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.write(|conn| {
-            conn.execute(
+        self.write(|db| {
+            db.execute(
                 "UPDATE steps SET pgid = ?3, started_mark = ?4 WHERE run_id = ?1 AND idx = ?2",
-                params![run_id, idx as i64, pgid, mark],
+                params![run_id, idx, pgid, mark],
             )?;
             Ok(())
         })
@@ -270,25 +278,25 @@ impl Store {
     /// The process groups of steps still running in runs still running: what a lever that
     /// stopped without finishing them may have left.
     pub fn running_groups(&self) -> Result<Vec<RunningGroup>, StoreError> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare(
+        self.read(|db| {
+            db.query(
                 "SELECT s.run_id, s.name, s.pgid, s.started_mark FROM steps s
                  JOIN runs r ON r.id = s.run_id
                  WHERE r.state = 'running' AND s.state = 'running'
                    AND s.pgid IS NOT NULL AND s.started_mark IS NOT NULL
                  ORDER BY s.run_id, s.idx",
-            )?;
-            let groups = stmt
-                .query_map([], |row| {
-                    Ok(RunningGroup {
-                        run_id: row.get(0)?,
-                        step: row.get(1)?,
-                        pgid: row.get(2)?,
-                        mark: row.get(3)?,
-                    })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(groups)
+                params![],
+            )?
+            .iter()
+            .map(|row| {
+                Ok(RunningGroup {
+                    run_id: row.get(0)?,
+                    step: row.get(1)?,
+                    pgid: row.get(2)?,
+                    mark: row.get(3)?,
+                })
+            })
+            .collect()
         })
     }
 
@@ -303,28 +311,26 @@ impl Store {
         tail: &str,
         took: Option<std::time::Duration>,
     ) -> Result<StepRecord, StoreError> {
-        self.write(|conn| {
+        self.write(|db| {
             let now = now_ms();
             let started = took.map(|d| now - d.as_millis().min(i64::MAX as u128) as i64);
-            conn.execute(
+            db.execute(
                 "UPDATE steps SET state = ?3, finished_at = ?4, status = ?5, tail = ?6,
-                 started_at = COALESCE(?7, started_at)
-             WHERE run_id = ?1 AND idx = ?2",
-                params![run_id, idx as i64, state, now, status, tail, started],
+                    started_at = COALESCE(?7, started_at)
+                 WHERE run_id = ?1 AND idx = ?2",
+                params![run_id, idx, state, now, status, tail, started],
             )?;
-            Ok(conn.query_row(
-                "SELECT run_id, idx, name, state, started_at, finished_at, status, tail FROM steps
-             WHERE run_id = ?1 AND idx = ?2",
-                params![run_id, idx as i64],
-                step_from_row,
+            step_from_row(&db.query_one(
+                &format!("SELECT {STEP_COLUMNS} FROM steps WHERE run_id = ?1 AND idx = ?2"),
+                params![run_id, idx],
             )?)
         })
     }
 
     /// Records who cancelled a run (before it is finished as cancelled).
     pub fn record_stopped_by(&self, run_id: i64, who: &str) -> Result<(), StoreError> {
-        self.write(|conn| {
-            conn.execute(
+        self.write(|db| {
+            db.execute(
                 "UPDATE runs SET stopped_by = ?2 WHERE id = ?1",
                 params![run_id, who],
             )?;
@@ -344,30 +350,27 @@ impl Store {
         error: Option<&str>,
         text: &str,
     ) -> Result<(Run, LogEntry), StoreError> {
-        self.write(|conn| {
-        let tx = conn.transaction()?;
-        tx.execute(
-            "UPDATE runs SET state = ?2, finished_at = ?3, version = COALESCE(?4, version), error = ?5
-             WHERE id = ?1",
-            params![run_id, state.as_str(), finished_at, version, error],
-        )?;
-        let run = tx.query_row(
-            &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"),
-            params![run_id],
-            run_from_row,
-        )?;
-        let entry = log::append(
-            &tx,
-            &NewEntry {
-                user: &run.user,
-                target: Some(&run.target),
-                kind: finished_kind(run.phase, state),
-                text,
-                run_id: Some(run_id),
-            },
-        )?;
-        tx.commit()?;
-        Ok((run, entry))
+        self.write(|db| {
+            db.execute(
+                "UPDATE runs SET state = ?2, finished_at = ?3, version = COALESCE(?4, version), error = ?5
+                 WHERE id = ?1",
+                params![run_id, state.as_str(), finished_at, version, error],
+            )?;
+            let run = run_from_row(&db.query_one(
+                &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"),
+                params![run_id],
+            )?)?;
+            let entry = log::append(
+                db,
+                &NewEntry {
+                    user: &run.user,
+                    target: Some(&run.target),
+                    kind: finished_kind(run.phase, state),
+                    text,
+                    run_id: Some(run_id),
+                },
+            )?;
+            Ok((run, entry))
         })
     }
 
@@ -379,63 +382,55 @@ impl Store {
         leftover: impl Fn(&Run) -> Option<String>,
         describe: impl Fn(&Run) -> String,
     ) -> Result<Vec<(Run, LogEntry)>, StoreError> {
-        self.write(|conn| {
-        let tx = conn.transaction()?;
-        let runs = {
-            let mut stmt = tx.prepare(&format!(
-                "SELECT {RUN_COLUMNS} FROM runs WHERE state = 'running' ORDER BY id"
-            ))?;
-            let runs = stmt
-                .query_map([], run_from_row)?
-                .collect::<Result<Vec<_>, _>>()?;
-            runs
-        };
-        let now = now_ms();
-        let mut out = Vec::new();
-        for mut run in runs {
-            tx.execute(
-                "UPDATE steps SET state = 'interrupted', finished_at = ?2 WHERE run_id = ?1 AND state = 'running'",
-                params![run.id, now],
-            )?;
-            let mut error = INTERRUPTED.to_owned();
-            if let Some(what) = leftover(&run) {
-                error.push_str(&format!("; {what}"));
+        self.write(|db| {
+            let runs = runs_of(db.query(
+                &format!("SELECT {RUN_COLUMNS} FROM runs WHERE state = 'running' ORDER BY id"),
+                params![],
+            )?)?;
+            let now = now_ms();
+            let mut out = Vec::new();
+            for mut run in runs {
+                db.execute(
+                    "UPDATE steps SET state = 'interrupted', finished_at = ?2 WHERE run_id = ?1 AND state = 'running'",
+                    params![run.id, now],
+                )?;
+                let mut error = INTERRUPTED.to_owned();
+                if let Some(what) = leftover(&run) {
+                    error.push_str(&format!("; {what}"));
+                }
+                db.execute(
+                    "UPDATE runs SET state = 'interrupted', finished_at = ?2, error = ?3 WHERE id = ?1",
+                    params![run.id, now, &error],
+                )?;
+                run.state = RunState::Interrupted;
+                run.finished_at = Some(now);
+                run.error = Some(error);
+                let text = describe(&run);
+                let entry = log::append(
+                    db,
+                    &NewEntry {
+                        user: &run.user,
+                        target: Some(&run.target),
+                        kind: LogKind::RunInterrupted,
+                        text: &text,
+                        run_id: Some(run.id),
+                    },
+                )?;
+                out.push((run, entry));
             }
-            tx.execute(
-                "UPDATE runs SET state = 'interrupted', finished_at = ?2, error = ?3 WHERE id = ?1",
-                params![run.id, now, error],
-            )?;
-            run.state = RunState::Interrupted;
-            run.finished_at = Some(now);
-            run.error = Some(error);
-            let text = describe(&run);
-            let entry = log::append(
-                &tx,
-                &NewEntry {
-                    user: &run.user,
-                    target: Some(&run.target),
-                    kind: LogKind::RunInterrupted,
-                    text: &text,
-                    run_id: Some(run.id),
-                },
-            )?;
-            out.push((run, entry));
-        }
-        tx.commit()?;
-        Ok(out)
+            Ok(out)
         })
     }
 
     /// A run by id.
     pub fn run(&self, id: i64) -> Result<Option<Run>, StoreError> {
-        self.read(|conn| {
-            Ok(conn
-                .query_row(
-                    &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"),
-                    params![id],
-                    run_from_row,
-                )
-                .optional()?)
+        self.read(|db| {
+            db.query_opt(
+                &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"),
+                params![id],
+            )?
+            .map(|row| run_from_row(&row))
+            .transpose()
         })
     }
 
@@ -447,50 +442,53 @@ impl Store {
         state: RunState,
         limit: usize,
     ) -> Result<Vec<Run>, StoreError> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {RUN_COLUMNS} FROM runs WHERE target = ?1 AND state = ?2 ORDER BY id DESC"
-            ))?;
-            let mut out = Vec::new();
-            let mut rows = stmt.query(params![target, state.as_str()])?;
-            while let Some(row) = rows.next()? {
-                let run = run_from_row(row)?;
-                if phases.contains(&run.phase) {
-                    out.push(run);
-                    if out.len() == limit {
-                        break;
-                    }
-                }
-            }
-            Ok(out)
+        if phases.is_empty() {
+            return Ok(Vec::new());
+        }
+        // ?1 target, ?2 state, ?3 the limit, then one parameter a phase.
+        let wanted: Vec<String> = (0..phases.len()).map(|i| format!("?{}", i + 4)).collect();
+        let mut params = vec![
+            Value::from(target),
+            Value::from(state.as_str()),
+            Value::from(limit),
+        ];
+        params.extend(phases.iter().map(|p| Value::from(p.as_str())));
+        self.read(|db| {
+            runs_of(db.query(
+                &format!(
+                    "SELECT {RUN_COLUMNS} FROM runs WHERE target = ?1 AND state = ?2
+                     AND phase IN ({}) ORDER BY id DESC LIMIT ?3",
+                    wanted.join(", ")
+                ),
+                &params,
+            )?)
         })
     }
 
     /// Runs started at or after `since` (milliseconds), of one target or all, oldest first.
     pub fn runs_since(&self, since: Millis, target: Option<&str>) -> Result<Vec<Run>, StoreError> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {RUN_COLUMNS} FROM runs WHERE started_at >= ?1 AND (?2 IS NULL OR target = ?2)
-             ORDER BY started_at, id"
-        ))?;
-            let runs = stmt
-                .query_map(params![since, target], run_from_row)?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(runs)
+        self.read(|db| {
+            runs_of(db.query(
+                &format!(
+                    "SELECT {RUN_COLUMNS} FROM runs
+                     WHERE started_at >= ?1 AND (CAST(?2 AS TEXT) IS NULL OR target = ?2)
+                     ORDER BY started_at, id"
+                ),
+                params![since, target],
+            )?)
         })
     }
 
     /// The steps of a run, in order.
     pub fn steps(&self, run_id: i64) -> Result<Vec<StepRecord>, StoreError> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT run_id, idx, name, state, started_at, finished_at, status, tail FROM steps
-             WHERE run_id = ?1 ORDER BY idx",
-            )?;
-            let steps = stmt
-                .query_map(params![run_id], step_from_row)?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(steps)
+        self.read(|db| {
+            db.query(
+                &format!("SELECT {STEP_COLUMNS} FROM steps WHERE run_id = ?1 ORDER BY idx"),
+                params![run_id],
+            )?
+            .iter()
+            .map(step_from_row)
+            .collect()
         })
     }
 }
@@ -498,7 +496,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::tests::temp_store;
+    use crate::store::tests::on_each_engine;
 
     fn new_run(phase: Phase) -> NewRun<'static> {
         NewRun {
@@ -512,120 +510,120 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_run_is_logged_when_it_starts_and_when_it_ends() {
-        let (store, _dir) = temp_store();
-        let (run, start) = store
-            .start_run(&new_run(Phase::Deploy), "starting deploy...")
-            .unwrap();
-        assert_eq!(run.state, RunState::Running);
-        assert_eq!(
-            (start.kind, start.run_id),
-            (LogKind::DeployStarted, Some(run.id))
-        );
-        store
-            .step_started(run.id, 0, "syncing to ramdisk in mud")
-            .unwrap();
-        let step = store
-            .step_finished(
-                run.id,
-                0,
-                "ok",
-                None,
-                "done",
-                Some(std::time::Duration::from_millis(3202)),
-            )
-            .unwrap();
-        assert_eq!(step.duration_ms(), Some(3202));
-        assert_eq!(step.name, "syncing to ramdisk in mud");
-        assert!(step.duration_ms().unwrap() >= 0);
-        let (done, end) = store
-            .finish_run(
-                run.id,
-                now_ms(),
-                RunState::Succeeded,
-                Some("abc123"),
-                None,
-                "site deployed",
-            )
-            .unwrap();
-        assert_eq!(done.state, RunState::Succeeded);
-        assert_eq!(done.version.as_deref(), Some("abc123"));
-        assert_eq!(end.kind, LogKind::Deployed);
-        assert_eq!(store.steps(run.id).unwrap().len(), 1);
-    }
-
-    #[test]
-    fn runs_left_running_are_marked_interrupted_once() {
-        let (store, _dir) = temp_store();
-        let (run, _) = store
-            .start_run(&new_run(Phase::Stage), "starting stage...")
-            .unwrap();
-        store.step_started(run.id, 0, "exporting svn").unwrap();
-        let interrupted = store
-            .interrupt_unfinished(
-                |_| None,
-                |r| format!("{} {} interrupted", r.target, r.phase.as_str()),
-            )
-            .unwrap();
-        assert_eq!(interrupted.len(), 1);
-        assert_eq!(interrupted[0].0.state, RunState::Interrupted);
-        assert_eq!(interrupted[0].1.text, "site stage interrupted");
-        assert_eq!(store.steps(run.id).unwrap()[0].state, "interrupted");
-        assert!(store
-            .interrupt_unfinished(|_| None, |_| String::new())
-            .unwrap()
-            .is_empty());
-    }
-
-    #[test]
-    fn runs_are_found_by_target_phase_and_state() {
-        let (store, _dir) = temp_store();
-        for version in ["v1", "v2", "v3"] {
-            let (run, _) = store
-                .start_run(&new_run(Phase::Deploy), "starting")
+    on_each_engine! {
+        fn a_run_is_logged_when_it_starts_and_when_it_ends(store) {
+            let (run, start) = store
+                .start_run(&new_run(Phase::Deploy), "starting deploy...")
                 .unwrap();
+            assert_eq!(run.state, RunState::Running);
+            assert_eq!(
+                (start.kind, start.run_id),
+                (LogKind::DeployStarted, Some(run.id))
+            );
             store
+                .step_started(run.id, 0, "syncing to ramdisk in mud")
+                .unwrap();
+            let step = store
+                .step_finished(
+                    run.id,
+                    0,
+                    "ok",
+                    None,
+                    "done",
+                    Some(std::time::Duration::from_millis(3202)),
+                )
+                .unwrap();
+            assert_eq!(step.duration_ms(), Some(3202));
+            assert_eq!(step.name, "syncing to ramdisk in mud");
+            assert!(step.duration_ms().unwrap() >= 0);
+            let (done, end) = store
                 .finish_run(
                     run.id,
                     now_ms(),
                     RunState::Succeeded,
-                    Some(version),
+                    Some("abc123"),
                     None,
-                    "deployed",
+                    "site deployed",
                 )
                 .unwrap();
+            assert_eq!(done.state, RunState::Succeeded);
+            assert_eq!(done.version.as_deref(), Some("abc123"));
+            assert_eq!(end.kind, LogKind::Deployed);
+            assert_eq!(store.steps(run.id).unwrap().len(), 1);
         }
-        let (failed, _) = store
-            .start_run(&new_run(Phase::Deploy), "starting")
-            .unwrap();
-        store
-            .finish_run(
-                failed.id,
-                now_ms(),
-                RunState::Failed,
-                None,
-                Some("boom"),
-                "failed",
-            )
-            .unwrap();
-        let good = store
-            .runs(
-                "site",
-                &[Phase::Deploy, Phase::Rollback],
-                RunState::Succeeded,
-                2,
-            )
-            .unwrap();
-        let versions: Vec<_> = good.iter().map(|r| r.version.clone().unwrap()).collect();
-        assert_eq!(versions, ["v3", "v2"]);
-        assert!(store
-            .runs("site", &[Phase::Stage], RunState::Succeeded, 5)
-            .unwrap()
-            .is_empty());
-        assert!(store
-            .runs("api", &[Phase::Deploy], RunState::Succeeded, 5)
-            .unwrap()
-            .is_empty());
+    }
+
+    on_each_engine! {
+        fn runs_left_running_are_marked_interrupted_once(store) {
+            let (run, _) = store
+                .start_run(&new_run(Phase::Stage), "starting stage...")
+                .unwrap();
+            store.step_started(run.id, 0, "exporting svn").unwrap();
+            let interrupted = store
+                .interrupt_unfinished(
+                    |_| None,
+                    |r| format!("{} {} interrupted", r.target, r.phase.as_str()),
+                )
+                .unwrap();
+            assert_eq!(interrupted.len(), 1);
+            assert_eq!(interrupted[0].0.state, RunState::Interrupted);
+            assert_eq!(interrupted[0].1.text, "site stage interrupted");
+            assert_eq!(store.steps(run.id).unwrap()[0].state, "interrupted");
+            assert!(store
+                .interrupt_unfinished(|_| None, |_| String::new())
+                .unwrap()
+                .is_empty());
+        }
+    }
+
+    on_each_engine! {
+        fn runs_are_found_by_target_phase_and_state(store) {
+            for version in ["v1", "v2", "v3"] {
+                let (run, _) = store
+                    .start_run(&new_run(Phase::Deploy), "starting")
+                    .unwrap();
+                store
+                    .finish_run(
+                        run.id,
+                        now_ms(),
+                        RunState::Succeeded,
+                        Some(version),
+                        None,
+                        "deployed",
+                    )
+                    .unwrap();
+            }
+            let (failed, _) = store
+                .start_run(&new_run(Phase::Deploy), "starting")
+                .unwrap();
+            store
+                .finish_run(
+                    failed.id,
+                    now_ms(),
+                    RunState::Failed,
+                    None,
+                    Some("boom"),
+                    "failed",
+                )
+                .unwrap();
+            let good = store
+                .runs(
+                    "site",
+                    &[Phase::Deploy, Phase::Rollback],
+                    RunState::Succeeded,
+                    2,
+                )
+                .unwrap();
+            let versions: Vec<_> = good.iter().map(|r| r.version.clone().unwrap()).collect();
+            assert_eq!(versions, ["v3", "v2"]);
+            assert!(store
+                .runs("site", &[Phase::Stage], RunState::Succeeded, 5)
+                .unwrap()
+                .is_empty());
+            assert!(store
+                .runs("api", &[Phase::Deploy], RunState::Succeeded, 5)
+                .unwrap()
+                .is_empty());
+        }
     }
 }
