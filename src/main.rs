@@ -1,4 +1,4 @@
-//! The `lever` command line: `run` (default), `console`, `check`.
+//! The `lever` command line: `run` (default), `console`, `check`, `store copy`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -26,15 +26,45 @@ enum Command {
     Console,
     /// Validate the config: exit 0 if usable, else 1 naming the bad key.
     Check,
+    /// Work on a store directly.
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Copy a whole store (deploy log, holds, runs) into an empty one: a SQLite file into
+    /// PostgreSQL, or back. Stop lever first. A PostgreSQL URL without a password takes it
+    /// from LEVER_STORE__PASSWORD.
+    Copy {
+        /// The store to copy: a SQLite file, or a postgres:// URL.
+        #[arg(long, value_name = "FILE|URL")]
+        from: String,
+        /// The empty store to copy into: a SQLite file (created), or a postgres:// URL.
+        #[arg(long, value_name = "FILE|URL")]
+        to: String,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Run);
     init_logging(match command {
-        Command::Console => "warn",
+        Command::Console | Command::Store(_) => "warn",
         _ => "info",
     });
+    if let Command::Store(StoreCommand::Copy { from, to }) = &command {
+        return match copy_store(from, to) {
+            Ok(said) => {
+                println!("{said}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("lever: store copy: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let mut config = match load(cli.config.as_deref(), !matches!(command, Command::Check)) {
         Ok(config) => config,
         Err(e) => {
@@ -92,6 +122,35 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `lever store copy`: opens both stores and copies; what was copied, in words.
+fn copy_store(from: &str, to: &str) -> Result<String, String> {
+    let open = |place: &str| {
+        let wait = lever::store::DEFAULT_LOCK_WAIT;
+        if place.starts_with("postgres://") || place.starts_with("postgresql://") {
+            let password = std::env::var("LEVER_STORE__PASSWORD").ok();
+            lever::store::Store::open_postgres(place, password.as_deref(), wait)
+        } else {
+            lever::store::Store::open_with(Path::new(place), wait)
+        }
+        .map_err(|e| e.to_string())
+    };
+    let is_url = |place: &str| place.contains("://");
+    if !is_url(from) && !Path::new(from).exists() {
+        return Err(format!("there is no store at {from} to copy"));
+    }
+    let (source, target) = (open(from)?, open(to)?);
+    let copied = lever::store::copy::copy(&source, &target).map_err(|e| e.to_string())?;
+    Ok(format!(
+        "copied {} log entries, {} hold(s), {} run(s) and {} step(s) from {} to {}",
+        copied.log,
+        copied.holds,
+        copied.runs,
+        copied.steps,
+        source.location(),
+        target.location()
+    ))
 }
 
 /// The named config; else `bot.toml` here; else the built-in example. To run the example, its

@@ -133,3 +133,68 @@ fn a_database_down_or_frozen_gets_a_clear_answer_in_time_and_lever_carries_on() 
         "{lifted}"
     );
 }
+
+#[test]
+fn lever_store_copy_moves_a_file_store_into_postgres_and_refuses_to_mix_two() {
+    let cluster = postgres::shared();
+    let url = cluster.database();
+    let db = url.rsplit('/').next().unwrap().to_owned();
+    let server = Ngircd::start();
+    let mut dana = Client::connect(server.port, "dana");
+    dana.join("#ops");
+
+    // A lever on its SQLite file, with a hold and a log.
+    let config = bot_config(
+        server.port,
+        "",
+        "[targets.site]\n[[targets.site.deploy]]\nname = \"ship\"\nrun = [\"true\"]\n",
+    );
+    let mut file_lever = Lever::start(&config);
+    dana.expect(|l| l.verb == "JOIN" && l.from == "lever" && l.text() == "#ops");
+    dana.say_ops("!hold site moving the log");
+    dana.lever_says_within(WAIT, "NO DEPLOY PLEASE");
+    let file = file_lever.dir.path().join("lever.db");
+    // Stopped first, as `lever store copy` asks; its folder stays.
+    signal(file_lever.pid(), "TERM");
+    assert!(file_lever.wait_exit(WAIT).is_some(), "lever did not stop");
+
+    let copy = |from: &str, to: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_lever"))
+            .args(["store", "copy", "--from", from, "--to", to])
+            .output()
+            .unwrap()
+    };
+    let done = copy(file.to_str().unwrap(), &url);
+    assert!(done.status.success(), "{}", stderr(&done));
+    assert_eq!(
+        stdout(&done).trim(),
+        format!(
+            "copied 1 log entries, 1 hold(s), 0 run(s) and 0 step(s) from {} to {url}",
+            file.display()
+        )
+    );
+    assert_eq!(
+        cluster.psql(&db, "SELECT reason FROM holds"),
+        "moving the log"
+    );
+
+    let again = copy(file.to_str().unwrap(), &url);
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again)
+            .contains("already holds 1 row(s) in log; lever copies only into an empty store"),
+        "{}",
+        stderr(&again)
+    );
+    let missing = copy("/nonexistent/lever.db", &url);
+    assert_eq!(
+        stderr(&missing).trim(),
+        "lever: store copy: there is no store at /nonexistent/lever.db to copy"
+    );
+
+    // The same channel, now on PostgreSQL: the hold came along.
+    let _pg_lever = lever_on(server.port, &url, &mut dana);
+    dana.say_ops("!status site");
+    let status = dana.lever_says_within(WAIT, "site:");
+    assert!(status.starts_with("site: HELD by dana since "), "{status}");
+}

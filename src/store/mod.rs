@@ -12,6 +12,7 @@
 //! - [`runs`]: stage, deploy and rollback runs, and their steps
 //! - `sql`: the SQL both engines speak, written once; `sqlite` and `postgres`: the engines
 
+pub mod copy;
 pub mod holds;
 pub mod json;
 pub mod log;
@@ -204,11 +205,37 @@ impl Store {
         &self,
         op: impl FnOnce(&mut dyn Db) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let deadline = self.deadline(self.lock_wait);
+        self.write_within(self.lock_wait, op)
+    }
+
+    /// [`Store::write`] with a wait of its own (a copy of a whole store takes longer than any
+    /// request may).
+    fn write_within<T>(
+        &self,
+        wait: Duration,
+        op: impl FnOnce(&mut dyn Db) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let deadline = self.deadline(wait);
         crate::infra::blocking::off_runtime(|| match &self.engine {
-            Engine::Sqlite(e) => e.write(deadline, self.lock_wait, op),
-            Engine::Postgres(e) => e.write(deadline, self.lock_wait, op),
+            Engine::Sqlite(e) => e.write(deadline, wait, op),
+            Engine::Postgres(e) => e.write(deadline, wait, op),
         })
+    }
+
+    /// After a copy wrote rows with their ids: new rows go on from the highest.
+    fn after_copy(&self, db: &mut dyn Db) -> Result<(), StoreError> {
+        if let Engine::Postgres(_) = self.engine {
+            for table in ["log", "runs"] {
+                db.query(
+                    &format!(
+                        "SELECT setval(pg_get_serial_sequence('{table}', 'id'),
+                                       (SELECT COALESCE(MAX(id), 0) + 1 FROM {table}), false)"
+                    ),
+                    sql::params![],
+                )?;
+            }
+        }
+        Ok(())
     }
 
     /// Runs a read.

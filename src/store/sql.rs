@@ -67,6 +67,11 @@ pub(crate) use params;
 pub struct Row(Vec<Value>);
 
 impl Row {
+    /// Every value, in column order.
+    pub fn values(&self) -> &[Value] {
+        &self.0
+    }
+
     /// The value of column `i`, as `T`.
     pub fn get<T: FromValue>(&self, i: usize) -> Result<T, StoreError> {
         let value = self.0.get(i).unwrap_or(&Value::Null);
