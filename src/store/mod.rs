@@ -15,6 +15,7 @@
 pub mod copy;
 pub mod holds;
 pub mod json;
+pub mod lease;
 pub mod log;
 mod postgres;
 pub mod runs;
@@ -76,6 +77,8 @@ pub enum StoreError {
     Unreachable { store: String, reason: String },
     #[error("the disk holding the deploy log is full: {store} cannot be written; nothing was changed (free space on that disk, then try again)")]
     Full { store: String },
+    #[error("this lever is no longer the active one: {node} held the lease in epoch {epoch}, and another lever has taken over; nothing was changed")]
+    Fenced { node: String, epoch: i64 },
     #[error("store: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("store: {0}")]
@@ -95,6 +98,7 @@ impl StoreError {
                 | StoreError::Busy { .. }
                 | StoreError::Unreachable { .. }
                 | StoreError::Full { .. }
+                | StoreError::Fenced { .. }
         )
     }
 }
@@ -147,6 +151,8 @@ impl Drop for Deadline {
 pub struct Store {
     engine: Engine,
     lock_wait: Duration,
+    /// Set while this lever holds the lease: every write checks it first ([`lease`]).
+    fence: parking_lot::RwLock<Option<lease::Fence>>,
 }
 
 // One store a process, behind an Arc: the variants' sizes do not matter.
@@ -167,6 +173,7 @@ impl Store {
         Ok(Store {
             engine: Engine::Sqlite(sqlite::Sqlite::open(path)?),
             lock_wait,
+            fence: Default::default(),
         })
     }
 
@@ -181,6 +188,7 @@ impl Store {
         Ok(Store {
             engine: Engine::Postgres(postgres::Postgres::open(url, password, wait)?),
             lock_wait,
+            fence: Default::default(),
         })
     }
 
@@ -208,9 +216,37 @@ impl Store {
         self.write_within(self.lock_wait, op)
     }
 
+    /// From now on every write checks, in its own transaction, that `fence` still holds the
+    /// lease (`None`: no check, as on a store no other lever shares).
+    pub fn fence(&self, fence: Option<lease::Fence>) {
+        *self.fence.write() = fence;
+    }
+
     /// [`Store::write`] with a wait of its own (a copy of a whole store takes longer than any
     /// request may).
     fn write_within<T>(
+        &self,
+        wait: Duration,
+        op: impl FnOnce(&mut dyn Db) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let fence = self.fence.read().clone();
+        self.write_as(wait, |db| {
+            if let Some(fence) = &fence {
+                lease::check(db, fence)?;
+            }
+            op(db)
+        })
+    }
+
+    /// A write that does not check the fence: taking and renewing the lease itself.
+    fn write_unfenced<T>(
+        &self,
+        op: impl FnOnce(&mut dyn Db) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.write_as(self.lock_wait, op)
+    }
+
+    fn write_as<T>(
         &self,
         wait: Duration,
         op: impl FnOnce(&mut dyn Db) -> Result<T, StoreError>,

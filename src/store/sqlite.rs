@@ -83,6 +83,9 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE steps ADD COLUMN started_mark TEXT;
     CREATE TABLE probe (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL);
 ",
+    r"
+    -- Version 6 is PostgreSQL's lease (levers share only a PostgreSQL store); nothing here.
+",
 ];
 
 /// The schema version this lever writes: the number of migrations.
