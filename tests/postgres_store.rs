@@ -198,3 +198,142 @@ fn lever_store_copy_moves_a_file_store_into_postgres_and_refuses_to_mix_two() {
     let status = dana.lever_says_within(WAIT, "site:");
     assert!(status.starts_with("site: HELD by dana since "), "{status}");
 }
+
+#[test]
+fn of_two_levers_on_one_store_one_speaks_and_the_other_takes_over_when_it_dies() {
+    let cluster = postgres::shared();
+    let url = cluster.database();
+    let db = url.rsplit('/').next().unwrap().to_owned();
+    let server = Ngircd::start();
+    let mut erin = Client::connect(server.port, "erin");
+    erin.join("#ops");
+    let config = bot_config(
+        server.port,
+        "",
+        &format!(
+            "[store]\nurl = \"{url}\"\nlease = \"3s\"\nlock_wait = \"1s\"\n\
+             [targets.site]\n[[targets.site.deploy]]\nname = \"ship\"\nrun = [\"true\"]\n"
+        ),
+    );
+    let joined = |l: &Line| l.verb == "JOIN" && l.from.starts_with("lever") && l.text() == "#ops";
+    let mut a = Lever::start_with_env(&config, &[("LEVER_STORE__NODE", "host-a")]);
+    erin.expect(joined);
+    let b = Lever::start_with_env(&config, &[("LEVER_STORE__NODE", "host-b")]);
+    // The second waits as standby: it holds no lease, so it never comes on IRC.
+    let deadline = Instant::now() + WAIT;
+    while !b.log().contains("standby: another lever is active") {
+        assert!(
+            Instant::now() < deadline,
+            "host-b never said it is standby:\n{}",
+            b.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        erin.collect_for(Duration::from_secs(2), joined).is_empty(),
+        "only one lever is in the channel"
+    );
+    erin.say_ops("!hold site incident");
+    assert_eq!(
+        erin.lever_says(),
+        "NO DEPLOY PLEASE: site held by erin (incident)"
+    );
+    assert_eq!(
+        cluster.psql(&db, "SELECT node || ' ' || epoch FROM lever_lease"),
+        "host-a 1"
+    );
+
+    // The active's host dies.
+    signal(a.pid(), "KILL");
+    assert!(a.wait_exit(WAIT).is_some());
+    erin.expect_within(Duration::from_secs(20), joined);
+    assert_eq!(
+        erin.lever_says_within(WAIT, "lever is back"),
+        "lever is back (on host-b, took over from host-a)"
+    );
+    assert_eq!(
+        cluster.psql(&db, "SELECT node || ' ' || epoch FROM lever_lease"),
+        "host-b 2"
+    );
+    erin.say_ops("!status site");
+    let status = erin.lever_says_within(WAIT, "site:");
+    assert!(status.starts_with("site: HELD by erin since "), "{status}");
+    erin.pong();
+    assert!(
+        erin.collect_for(Duration::from_secs(1), |l| l
+            .text()
+            .contains("lever is back"))
+            .is_empty(),
+        "said once"
+    );
+}
+
+#[test]
+fn a_lever_paused_past_its_lease_wakes_after_the_takeover_and_says_and_writes_nothing() {
+    let cluster = postgres::shared();
+    let url = cluster.database();
+    let db = url.rsplit('/').next().unwrap().to_owned();
+    let server = Ngircd::start();
+    let mut finn = Client::connect(server.port, "finn");
+    finn.join("#ops");
+    let config = bot_config(
+        server.port,
+        "",
+        &format!(
+            "[store]\nurl = \"{url}\"\nlease = \"3s\"\nlock_wait = \"1s\"\n\
+             [targets.site]\n[[targets.site.deploy]]\nname = \"ship\"\nrun = [\"true\"]\n"
+        ),
+    );
+    let joined = |l: &Line| l.verb == "JOIN" && l.from.starts_with("lever") && l.text() == "#ops";
+    let mut a = Lever::start_with_env(&config, &[("LEVER_STORE__NODE", "host-a")]);
+    let a_nick = finn.expect(joined).from;
+    let _b = Lever::start_with_env(&config, &[("LEVER_STORE__NODE", "host-b")]);
+
+    signal(a.pid(), "STOP");
+    // host-b takes over while host-a sleeps, still connected to IRC.
+    let b_nick = finn.expect_within(Duration::from_secs(20), joined).from;
+    assert_ne!(a_nick, b_nick);
+    let back = finn.expect_within(WAIT, |l| {
+        l.from == b_nick && l.text().starts_with("lever is back")
+    });
+    assert_eq!(
+        back.text(),
+        "lever is back (on host-b, took over from host-a)"
+    );
+    // Heard by both: host-a reads it when it wakes.
+    finn.say_ops("!hold site while a sleeps");
+    let held = finn.expect_within(WAIT, |l| l.from == b_nick && l.verb == "PRIVMSG");
+    assert_eq!(
+        held.text(),
+        "NO DEPLOY PLEASE: site held by finn (while a sleeps)"
+    );
+
+    signal(a.pid(), "CONT");
+    let status = a.wait_exit(Duration::from_secs(20));
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(3),
+        "host-a stops once it wakes past its lease:\n{}",
+        a.log()
+    );
+    let said_by_a: Vec<String> = finn
+        .collect_for(Duration::from_secs(1), |l| {
+            l.from == a_nick && l.verb == "PRIVMSG"
+        })
+        .into_iter()
+        .map(|l| l.text().to_owned())
+        .collect();
+    assert!(
+        said_by_a.is_empty(),
+        "host-a spoke after waking: {said_by_a:?}"
+    );
+    assert_eq!(
+        cluster.psql(
+            &db,
+            "SELECT string_agg(\"user\" || ':' || kind, ',' ORDER BY id) FROM log"
+        ),
+        "finn:hold",
+        "host-a wrote nothing"
+    );
+    assert!(a.log().contains("lost leadership"), "{}", a.log());
+}

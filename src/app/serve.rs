@@ -12,9 +12,23 @@ use crate::irc::session::Deliver;
 use crate::irc::Session;
 
 /// Connects to IRC and serves until a signal asks lever to stop; then says what is queued,
-/// QUITs, and returns.
+/// QUITs, and returns. On a PostgreSQL store shared with other levers, it first waits as
+/// standby until it holds the lease ([`super::leader`]).
 pub async fn run(config: Arc<Config>) -> Result<(), StartError> {
-    let bot = Bot::open(config.clone())?;
+    let store = Bot::open_store(&config)?;
+    let held = match &config.store.url {
+        Some(_) => {
+            let node = config.store.node_name();
+            let held = super::leader::acquire(&store, &node, config.store.lease).await;
+            store.fence(Some(held.fence.clone()));
+            Some(held)
+        }
+        None => None,
+    };
+    let bot = Bot::new(config.clone(), store.clone())?;
+    if let Some(held) = &held {
+        lead(&bot, held.clone());
+    }
     if bot.access.is_open() {
         tracing::warn!(
             "no [access] section: everyone in lever's channels may stage, deploy and hold; \
@@ -37,7 +51,37 @@ pub async fn run(config: Arc<Config>) -> Result<(), StartError> {
     if let Some(http) = http {
         let _ = http.await;
     }
+    if let Some(held) = held {
+        // A clean stop hands over at once: a standby need not wait for the lease to run out.
+        if let Err(e) = store.release_lease(&held.fence) {
+            tracing::warn!(error = %e, "could not give up the lease; a standby takes over when it expires");
+        }
+    }
     Ok(())
+}
+
+/// As the active lever: says so if it took over, and keeps the lease; once it is lost,
+/// stops speaking, cancels its runs and exits (a supervisor starts it again, as a standby).
+fn lead(bot: &Arc<Bot>, held: super::leader::Held) {
+    let node = held.fence.node.clone();
+    if let Some(from) = held.from.as_ref().filter(|from| **from != node) {
+        let text = format!("lever is back (on {node}, took over from {from})");
+        for channel in &bot.config.irc.channels {
+            bot.outbox.say(channel, &text, Priority::Record);
+        }
+    }
+    let bot = bot.clone();
+    tokio::spawn(async move {
+        let outbox = bot.outbox.clone();
+        let lost = super::leader::keep(&bot.store, held, bot.config.store.lease, |until| {
+            outbox.speak_until(Some(until))
+        })
+        .await;
+        bot.outbox.speak_until(Some(std::time::Instant::now()));
+        tracing::error!(reason = %lost, "lost leadership: stopping runs and exiting, to come back as a standby");
+        bot.deploys.cancel_all("lever (lost leadership)");
+        std::process::exit(3);
+    });
 }
 
 /// Serves `bot` on IRC until `shutdown` is cancelled (the integration tests call this

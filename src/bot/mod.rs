@@ -57,6 +57,12 @@ pub struct Bot {
 impl Bot {
     /// Opens the store named in the config and starts the bot's services.
     pub fn open(config: Arc<Config>) -> Result<Arc<Self>, StartError> {
+        let store = Self::open_store(&config)?;
+        Self::new(config, store)
+    }
+
+    /// Opens the store the config names: its SQLite file, or its PostgreSQL database.
+    pub fn open_store(config: &Config) -> Result<Arc<Store>, StartError> {
         let settings = &config.store;
         let store = match &settings.url {
             Some(url) => Store::open_postgres(
@@ -67,8 +73,7 @@ impl Bot {
             None => Store::open_with(&config.resolve(&settings.path), settings.lock_wait)?,
         };
         tracing::info!(store = %store.location(), engine = store.engine(), "store open");
-        let store = Arc::new(store);
-        Self::new(config, store)
+        Ok(Arc::new(store))
     }
 
     /// Starts the bot's services on `store`: the announcer, the hold clock, and the recovery

@@ -79,6 +79,9 @@ struct Shared {
     emptied: Notify,
     limit: usize,
     dropped: AtomicU64,
+    /// Until when lines may go out (`None`: always): one of several levers speaks only while
+    /// it is sure to hold the lease, and a lever paused past it says nothing on waking.
+    speak_until: Mutex<Option<std::time::Instant>>,
 }
 
 #[derive(Default)]
@@ -143,6 +146,7 @@ impl Outbox {
                 emptied: Notify::new(),
                 limit: limit.max(1),
                 dropped: AtomicU64::new(0),
+                speak_until: Mutex::new(None),
             }),
         }
     }
@@ -154,6 +158,24 @@ impl Outbox {
             .queues
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Lines may go out until `until` (`None`: always); queued lines wait past it.
+    pub fn speak_until(&self, until: Option<std::time::Instant>) {
+        *self
+            .shared
+            .speak_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = until;
+    }
+
+    /// Whether a line may go out now.
+    pub fn may_speak(&self) -> bool {
+        self.shared
+            .speak_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none_or(|until| std::time::Instant::now() < until)
     }
 
     /// Queues `text` for `target` as PRIVMSGs, one per line of text.

@@ -25,6 +25,14 @@ pub struct StoreConfig {
     /// The database password when the URL has none; best from `LEVER_STORE__PASSWORD`.
     #[serde(default)]
     pub password: Option<Secret>,
+    /// With `url`: how long the active lever's lease lasts; it renews it every third of this,
+    /// and a standby takes over within about this long of the active's loss. Default: "15s".
+    #[serde(default = "default_lease", with = "duration")]
+    pub lease: Duration,
+    /// With `url`: this lever's name among those sharing the database, as the channel hears
+    /// it ("lever is back (on host-b, took over from host-a)"). Default: the host name.
+    #[serde(default)]
+    pub node: Option<String>,
     /// How long a store operation may wait for a lock another process holds on the file
     /// before it fails with a clear answer. Default: 2s.
     #[serde(default = "default_lock_wait", with = "duration")]
@@ -37,14 +45,44 @@ impl Default for StoreConfig {
             path: default_store_path(),
             url: None,
             password: None,
+            lease: default_lease(),
+            node: None,
             lock_wait: default_lock_wait(),
         }
     }
 }
 
 impl StoreConfig {
+    /// This lever's name among levers sharing the store: `node`, else the host name.
+    pub fn node_name(&self) -> String {
+        self.node.clone().unwrap_or_else(|| {
+            nix::unistd::gethostname()
+                .ok()
+                .and_then(|h| h.into_string().ok())
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "lever".to_owned())
+        })
+    }
+
     /// Checks that `url`, when set, is a PostgreSQL URL.
     pub(super) fn validate(&self) -> Result<(), Invalid> {
+        if self.lease < Duration::from_secs(3) || self.lease > Duration::from_secs(600) {
+            return Err(Invalid::new("store.lease", "must be between 3s and 10m"));
+        }
+        if self.lease < self.lock_wait * 2 {
+            return Err(Invalid::new(
+                "store.lease",
+                "must be at least twice store.lock_wait, so a renewal that waits still ends in time",
+            ));
+        }
+        if let Some(node) = &self.node {
+            if node.is_empty() || node.len() > 64 || !super::is_word(node) {
+                return Err(Invalid::new(
+                    "store.node",
+                    "must be one word of at most 64 characters",
+                ));
+            }
+        }
         let Some(url) = &self.url else {
             return Ok(());
         };
@@ -58,6 +96,10 @@ impl StoreConfig {
             .map_err(|e| Invalid::new("store.url", format!("is not a PostgreSQL URL ({e})")))?;
         Ok(())
     }
+}
+
+fn default_lease() -> Duration {
+    Duration::from_secs(15)
 }
 
 fn default_lock_wait() -> std::time::Duration {

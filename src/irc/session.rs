@@ -207,9 +207,14 @@ impl Session {
                         tokio::time::sleep(wait).await;
                     }
                     outbox.next().await
-                }, if conn.is_ready() => {
-                    self.send_line(&mut conn, &mut throttle, &wire, &mut delivery, line);
-                    ask_confirmation(&mut delivery, &mut throttle, false);
+                }, if conn.is_ready() && outbox.may_speak() => {
+                    // Checked again: lever may have been paused while it waited for the line.
+                    if outbox.may_speak() {
+                        self.send_line(&mut conn, &mut throttle, &wire, &mut delivery, line);
+                        ask_confirmation(&mut delivery, &mut throttle, false);
+                    } else {
+                        outbox.put_back(line);
+                    }
                 }
                 _ = ticker.tick() => {
                     if let Err(Disconnect(reason)) = conn.tick(Instant::now()) {

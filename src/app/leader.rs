@@ -1,0 +1,96 @@
+//! Active and standby: several levers on one PostgreSQL store, exactly one of them acting.
+//!
+//! A lever first waits as standby (not on IRC, touching nothing) until it holds the lease
+//! ([`crate::store::lease`]); then it fences its store with the epoch it holds, starts the
+//! bot, and keeps the lease, renewing it every third of `[store] lease`. It speaks on IRC only
+//! while it is sure of the lease by its own monotonic clock (which runs on while the process is
+//! paused), and it stops acting before the lease can expire if it cannot renew: a paused or
+//! cut-off lever that wakes after a takeover says nothing and writes nothing.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::store::lease::{Claim, Fence};
+use crate::store::Store;
+
+/// The lease this lever holds.
+#[derive(Debug, Clone)]
+pub struct Held {
+    pub fence: Fence,
+    /// Who held it before, when this lever took it over.
+    pub from: Option<String>,
+    /// Until when this lever is sure to hold it, by its own clock.
+    pub sure_until: Instant,
+}
+
+/// How far before the lease's end lever stops acting: room for its clock and the database's
+/// to disagree on how long a lease lasted, and for what was in flight.
+fn margin(lease: Duration) -> Duration {
+    lease / 5
+}
+
+/// Waits as standby until this node holds the lease.
+pub async fn acquire(store: &Arc<Store>, node: &str, lease: Duration) -> Held {
+    let mut said: Option<String> = None;
+    loop {
+        // The lease is counted from before the claim was sent: never later than the database.
+        let asked = Instant::now();
+        match store.claim_lease(node, lease) {
+            Ok(Claim::Active { epoch, from }) => {
+                tracing::info!(node, epoch, from = ?from, "active: this lever holds the lease");
+                return Held {
+                    fence: Fence {
+                        node: node.to_owned(),
+                        epoch,
+                    },
+                    from,
+                    sure_until: asked + lease - margin(lease),
+                };
+            }
+            Ok(Claim::Standby { holder, epoch }) => {
+                let now = format!("{holder} in epoch {epoch}");
+                if said.as_ref() != Some(&now) {
+                    tracing::info!(node, active = %holder, epoch, "standby: another lever is active; waiting to take over");
+                    said = Some(now);
+                }
+            }
+            Err(e) => tracing::warn!(node, error = %e, "standby: cannot ask for the lease"),
+        }
+        tokio::time::sleep(lease / 3).await;
+    }
+}
+
+/// Keeps the lease `held`, calling `sure_until` with each new end of certainty; returns why
+/// it was lost, once lever must stop acting.
+pub async fn keep(
+    store: &Arc<Store>,
+    mut held: Held,
+    lease: Duration,
+    sure_until: impl Fn(Instant),
+) -> String {
+    sure_until(held.sure_until);
+    loop {
+        let next = (Instant::now() + lease / 3).min(held.sure_until);
+        tokio::time::sleep_until(next.into()).await;
+        if Instant::now() >= held.sure_until {
+            return format!(
+                "could not renew the lease of epoch {} in time",
+                held.fence.epoch
+            );
+        }
+        let asked = Instant::now();
+        match store.renew_lease(&held.fence, lease) {
+            Ok(true) => {
+                held.sure_until = asked + lease - margin(lease);
+                sure_until(held.sure_until);
+            }
+            Ok(false) => {
+                return format!(
+                    "the lease of epoch {} was taken over by another lever",
+                    held.fence.epoch
+                )
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot renew the lease; trying again"),
+        }
+    }
+}
