@@ -258,6 +258,9 @@ fn of_two_levers_on_one_store_one_speaks_and_the_other_takes_over_when_it_dies()
     erin.say_ops("!status site");
     let status = erin.lever_says_within(WAIT, "site:");
     assert!(status.starts_with("site: HELD by erin since "), "{status}");
+    erin.say_ops("!version");
+    let version = erin.lever_says_within(WAIT, "lever ");
+    assert!(version.ends_with(", on host-b (epoch 2)"), "{version}");
     erin.pong();
     assert!(
         erin.collect_for(Duration::from_secs(1), |l| l

@@ -7,7 +7,7 @@ pub const SPEC: Spec = Spec {
     name: "version",
     aliases: &[],
     usage: "",
-    help: "Shows lever's version and how long it has been running.",
+    help: "Shows lever's version and how long it has been running (and, with levers sharing a PostgreSQL store, which one answered and its lease's epoch).",
     role: None,
     examples: &[Example {
         input: "!version",
@@ -18,8 +18,15 @@ pub const SPEC: Spec = Spec {
 
 async fn run(ctx: Ctx) -> Result<(), CommandError> {
     let up = ctx.bot.started.elapsed().unwrap_or_default();
+    // With levers sharing a store: which one answered, and in which epoch of the lease.
+    let node = ctx
+        .bot
+        .store
+        .fenced()
+        .map(|f| format!(", on {} (epoch {})", f.node, f.epoch))
+        .unwrap_or_default();
     ctx.reply(&format!(
-        "{VERSION}, up {}",
+        "{VERSION}, up {}{node}",
         crate::chat::text::human_duration(up)
     ));
     Ok(())

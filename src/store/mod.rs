@@ -222,6 +222,11 @@ impl Store {
         *self.fence.write() = fence;
     }
 
+    /// The lease this store's writes are fenced with, if any.
+    pub fn fenced(&self) -> Option<lease::Fence> {
+        self.fence.read().clone()
+    }
+
     /// [`Store::write`] with a wait of its own (a copy of a whole store takes longer than any
     /// request may).
     fn write_within<T>(
