@@ -340,3 +340,56 @@ fn a_lever_paused_past_its_lease_wakes_after_the_takeover_and_says_and_writes_no
     );
     assert!(a.log().contains("lost leadership"), "{}", a.log());
 }
+
+#[test]
+fn a_deploy_cut_off_by_the_death_of_the_active_is_announced_interrupted_once_by_the_new_one() {
+    let cluster = postgres::shared();
+    let url = cluster.database();
+    let db = url.rsplit('/').next().unwrap().to_owned();
+    let server = Ngircd::start();
+    let mut gwen = Client::connect(server.port, "gwen");
+    gwen.join("#ops");
+    let config = bot_config(
+        server.port,
+        "",
+        &format!(
+            "[store]\nurl = \"{url}\"\nlease = \"3s\"\nlock_wait = \"1s\"\n\
+             [targets.site]\n[[targets.site.deploy]]\nname = \"rollout\"\nrun = [\"sleep\", \"60\"]\n"
+        ),
+    );
+    let joined = |l: &Line| l.verb == "JOIN" && l.from.starts_with("lever") && l.text() == "#ops";
+    let mut a = Lever::start_with_env(&config, &[("LEVER_STORE__NODE", "host-a")]);
+    gwen.expect(joined);
+    let _b = Lever::start_with_env(&config, &[("LEVER_STORE__NODE", "host-b")]);
+    gwen.say_ops("!deploy site");
+    assert!(gwen.lever_says().starts_with("gwen is deploying site"));
+
+    signal(a.pid(), "KILL");
+    assert!(a.wait_exit(WAIT).is_some());
+    gwen.expect_within(Duration::from_secs(20), joined);
+    let said: Vec<String> = gwen
+        .collect_for(Duration::from_secs(3), lever_in_ops)
+        .into_iter()
+        .map(|l| l.text().to_owned())
+        .collect();
+    let interrupted: Vec<&String> = said.iter().filter(|t| t.contains("INTERRUPTED")).collect();
+    assert_eq!(interrupted.len(), 1, "announced once: {said:?}");
+    assert!(
+        interrupted[0].starts_with("site deploy by gwen was INTERRUPTED: lever stopped during step 1/1 'rollout'; site is free again"),
+        "{said:?}"
+    );
+    assert!(
+        said.contains(&"lever is back (on host-b, took over from host-a)".to_owned()),
+        "{said:?}"
+    );
+    assert_eq!(
+        cluster.psql(&db, "SELECT state FROM runs"),
+        "interrupted",
+        "not re-run: steps are not idempotent"
+    );
+    // The target is free: a new deploy starts.
+    gwen.say_ops("!deploy site");
+    assert!(gwen
+        .lever_says_within(WAIT, "gwen is deploying")
+        .starts_with("gwen is deploying site"));
+}
