@@ -11,13 +11,14 @@ mod postgres;
 
 use std::time::{Duration, Instant};
 
-/// lever on `irc_port` with its store at `url` and a `site` target, once it is in #ops.
-fn lever_on(irc_port: u16, url: &str, client: &mut Client) -> Lever {
+/// lever on `irc_port` with its store at `url`, `lease` and a `site` target, once it is in
+/// #ops. A lever started after a crash waits for the dead one's lease to end.
+fn lever_on(irc_port: u16, url: &str, lease: &str, client: &mut Client) -> Lever {
     let config = bot_config(
         irc_port,
         "",
         &format!(
-            "[store]\nurl = \"{url}\"\n\
+            "[store]\nurl = \"{url}\"\nlease = \"{lease}\"\nlock_wait = \"1s\"\n\
              [targets.site]\n[[targets.site.deploy]]\nname = \"ship\"\nrun = [\"true\"]\n"
         ),
     );
@@ -37,7 +38,7 @@ fn a_hold_in_postgres_outlives_the_host_lever_ran_on() {
     let mut carol = Client::connect(server.port, "carol");
     carol.join("#ops");
 
-    let first = lever_on(server.port, &url, &mut alice);
+    let first = lever_on(server.port, &url, "3s", &mut alice);
     alice.say_ops("!hold site db migration");
     assert_eq!(
         alice.lever_says(),
@@ -51,7 +52,7 @@ fn a_hold_in_postgres_outlives_the_host_lever_ran_on() {
     // The host is lost: a lever on another machine (another folder, nothing shared but the
     // database) takes over.
     drop(first);
-    let _second = lever_on(server.port, &url, &mut alice);
+    let _second = lever_on(server.port, &url, "3s", &mut alice);
     carol.say_ops("!deploy site");
     let refusal = carol.lever_says_within(WAIT, "carol:");
     assert!(
@@ -80,7 +81,7 @@ fn a_database_down_or_frozen_gets_a_clear_answer_in_time_and_lever_carries_on() 
     let server = Ngircd::start();
     let mut bob = Client::connect(server.port, "bob");
     bob.join("#ops");
-    let lever = lever_on(server.port, &url, &mut bob);
+    let lever = lever_on(server.port, &url, "15s", &mut bob);
 
     cluster.stop();
     bob.say_ops("!hold site freeze");
@@ -114,7 +115,7 @@ fn a_database_down_or_frozen_gets_a_clear_answer_in_time_and_lever_carries_on() 
     assert_eq!(
         answer,
         format!(
-            "bob: the deploy log's database {url} did not answer within 2s; nothing was changed \
+            "bob: the deploy log's database {url} did not answer within 1s; nothing was changed \
              (check its load and locks, e.g. pg_stat_activity, then try again)"
         )
     );
@@ -193,7 +194,7 @@ fn lever_store_copy_moves_a_file_store_into_postgres_and_refuses_to_mix_two() {
     );
 
     // The same channel, now on PostgreSQL: the hold came along.
-    let _pg_lever = lever_on(server.port, &url, &mut dana);
+    let _pg_lever = lever_on(server.port, &url, "3s", &mut dana);
     dana.say_ops("!status site");
     let status = dana.lever_says_within(WAIT, "site:");
     assert!(status.starts_with("site: HELD by dana since "), "{status}");
@@ -363,6 +364,11 @@ fn a_deploy_cut_off_by_the_death_of_the_active_is_announced_interrupted_once_by_
     let _b = Lever::start_with_env(&config, &[("LEVER_STORE__NODE", "host-b")]);
     gwen.say_ops("!deploy site");
     assert!(gwen.lever_says().starts_with("gwen is deploying site"));
+    let deadline = Instant::now() + WAIT;
+    while cluster.psql(&db, "SELECT count(*) FROM steps WHERE state = 'running'") != "1" {
+        assert!(Instant::now() < deadline, "the step never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     signal(a.pid(), "KILL");
     assert!(a.wait_exit(WAIT).is_some());
@@ -392,4 +398,51 @@ fn a_deploy_cut_off_by_the_death_of_the_active_is_announced_interrupted_once_by_
     assert!(gwen
         .lever_says_within(WAIT, "gwen is deploying")
         .starts_with("gwen is deploying site"));
+}
+
+#[test]
+fn a_database_down_at_start_is_waited_for_and_a_wrong_one_is_refused() {
+    let cluster = postgres::Cluster::start();
+    let url = cluster.database();
+    let server = Ngircd::start();
+    let mut hugo = Client::connect(server.port, "hugo");
+    hugo.join("#ops");
+    let config = |url: &str| {
+        bot_config(
+            server.port,
+            "",
+            &format!("[store]\nurl = \"{url}\"\n[targets.site]\n[[targets.site.deploy]]\nname = \"ship\"\nrun = [\"true\"]\n"),
+        )
+    };
+
+    cluster.stop();
+    let mut lever = Lever::start(&config(&url));
+    let deadline = Instant::now() + WAIT;
+    while !lever
+        .log()
+        .contains("waiting for the deploy log's database")
+    {
+        assert!(
+            lever.wait_exit(Duration::from_millis(50)).is_none(),
+            "lever gave up instead of waiting:\n{}",
+            lever.log()
+        );
+        assert!(Instant::now() < deadline, "{}", lever.log());
+    }
+    cluster.restart();
+    hugo.expect_within(Duration::from_secs(20), |l| {
+        l.verb == "JOIN" && l.from == "lever" && l.text() == "#ops"
+    });
+
+    // A database that does not exist is the config's to fix: said, and lever stops.
+    let mut wrong = Lever::start(&config(&cluster.url("nosuchdb")));
+    let status = wrong.wait_exit(WAIT);
+    assert!(status.is_some_and(|s| !s.success()), "{}", wrong.log());
+    let said = wrong.log();
+    assert!(
+        said.contains(&format!("cannot open the store {}: ", cluster.url("nosuchdb")))
+            && said.contains("database \"nosuchdb\" does not exist")
+            && said.contains("(check [store] url, the password (LEVER_STORE__PASSWORD), and that PostgreSQL is up and reachable)"),
+        "{said}"
+    );
 }

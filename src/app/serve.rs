@@ -15,7 +15,7 @@ use crate::irc::Session;
 /// QUITs, and returns. On a PostgreSQL store shared with other levers, it first waits as
 /// standby until it holds the lease ([`super::leader`]).
 pub async fn run(config: Arc<Config>) -> Result<(), StartError> {
-    let store = Bot::open_store(&config)?;
+    let store = open_store(&config).await?;
     let held = match &config.store.url {
         Some(_) => {
             let node = config.store.node_name();
@@ -58,6 +58,32 @@ pub async fn run(config: Arc<Config>) -> Result<(), StartError> {
         }
     }
     Ok(())
+}
+
+/// Opens the store; a PostgreSQL database out of reach is waited for (a server restarting, a
+/// network coming back), so a supervisor restarting lever does not make it loop.
+async fn open_store(config: &Config) -> Result<Arc<crate::store::Store>, StartError> {
+    use crate::store::StoreError;
+    let mut warned = false;
+    loop {
+        match Bot::open_store(config) {
+            Err(StartError::Store(
+                e @ (StoreError::Unreachable { .. } | StoreError::Busy { .. }),
+            )) if config.store.url.is_some() => {
+                if !warned {
+                    tracing::warn!(error = %e, "waiting for the deploy log's database");
+                    warned = true;
+                }
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            other => {
+                if warned && other.is_ok() {
+                    tracing::info!("the deploy log's database answers");
+                }
+                return other;
+            }
+        }
+    }
 }
 
 /// As the active lever: says so if it took over, and keeps the lease; once it is lost,

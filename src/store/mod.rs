@@ -81,7 +81,7 @@ pub enum StoreError {
     Fenced { node: String, epoch: i64 },
     #[error("store: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("store: {0}")]
+    #[error("store: {}", postgres::describe(.0))]
     Postgres(#[from] tokio_postgres::Error),
     /// A row that does not read as what lever wrote.
     #[error("store: unexpected data: {0}")]

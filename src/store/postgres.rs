@@ -121,7 +121,7 @@ pub struct Postgres {
     config: tokio_postgres::Config,
     /// The URL without its password, for messages and logs.
     shown: String,
-    runtime: tokio::runtime::Runtime,
+    runtime: ClientRuntime,
     writer: Mutex<Conn>,
     reader: Mutex<Conn>,
 }
@@ -162,14 +162,18 @@ impl Postgres {
         let engine = Postgres {
             config,
             shown: shown.clone(),
-            runtime,
+            runtime: ClientRuntime(Some(runtime)),
             writer: Mutex::new(Conn::default()),
             reader: Mutex::new(Conn::default()),
         };
         let deadline = Instant::now() + wait;
         engine.migrate(deadline, wait).map_err(|e| match e {
-            StoreError::Unreachable { reason, .. } => open_error(reason),
-            other => other,
+            // Out of reach may pass (a server restarting); the caller may wait for it.
+            StoreError::Unreachable { .. }
+            | StoreError::Busy { .. }
+            | StoreError::TooNew { .. } => e,
+            // A refused password, a database that does not exist: the config's to fix.
+            other => open_error(other.to_string()),
         })?;
         Ok(engine)
     }
@@ -354,11 +358,11 @@ impl Postgres {
                     || code.code().starts_with("57P") // the server shutting down
                     || *code == SqlState::CANNOT_CONNECT_NOW =>
             {
-                self.unreachable(error.to_string())
+                self.unreachable(describe(&error))
             }
             Some(_) => StoreError::Postgres(error),
             // No SQLSTATE: the connection itself failed (refused, reset, closed).
-            None => self.unreachable(error.to_string()),
+            None => self.unreachable(describe(&error)),
         }
     }
 
@@ -366,6 +370,28 @@ impl Postgres {
         StoreError::Unreachable {
             store: self.shown.clone(),
             reason,
+        }
+    }
+}
+
+/// The client's runtime, shut down without waiting when the store goes: a store may be
+/// dropped inside lever's own async tasks, where blocking on a runtime's end is not allowed.
+struct ClientRuntime(Option<tokio::runtime::Runtime>);
+
+impl std::ops::Deref for ClientRuntime {
+    type Target = tokio::runtime::Runtime;
+
+    fn deref(&self) -> &Self::Target {
+        self.0
+            .as_ref()
+            .expect("the runtime lives as long as the store")
+    }
+}
+
+impl Drop for ClientRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
         }
     }
 }
@@ -450,6 +476,21 @@ impl Db for PgDb<'_, '_> {
 
     fn batch(&mut self, text: &str) -> Result<(), StoreError> {
         self.run_batch(text)
+    }
+}
+
+/// What the server or the connection said: the server's own message ("database \"x\" does
+/// not exist"), not only "db error".
+pub fn describe(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => db.message().to_owned(),
+        None => {
+            let mut text = error.to_string();
+            if let Some(source) = std::error::Error::source(error) {
+                text.push_str(&format!(": {source}"));
+            }
+            text
+        }
     }
 }
 
