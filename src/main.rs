@@ -104,11 +104,11 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match command {
-            Command::Console => match lever::bot::Bot::open(config) {
+            Command::Console => match lever::app::console::open(config) {
                 Ok(bot) => lever::app::console::run(bot)
                     .await
                     .map_err(|e| format!("console: {e}")),
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(e),
             },
             _ => lever::app::serve::run(config)
                 .await

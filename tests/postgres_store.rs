@@ -234,6 +234,23 @@ fn of_two_levers_on_one_store_one_speaks_and_the_other_takes_over_when_it_dies()
         erin.collect_for(Duration::from_secs(2), joined).is_empty(),
         "only one lever is in the channel"
     );
+    // Nor does a console act beside the active one.
+    let console = std::process::Command::new(env!("CARGO_BIN_EXE_lever"))
+        .arg("--config")
+        .arg(a.dir.path().join("bot.toml"))
+        .arg("console")
+        .env("LEVER_STORE__NODE", "host-c")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!console.status.success());
+    assert!(
+        stderr(&console).contains(
+            "another lever (host-a) is active on this store; the console does not act beside it"
+        ),
+        "{}",
+        stderr(&console)
+    );
     erin.say_ops("!hold site incident");
     assert_eq!(
         erin.lever_says(),

@@ -19,6 +19,39 @@ use crate::chat::message::{Identity, Message, Place};
 use crate::chat::outbox::{Kind, OutLine};
 
 /// The channel the console pretends to be, when the config lists none.
+/// Opens the bot for the console. On a PostgreSQL store other levers may share, the console
+/// acts only if it can take the lease: it never acts beside an active lever.
+pub fn open(config: std::sync::Arc<crate::config::Config>) -> Result<Arc<Bot>, String> {
+    let store = Bot::open_store(&config).map_err(|e| e.to_string())?;
+    if config.store.url.is_some() {
+        let node = config.store.node_name();
+        match store.claim_lease(&node, config.store.lease) {
+            Ok(crate::store::lease::Claim::Active { epoch, .. }) => {
+                let fence = crate::store::lease::Fence { node, epoch };
+                store.fence(Some(fence.clone()));
+                let held = super::leader::Held {
+                    fence,
+                    from: None,
+                    sure_until: std::time::Instant::now() + config.store.lease / 2,
+                };
+                let (store, lease) = (store.clone(), config.store.lease);
+                tokio::spawn(async move {
+                    let lost = super::leader::keep(&store, held, lease, |_| {}).await;
+                    // Its writes are refused from now on (fenced); say why once.
+                    tracing::error!(reason = %lost, "the console lost the lease");
+                });
+            }
+            Ok(crate::store::lease::Claim::Standby { holder, .. }) => {
+                return Err(format!(
+                    "another lever ({holder}) is active on this store; the console does not act beside it (stop it, or use the channel)"
+                ))
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Bot::new(config, store).map_err(|e| e.to_string())
+}
+
 pub const DEFAULT_CHANNEL: &str = "#console";
 /// How long the printer may take to catch up before the next line is read.
 const PRINT_WAIT: Duration = Duration::from_secs(60);
