@@ -12,7 +12,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use lever::store::log::NewEntry;
-use lever::store::{LogKind, Store};
+use lever::store::{LogKind, Store, DEFAULT_LOCK_WAIT};
+
+#[path = "../tests/support/postgres.rs"]
+mod postgres;
 use rusqlite::{params, Connection};
 
 /// Targets from the brief: a durable append, and a `!log` query.
@@ -197,6 +200,46 @@ fn fill(path: &Path, entries: usize) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// The same log as [`fill`] makes, for PostgreSQL, in one statement.
+fn fill_sql(entries: usize) -> String {
+    let kinds = [
+        LogKind::StageStarted,
+        LogKind::Staged,
+        LogKind::DeployStarted,
+        LogKind::Deployed,
+        LogKind::Note,
+    ]
+    .map(|k| format!("'{}'", k.as_str()))
+    .join(", ");
+    let targets = TARGETS.map(|t| format!("'{t}'")).join(", ");
+    let (hold, unhold, note) = (
+        LogKind::Hold.as_str(),
+        LogKind::Unhold.as_str(),
+        LogKind::Note.as_str(),
+    );
+    format!(
+        r#"INSERT INTO log (at, "user", target, kind, text, run_id)
+        SELECT now_ms - ({entries} - i)::bigint * 60000,
+               (ARRAY['mygrant', 'harmes', 'aaron', 'cal', 'kellan', 'ross'])[i % 6 + 1],
+               target, kind,
+               coalesce(target, 'every target') || ' r' || (100000 + i % 900000)
+                 || ' — checked the canary dashboards, error rate flat, ticket OPS-4211',
+               CASE WHEN kind IN ('{hold}', '{unhold}', '{note}') THEN NULL ELSE i / 2 END
+        FROM (
+          SELECT i, (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS now_ms,
+            CASE WHEN i % {RARE_EVERY} = {RARE_EVERY} / 2 THEN 'rare'
+                 WHEN i % {GLOBAL_EVERY} = 0 THEN NULL
+                 ELSE (ARRAY[{targets}])[i % 5 + 1] END AS target,
+            CASE WHEN i % {RARE_EVERY} = {RARE_EVERY} / 2 THEN (ARRAY[{kinds}])[(i / {RARE_EVERY}) % 5 + 1]
+                 WHEN i % {GLOBAL_EVERY} = 0 THEN
+                   CASE WHEN (i / {GLOBAL_EVERY}) % 2 = 0 THEN '{hold}' ELSE '{unhold}' END
+                 ELSE (ARRAY[{kinds}])[(i / 7) % 5 + 1] END AS kind
+          FROM generate_series(0, {entries} - 1) AS i
+        ) AS made;
+        ANALYZE log;"#
+    )
+}
+
 /// One row of the results table.
 struct Row {
     what: String,
@@ -257,48 +300,27 @@ fn time_log(store: &Store, limit: usize, target: Option<&str>, calls: usize) -> 
     time_calls(calls, || store.log(limit, target).expect("log"))
 }
 
-fn main() {
-    let args = args();
-    let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    std::fs::create_dir_all(base).expect("target tmp dir");
-    let dir = tempfile::Builder::new()
-        .prefix("lever-store-bench-")
-        .tempdir_in(base)
-        .expect("temp dir");
-    eprintln!(
-        "lever store benchmark in {} — {}",
-        dir.path().display(),
-        filesystem(dir.path())
-    );
-    let mut rows = Vec::new();
+/// What the SQLite run found about the big log, for the notes under the table.
+struct Facts {
+    rare_own: usize,
+    rare_15_own: usize,
+    rare_15_len: usize,
+    rare_15_back: i64,
+    first_call: Duration,
+}
 
-    // Durable appends on a fresh store.
-    let fresh = Store::open(&dir.path().join("append.db")).expect("open store");
-    let spread = time_appends(&fresh, WARMUP_APPENDS, args.appends, "fresh store");
+/// Times appends on `fresh` and the reads on `big` (a filled log), one row each, labelled
+/// with the engine.
+fn measure(engine: &str, fresh: &Store, store: &Store, args: &Args) -> (Vec<Row>, Facts) {
+    let mut rows = Vec::new();
+    let spread = time_appends(fresh, WARMUP_APPENDS, args.appends, engine);
     rows.push(Row {
-        what: "append_log, durable, fresh store".into(),
+        what: format!("{engine}: append_log, durable, fresh store"),
         n: args.appends,
         spread,
         target: APPEND_TARGET,
         judged: 99.0,
     });
-    drop(fresh);
-
-    // The million-entry log.
-    let big = dir.path().join("big.db");
-    drop(Store::open(&big).expect("create the big store"));
-    let started = Instant::now();
-    fill(&big, args.entries).expect("fill");
-    let filled_in = started.elapsed();
-    let db_size = file_size(&big);
-    eprintln!(
-        "  filled {} entries in {:.1} s: {} ({} bytes per entry)",
-        args.entries,
-        filled_in.as_secs_f64(),
-        mib(db_size),
-        db_size / args.entries.max(1) as u64
-    );
-    let store = Store::open(&big).expect("open the big store");
     let rare = store.log(1_000, Some("rare")).expect("log");
     let rare_own = rare.iter().filter(|e| e.target.is_some()).count();
     let rare_15 = store.log(15, Some("rare")).expect("log");
@@ -317,7 +339,7 @@ fn main() {
         let spread = time_log(&store, limit, target, args.calls);
         rows.push(Row {
             what: format!(
-                "log({limit}, {}) on {} entries",
+                "{engine}: log({limit}, {}) on {} entries",
                 target.map_or("None".to_owned(), |t| format!("Some(\"{t}\")")),
                 args.entries
             ),
@@ -343,7 +365,7 @@ fn main() {
     });
     rows.push(Row {
         what: format!(
-            "!graph 7d deploy marks ({} deploys) on {} entries",
+            "{engine}: !graph 7d deploy marks ({} deploys) on {} entries",
             marks.len(),
             args.entries
         ),
@@ -361,7 +383,7 @@ fn main() {
     });
     rows.push(Row {
         what: format!(
-            "!stats site: every hold and lift, added up, on {} entries",
+            "{engine}: !stats site: every hold and lift, added up, on {} entries",
             args.entries
         ),
         n: args.calls,
@@ -370,16 +392,97 @@ fn main() {
         judged: 99.0,
     });
     // Appends keep their speed on the big log (its indexes are deeper).
-    let spread = time_appends(&store, WARMUP_APPENDS / 4, args.appends / 2, "big store");
+    let spread = time_appends(store, WARMUP_APPENDS / 4, args.appends / 2, engine);
     rows.push(Row {
-        what: format!("append_log, durable, on {} entries", args.entries),
+        what: format!("{engine}: append_log, durable, on {} entries", args.entries),
         n: args.appends / 2,
         spread,
         target: APPEND_TARGET,
         judged: 99.0,
     });
+    let facts = Facts {
+        rare_own,
+        rare_15_own,
+        rare_15_len: rare_15.len(),
+        rare_15_back,
+        first_call,
+    };
+    (rows, facts)
+}
+
+fn main() {
+    let args = args();
+    let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    std::fs::create_dir_all(base).expect("target tmp dir");
+    let dir = tempfile::Builder::new()
+        .prefix("lever-store-bench-")
+        .tempdir_in(base)
+        .expect("temp dir");
+    eprintln!(
+        "lever store benchmark in {} — {}",
+        dir.path().display(),
+        filesystem(dir.path())
+    );
+
+    // SQLite: durable appends on a fresh store, then the million-entry log.
+    let fresh = Store::open(&dir.path().join("append.db")).expect("open store");
+    let big = dir.path().join("big.db");
+    drop(Store::open(&big).expect("create the big store"));
+    let started = Instant::now();
+    fill(&big, args.entries).expect("fill");
+    let filled_in = started.elapsed();
+    let db_size = file_size(&big);
+    eprintln!(
+        "  filled {} entries in {:.1} s: {} ({} bytes per entry)",
+        args.entries,
+        filled_in.as_secs_f64(),
+        mib(db_size),
+        db_size / args.entries.max(1) as u64
+    );
+    let store = Store::open(&big).expect("open the big store");
+    let (mut rows, facts) = measure("SQLite", &fresh, &store, &args);
+    drop((fresh, store));
     let wal_size = file_size(&big.with_extension("db-wal"));
-    drop(store);
+
+    // PostgreSQL, when its server is installed: a private cluster with fsync on, so an append
+    // waits for its commit to reach the disk as SQLite's does.
+    let postgres = postgres::bin_dir_if_installed().map(|_| {
+        let cluster = postgres::Cluster::start_durable();
+        let fresh = Store::open_postgres(&cluster.database(), None, DEFAULT_LOCK_WAIT)
+            .expect("open a PostgreSQL store");
+        let url = cluster.database();
+        let store = Store::open_postgres(&url, None, DEFAULT_LOCK_WAIT).expect("open");
+        let db = url.rsplit('/').next().unwrap().to_owned();
+        let started = Instant::now();
+        cluster.psql(&db, &fill_sql(args.entries));
+        eprintln!(
+            "  PostgreSQL: filled {} entries in {:.1} s",
+            args.entries,
+            started.elapsed().as_secs_f64()
+        );
+        let (pg_rows, _) = measure("PostgreSQL", &fresh, &store, &args);
+        (cluster, pg_rows)
+    });
+    if let Some((_, pg_rows)) = &postgres {
+        rows.extend(pg_rows.iter().map(|r| Row {
+            what: r.what.clone(),
+            n: r.n,
+            spread: Spread::new(r.spread.sorted.clone()),
+            target: r.target,
+            judged: r.judged,
+        }));
+    } else {
+        eprintln!(
+            "  PostgreSQL is not installed: its rows are left out (scripts/setup.sh installs it)"
+        );
+    }
+    let Facts {
+        rare_own,
+        rare_15_own,
+        rare_15_len,
+        rare_15_back,
+        first_call,
+    } = facts;
 
     println!();
     println!("| what | n | min ms | p50 ms | p90 ms | p99 ms | max ms | target | p99 within |");
@@ -422,7 +525,7 @@ fn main() {
     );
     println!(
         "| log(15, Some(\"rare\")) | {rare_15_own} rare + {} global entries, the oldest {rare_15_back} entries back |",
-        rare_15.len() - rare_15_own
+        rare_15_len - rare_15_own
     );
     println!("| OS page cache | warm (the store was just written); each append is one fsync of the WAL |");
     println!();

@@ -287,6 +287,12 @@ impl Postgres {
                 tracing::warn!(store = %shown, error = %e, "the connection to the deploy log's database ended");
             }
         });
+        // Each query is planned for its own values: a generic plan for `!log rare` walks the
+        // whole log backwards (measured: 7 ms on 100k entries, against 0.1 ms planned).
+        if let Err(e) = call.run(client.batch_execute("SET plan_cache_mode = force_custom_plan")) {
+            driver.abort();
+            return Err(e);
+        }
         Ok((client, driver))
     }
 

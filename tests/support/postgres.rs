@@ -25,6 +25,8 @@ use nix::unistd::Pid;
 /// A running cluster.
 pub struct Cluster {
     pub port: u16,
+    /// Whether commits wait for the disk (benchmarks); tests run without fsync.
+    durable: bool,
     dir: PathBuf,
     server: Mutex<Option<Child>>,
     databases: AtomicUsize,
@@ -39,7 +41,14 @@ pub fn shared() -> &'static Cluster {
 
 /// Where Debian keeps the server's programs (`/usr/lib/postgresql/15/bin`).
 fn bin_dir() -> PathBuf {
-    let found = std::fs::read_dir("/usr/lib/postgresql")
+    bin_dir_if_installed().unwrap_or_else(|| {
+        panic!("PostgreSQL's server is not installed (no /usr/lib/postgresql/*/bin/postgres): run scripts/setup.sh, or apt-get install postgresql")
+    })
+}
+
+/// The server's programs, if the server is installed.
+pub fn bin_dir_if_installed() -> Option<PathBuf> {
+    std::fs::read_dir("/usr/lib/postgresql")
         .ok()
         .and_then(|versions| {
             versions
@@ -47,10 +56,7 @@ fn bin_dir() -> PathBuf {
                 .map(|v| v.path().join("bin"))
                 .filter(|bin| bin.join("postgres").exists())
                 .max()
-        });
-    found.unwrap_or_else(|| {
-        panic!("PostgreSQL's server is not installed (no /usr/lib/postgresql/*/bin/postgres): run .ci/setup, or apt-get install postgresql")
-    })
+        })
 }
 
 /// Runs as the `postgres` user when we are root (the server refuses root).
@@ -104,8 +110,18 @@ fn spawn_tied(command: Command) -> Child {
 }
 
 impl Cluster {
-    /// initdb, then the server on a free port; waits until it accepts connections.
+    /// initdb, then the server on a free port, without fsync (tests); waits until it accepts
+    /// connections.
     pub fn start() -> Cluster {
+        Self::start_as(false)
+    }
+
+    /// A cluster whose commits wait for the disk, as a production server's do (benchmarks).
+    pub fn start_durable() -> Cluster {
+        Self::start_as(true)
+    }
+
+    fn start_as(durable: bool) -> Cluster {
         let keep = tempfile::tempdir().unwrap();
         // The server's user must reach its folder.
         std::fs::set_permissions(keep.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
@@ -136,6 +152,7 @@ impl Cluster {
         );
         let cluster = Cluster {
             port: free_port(),
+            durable,
             dir,
             server: Mutex::new(None),
             databases: AtomicUsize::new(0),
@@ -150,7 +167,15 @@ impl Cluster {
         server
             .args(["-D", "db", "-p", &self.port.to_string(), "-k"])
             .arg(&self.dir)
-            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+            .args(["-c", "listen_addresses=127.0.0.1"])
+            .args([
+                "-c",
+                if self.durable {
+                    "fsync=on"
+                } else {
+                    "fsync=off"
+                },
+            ])
             .args(["-c", "max_connections=200"])
             .current_dir(&self.dir)
             .stdout(Stdio::null())
