@@ -336,7 +336,7 @@ fn measure(engine: &str, fresh: &Store, store: &Store, args: &Args) -> (Vec<Row>
         (15, Some("rare")),
         (100, None),
     ] {
-        let spread = time_log(&store, limit, target, args.calls);
+        let spread = time_log(store, limit, target, args.calls);
         rows.push(Row {
             what: format!(
                 "{engine}: log({limit}, {}) on {} entries",
