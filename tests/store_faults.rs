@@ -6,7 +6,7 @@
 mod support;
 use support::*;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -42,13 +42,6 @@ fn start(irc_port: u16, store: &str, ship: &str) -> (Lever, u16) {
         }
     }
     panic!("lever would not start its HTTP side");
-}
-
-fn script(dir: &Path, name: &str, body: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    let path = dir.join(name);
-    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 /// `GET path`, or an error while nothing listens on `port` yet.
