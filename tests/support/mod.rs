@@ -8,11 +8,17 @@
 #![allow(dead_code)] // each test file uses a different part of the rig
 pub mod alertmanager;
 pub mod daemon;
+pub mod http;
 pub mod inspircd;
 pub mod mock_http;
 pub mod prometheus;
 
-use std::io::{BufRead, BufReader, Read, Write};
+#[allow(unused_imports)] // each test file uses a different part of the rig
+pub use http::{
+    exchange, raw_request, read_reply, request, start_serving_http, start_with_http, Reply,
+};
+
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -418,8 +424,8 @@ pub fn lever_in_ops(line: &Line) -> bool {
         && line.params.first().is_some_and(|c| c == "#ops")
 }
 
-/// One plain HTTP/1.1 request to lever's HTTP side on `port`, with `Authorization: Bearer`
-/// when a token is given; the status and body.
+/// One request to lever's HTTP side on `port` (the rig's [`request`]), with
+/// `Authorization: Bearer` when a token is given; the status and body.
 pub fn http_request(
     port: u16,
     method: &str,
@@ -427,25 +433,12 @@ pub fn http_request(
     bearer: Option<&str>,
     body: &str,
 ) -> (u16, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to lever's HTTP");
-    let auth = bearer.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: lever\r\n{auth}Content-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("write the request");
-    let mut response = String::new();
-    stream
-        .read_to_string(&mut response)
-        .expect("read the response");
-    let status = response[9..12].parse().expect("a status code");
-    let body = response
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_owned();
-    (status, body)
+    let auth: Vec<(String, String)> = bearer
+        .map(|t| ("Authorization".to_owned(), format!("Bearer {t}")))
+        .into_iter()
+        .collect();
+    let reply = request(port, method, path, &auth, body.as_bytes());
+    (reply.status, reply.body)
 }
 
 /// A `bot.toml` for lever on the test server: plain TCP, throttle off unless `extra` sets it.
