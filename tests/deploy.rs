@@ -37,6 +37,13 @@ fn lever_with(
     bot
 }
 
+/// A server with a client for each of `nicks`, connected and in #ops.
+fn members<const N: usize>(nicks: [&str; N]) -> (Ngircd, [Client; N]) {
+    let server = Ngircd::start();
+    let clients = nicks.map(|nick| member(server.port, nick));
+    (server, clients)
+}
+
 /// Waits until `client` sees lever join #ops.
 fn sees_lever_join(client: &mut Client) {
     client.expect(|l| l.verb == "JOIN" && l.from == "lever" && l.text() == "#ops");
@@ -124,9 +131,7 @@ fn shipped_example(port: u16) -> Lever {
 
 #[test]
 fn the_flickr_flow_hold_refused_unhold_stage_deploy_log() {
-    let server = Ngircd::start();
-    let mut alice = member(server.port, "alice");
-    let mut bob = member(server.port, "bob");
+    let (server, [mut alice, mut bob]) = members(["alice", "bob"]);
     let mut bot = shipped_example(server.port);
     bot.launch();
     sees_lever_join(&mut bob);
@@ -237,9 +242,7 @@ fn quick_site(port: u16, rest: &str) -> String {
 
 #[test]
 fn holds_and_the_log_survive_a_restart() {
-    let server = Ngircd::start();
-    let mut alice = member(server.port, "alice");
-    let mut bob = member(server.port, "bob");
+    let (server, [mut alice, mut bob]) = members(["alice", "bob"]);
     let mut bot = Lever::prepare(&quick_site(server.port, ""));
     bot.launch();
     sees_lever_join(&mut bob);
@@ -449,8 +452,7 @@ fn injection_attempts_run_nothing_and_are_refused_or_kept_literally() {
 
 #[test]
 fn a_failing_step_is_reported_with_its_name_status_and_output_and_stops_the_run() {
-    let server = Ngircd::start();
-    let mut fay = member(server.port, "fay");
+    let (server, [mut fay]) = members(["fay"]);
     let bot = lever_with(
         &server,
         "[targets.site]\n\
@@ -505,8 +507,7 @@ fn a_failing_step_is_reported_with_its_name_status_and_output_and_stops_the_run(
 
 #[test]
 fn a_step_timeout_kills_its_whole_process_group() {
-    let server = Ngircd::start();
-    let mut gus = member(server.port, "gus");
+    let (server, [mut gus]) = members(["gus"]);
     let bot = lever_with(
         &server,
         "[targets.site]\nannounce = \"steps\"\n\
@@ -555,9 +556,7 @@ fn a_step_timeout_kills_its_whole_process_group() {
 
 #[test]
 fn a_busy_target_is_refused_while_another_target_runs() {
-    let server = Ngircd::start();
-    let mut alice = member(server.port, "alice");
-    let mut bob = member(server.port, "bob");
+    let (server, [mut alice, mut bob]) = members(["alice", "bob"]);
     let bot = lever_with(
         &server,
         "[targets.site]\n\
@@ -628,9 +627,7 @@ wait";
 
 #[test]
 fn cancel_kills_the_steps_processes_and_frees_the_target() {
-    let server = Ngircd::start();
-    let mut alice = member(server.port, "alice");
-    let mut bob = member(server.port, "bob");
+    let (server, [mut alice, mut bob]) = members(["alice", "bob"]);
     let bot = lever_with(
         &server,
         "[targets.site]\n\
@@ -688,8 +685,7 @@ fn cancel_kills_the_steps_processes_and_frees_the_target() {
 
 #[test]
 fn a_run_cut_by_kill_9_is_announced_interrupted_after_a_restart_and_the_target_freed() {
-    let server = Ngircd::start();
-    let mut alice = member(server.port, "alice");
+    let (server, [mut alice]) = members(["alice"]);
     let mut bot = lever_with(
         &server,
         "[targets.site]\n\
@@ -761,8 +757,7 @@ fn becomes_dead(pid: &str, what: &str) {
 
 #[test]
 fn a_deploy_cut_by_kill_9_dies_with_lever_and_its_leftovers_are_stopped_at_restart() {
-    let server = Ngircd::start();
-    let mut alice = member(server.port, "alice");
+    let (server, [mut alice]) = members(["alice"]);
     let mut bot = lever_with(
         &server,
         "[targets.site]\n\
@@ -822,9 +817,7 @@ fn a_deploy_cut_by_kill_9_dies_with_lever_and_its_leftovers_are_stopped_at_resta
 
 #[test]
 fn roles_from_masks_and_accounts_on_a_server_without_services() {
-    let server = Ngircd::start();
-    let mut alice = member(server.port, "alice");
-    let mut bob = member(server.port, "bob");
+    let (server, [mut alice, mut bob]) = members(["alice", "bob"]);
     let config = quick_site(
         server.port,
         "[access]\nstage = [\"*!~alice@127.0.0.1\"]\nhold = [\"*!*@127.0.0.1\"]\n\
@@ -974,9 +967,7 @@ fn a_nick_change_does_not_grant_rights_and_force_needs_an_admin() {
 
 #[test]
 fn a_hold_with_a_duration_expires_and_one_without_is_recalled() {
-    let server = Ngircd::start();
-    let mut dana = member(server.port, "dana");
-    let mut erin = member(server.port, "erin");
+    let (server, [mut dana, mut erin]) = members(["dana", "erin"]);
     let mut bot = lever_with(
         &server,
         "[deploy]\nhold_reminder = \"2s\"\n\
@@ -1048,9 +1039,7 @@ fn a_hold_with_a_duration_expires_and_one_without_is_recalled() {
 
 #[test]
 fn confirm_shows_what_will_ship_and_only_the_asker_can_confirm() {
-    let server = Ngircd::start();
-    let mut alice = member(server.port, "alice");
-    let mut bob = member(server.port, "bob");
+    let (server, [mut alice, mut bob]) = members(["alice", "bob"]);
     let bot = lever_with(
         &server,
         "[targets.site]\nconfirm = true\nversion = [\"./version.sh\"]\n\
