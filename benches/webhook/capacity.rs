@@ -9,7 +9,10 @@ use crate::lever::ServingLever;
 use crate::observer::Observer;
 use crate::rig::{mb, mem_of, verdict};
 use crate::wave::{send_wave, Wave};
-use crate::{ms_or_none, row, spread, CAP_DEFAULT, CAP_HUGE};
+use crate::{ms_or_none, row, spread, CAP_DEFAULT};
+
+/// A cap IRC never reaches.
+const CAP_HUGE: usize = 1_000_000;
 
 /// What each shape and cap gave over `reps` fresh levers.
 pub type Runs = Vec<(Shape, usize, Vec<CapacityRep>)>;
@@ -143,15 +146,14 @@ fn capacity_rep(
     let new = send_wave(lever.http_port, &requests, threads, Duration::ZERO);
     let resend = send_wave(lever.http_port, &requests, threads, Duration::ZERO);
     let (outbox_depth, outbox_dropped) = lever.outbox();
-    let hwm = mem_of(lever.pid()).hwm;
-    let pong_ms = observer.ping();
-    lever.stop(Duration::from_millis(300));
-    CapacityRep {
+    let rep = CapacityRep {
         new,
         resend,
-        hwm,
+        hwm: mem_of(lever.pid()).hwm,
         outbox_depth,
         outbox_dropped,
-        pong_ms,
-    }
+        pong_ms: observer.ping(),
+    };
+    lever.stop(Duration::from_millis(300));
+    rep
 }

@@ -47,15 +47,8 @@ const STORM_ALERTS: usize = 10_000;
 const STORM_PACE: Duration = Duration::from_secs(1);
 const GROUPS: usize = 100;
 const PER_GROUP: usize = 100;
-/// lever's default `lines_per_minute`, and a cap IRC never reaches.
+/// lever's default `lines_per_minute`.
 const CAP_DEFAULT: usize = 20;
-const CAP_HUGE: usize = 1_000_000;
-/// How long to wait for the held-back summary (the window is 60 s, checked every 5 s).
-const SUMMARY_WAIT: Duration = Duration::from_secs(80);
-/// How long to watch the channel after the duplicate storm.
-const QUIET_WATCH: Duration = Duration::from_secs(8);
-/// Second storm's memory may grow at most this much over the first's (KiB).
-const SECOND_STORM_GROWTH_KIB: u64 = 1024;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

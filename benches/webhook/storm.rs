@@ -9,10 +9,14 @@ use crate::lever::ServingLever;
 use crate::observer::{held_back_in, is_alert_line, is_summary, Observer};
 use crate::rig::{mb, mem_of, verdict, Mem};
 use crate::wave::{send_wave, Wave};
-use crate::{
-    ms_or_none, row, CAP_DEFAULT, GROUPS, QUIET_WATCH, SECOND_STORM_GROWTH_KIB, STORM_ALERTS,
-    STORM_PACE, SUMMARY_WAIT,
-};
+use crate::{ms_or_none, row, CAP_DEFAULT, GROUPS, STORM_ALERTS, STORM_PACE};
+
+/// How long to wait for the held-back summary (the window is 60 s, checked every 5 s).
+const SUMMARY_WAIT: Duration = Duration::from_secs(80);
+/// How long to watch the channel after the duplicate storm.
+const QUIET_WATCH: Duration = Duration::from_secs(8);
+/// Second storm's memory may grow at most this much over the first's (KiB).
+const SECOND_STORM_GROWTH_KIB: u64 = 1024;
 
 /// Both shapes of the storm, each on a fresh lever.
 pub fn run(irc_port: u16, observer: &Observer, threads: usize) -> Vec<StormResult> {
@@ -43,6 +47,15 @@ pub fn run(irc_port: u16, observer: &Observer, threads: usize) -> Vec<StormResul
     storms
 }
 
+/// A results row of one figure of `mems`, in MiB: "a / b / c".
+fn mem_row(label: &str, mems: &[Mem], figure: fn(&Mem) -> u64) {
+    let values: Vec<String> = mems
+        .iter()
+        .map(|m| format!("{:.1}", mb(figure(m))))
+        .collect();
+    row(label, values.join(" / "), "");
+}
+
 /// The results rows of each storm.
 pub fn report(storms: &[StormResult]) {
     for r in storms {
@@ -71,39 +84,36 @@ pub fn report(storms: &[StormResult]) {
                 "",
             );
         }
-        row(
+        mem_row(
             "VmRSS before / after storm / +80 s / after 2nd / after 3rd (MiB)",
-            format!(
-                "{:.1} / {:.1} / {:.1} / {:.1} / {:.1}",
-                mb(r.mem_before.rss),
-                mb(r.mem_after_first.rss),
-                mb(r.mem_after_wait.rss),
-                mb(r.mem_after_second.rss),
-                mb(r.mem_after_fresh.rss)
-            ),
-            "",
+            &[
+                r.mem_before,
+                r.mem_after_first,
+                r.mem_after_wait,
+                r.mem_after_second,
+                r.mem_after_fresh,
+            ],
+            |m| m.rss,
         );
-        row(
+        mem_row(
             "VmHWM before / after storm / after 2nd / after 3rd (MiB)",
-            format!(
-                "{:.1} / {:.1} / {:.1} / {:.1}",
-                mb(r.mem_before.hwm),
-                mb(r.mem_after_first.hwm),
-                mb(r.mem_after_second.hwm),
-                mb(r.mem_after_fresh.hwm)
-            ),
-            "",
+            &[
+                r.mem_before,
+                r.mem_after_first,
+                r.mem_after_second,
+                r.mem_after_fresh,
+            ],
+            |m| m.hwm,
         );
-        row(
+        mem_row(
             "RssAnon before / after storm / after 2nd / after 3rd (MiB)",
-            format!(
-                "{:.1} / {:.1} / {:.1} / {:.1}",
-                mb(r.mem_before.anon),
-                mb(r.mem_after_first.anon),
-                mb(r.mem_after_second.anon),
-                mb(r.mem_after_fresh.anon)
-            ),
-            "",
+            &[
+                r.mem_before,
+                r.mem_after_first,
+                r.mem_after_second,
+                r.mem_after_fresh,
+            ],
+            |m| m.anon,
         );
         let growth = r.mem_after_second.hwm.saturating_sub(r.mem_after_first.hwm);
         row(
