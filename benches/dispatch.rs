@@ -8,6 +8,8 @@
 //! Rates are reported per core twice: by wall time, and by the thread's own on-CPU time
 //! (`/proc/thread-self/schedstat`), which is not inflated when another process takes the core.
 
+mod rig;
+
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,6 +18,7 @@ use std::time::{Duration, Instant as StdInstant};
 use lever::bot::Bot;
 use lever::config::Config;
 use lever::irc::state::Conn;
+use rig::{arg, median};
 use tokio::time::Instant;
 
 const DEFAULT_LINES: usize = 5_000_000;
@@ -157,16 +160,6 @@ fn run_once(
     }
 }
 
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    let n = xs.len();
-    if n % 2 == 1 {
-        xs[n / 2]
-    } else {
-        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
-    }
-}
-
 struct Summary {
     name: &'static str,
     wall_rates: Vec<f64>,
@@ -180,9 +173,9 @@ impl Summary {
         let cpu = if self.cpu_rates.is_empty() {
             "n/a".to_owned()
         } else {
-            format!("{:>10.0}", median(self.cpu_rates.clone()))
+            format!("{:>10.0}", median(&self.cpu_rates))
         };
-        let med = median(self.wall_rates.clone());
+        let med = median(&self.wall_rates);
         format!(
             "{:<44} {:>12.0} {:>12} {:>10.0}..{:<10.0} {:>8.0} ns",
             self.name,
@@ -193,14 +186,6 @@ impl Summary {
             1e9 / med
         )
     }
-}
-
-fn arg(args: &[String], name: &str, default: usize) -> usize {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.replace('_', "").parse().ok())
-        .unwrap_or(default)
 }
 
 fn main() {
@@ -332,7 +317,7 @@ fn main() {
     for s in &summaries {
         println!("{}", s.row());
     }
-    let full = median(summaries[0].wall_rates.clone());
+    let full = median(&summaries[0].wall_rates);
     println!(
         "\ntarget: non-command dispatch > {:.0} lines/s per core: {:.0} lines/s -> {}",
         TARGET_LINES_PER_SEC,

@@ -9,16 +9,13 @@
 //!
 //! Run: `cargo bench --bench ping` (optionally `-- --pings N --starts N --backlog-reps N`).
 
-#[path = "../tests/support/mod.rs"]
-mod support;
+mod rig;
 
-use std::io::BufRead;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lever::chat::outbox::Priority;
-use support::{bot_config, Client, InProcess, Line, Ngircd};
-use tempfile::TempDir;
+use rig::support::{bot_config, Client, InProcess, Lever, Line, Ngircd};
+use rig::{arg, mb, median, mem_of, pct, real_lever, verdict, Mem, STOP_WAIT};
 
 const WARMUP: usize = 50;
 const DEFAULT_PINGS: usize = 1000;
@@ -39,87 +36,23 @@ const TARGET_RSS_MB: f64 = 8.0;
 const TARGET_JOIN_S: f64 = 0.1;
 
 // ---------------------------------------------------------------------------------------------
-// lever's real binary, with the production log level (the rig's `Lever` logs at debug).
+// lever's log.
 
-struct RealLever {
-    child: Child,
-    dir: TempDir,
-    spawned_wall: SystemTime,
-}
-
-impl RealLever {
-    fn spawn(config: &str) -> (RealLever, Instant) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::write(dir.path().join("bot.toml"), config).expect("write bot.toml");
-        let log = std::fs::File::create(dir.path().join("lever.log")).expect("log file");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_lever"));
-        command
-            .args(["run", "--config"])
-            .arg(dir.path().join("bot.toml"))
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log);
-        let spawned_wall = SystemTime::now();
-        let spawned = Instant::now();
-        let child = command.spawn().expect("start lever");
-        (
-            RealLever {
-                child,
-                dir,
-                spawned_wall,
-            },
-            spawned,
-        )
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("lever.log")).unwrap_or_default()
-    }
-
-    /// SIGTERM (lever QUITs), then waits for the process.
-    fn stop(mut self) {
-        support::signal(self.pid(), "TERM");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// Seconds from spawn to the first log line containing each of `events` (from the
-    /// timestamps lever's log writes; UTC time of day, so not across midnight).
-    fn log_offsets(&self, events: &[&str]) -> Vec<Option<f64>> {
-        let spawned = secs_of_day(self.spawned_wall);
-        let log = strip_ansi(&self.log());
-        events
-            .iter()
-            .map(|event| {
-                log.lines()
-                    .find(|l| l.contains(event))
-                    .and_then(|l| l.get(11..26))
-                    .and_then(parse_hms)
-                    .map(|t| t - spawned)
-            })
-            .collect()
-    }
-}
-
-impl Drop for RealLever {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+/// Seconds from `spawned` to the first log line containing each of `events` (from the
+/// timestamps lever's log writes; UTC time of day, so not across midnight).
+fn log_offsets(lever: &Lever, spawned: SystemTime, events: &[&str]) -> Vec<Option<f64>> {
+    let spawned = secs_of_day(spawned);
+    let log = strip_ansi(&lever.log());
+    events
+        .iter()
+        .map(|event| {
+            log.lines()
+                .find(|l| l.contains(event))
+                .and_then(|l| l.get(11..26))
+                .and_then(parse_hms)
+                .map(|t| t - spawned)
+        })
+        .collect()
 }
 
 fn secs_of_day(t: SystemTime) -> f64 {
@@ -153,63 +86,8 @@ fn strip_ansi(s: &str) -> String {
     out
 }
 
-/// `VmRSS`/`VmHWM`/`RssAnon`/`RssFile` of a process, in KiB.
-#[derive(Debug, Clone, Copy, Default)]
-struct Mem {
-    rss: u64,
-    hwm: u64,
-    anon: u64,
-    file: u64,
-    threads: u64,
-}
-
-fn mem_of(pid: u32) -> Mem {
-    let file = std::fs::File::open(format!("/proc/{pid}/status")).expect("lever's status");
-    let mut mem = Mem::default();
-    for line in std::io::BufReader::new(file).lines().map_while(Result::ok) {
-        let Some((key, value)) = line.split_once(':') else {
-            continue;
-        };
-        let n = value
-            .split_whitespace()
-            .next()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        match key {
-            "VmRSS" => mem.rss = n,
-            "VmHWM" => mem.hwm = n,
-            "RssAnon" => mem.anon = n,
-            "RssFile" => mem.file = n,
-            "Threads" => mem.threads = n,
-            _ => {}
-        }
-    }
-    mem
-}
-
-fn mb(kib: u64) -> f64 {
-    kib as f64 / 1024.0
-}
-
 // ---------------------------------------------------------------------------------------------
 // Statistics.
-
-/// Nearest-rank percentile of sorted samples.
-fn pct(sorted: &[f64], q: f64) -> f64 {
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
-}
-
-fn median(xs: &[f64]) -> f64 {
-    let mut v = xs.to_vec();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
 
 struct Latency {
     p50: f64,
@@ -230,14 +108,6 @@ fn latency(samples_ms: &[f64]) -> Latency {
         max: v[v.len() - 1],
         min: v[0],
         mean: v.iter().sum::<f64>() / v.len() as f64,
-    }
-}
-
-fn verdict(ok: bool) -> &'static str {
-    if ok {
-        "MET"
-    } else {
-        "MISSED"
     }
 }
 
@@ -358,14 +228,6 @@ fn backlog_once(port: u16, alice: &mut Client) -> BacklogSample {
     }
 }
 
-fn arg(args: &[String], name: &str, default: usize) -> usize {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let pings = arg(&args, "--pings", DEFAULT_PINGS).max(1);
@@ -398,12 +260,19 @@ fn main() {
         // ACK (40 ms) can hold back ngIRCd's next small segment (Nagle), which would be
         // charged to lever's start.
         std::thread::sleep(QUIET);
-        let (l, spawned) = RealLever::spawn(&fast);
+        let mut l = real_lever(&fast);
+        let spawned_wall = SystemTime::now();
+        let spawned = Instant::now();
+        l.launch();
         alice.expect(is_lever_join);
         let to_join = spawned.elapsed().as_secs_f64();
         std::thread::sleep(IDLE);
         let mem = mem_of(l.pid());
-        let offsets = l.log_offsets(&["connecting", "registered with the server", "joined"]);
+        let offsets = log_offsets(
+            &l,
+            spawned_wall,
+            &["connecting", "registered with the server", "joined"],
+        );
         let s = StartSample {
             to_join,
             to_connecting: offsets[0],
@@ -427,11 +296,11 @@ fn main() {
         if i + 1 == starts {
             lever = Some(l); // keep the last one for the pings
         } else {
-            l.stop();
+            l.stop(STOP_WAIT);
             alice.expect(is_lever_quit);
         }
     }
-    let lever = lever.expect("a running lever");
+    let mut lever = lever.expect("a running lever");
     let join_s: Vec<f64> = samples.iter().map(|s| s.to_join).collect();
     let connecting_s: Vec<f64> = samples.iter().filter_map(|s| s.to_connecting).collect();
     let conn_to_join_s: Vec<f64> = samples
@@ -460,7 +329,7 @@ fn main() {
     if strip_ansi(&lever.log()).contains(" ERROR ") {
         println!("  lever logged errors:\n{}", strip_ansi(&lever.log()));
     }
-    lever.stop();
+    lever.stop(STOP_WAIT);
     alice.expect(is_lever_quit);
 
     // The floor: the same round trip through a client that answers in a tight loop, with

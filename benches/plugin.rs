@@ -6,14 +6,14 @@
 //!
 //! Run: `cargo bench --bench plugin` (optionally `-- --calls N`).
 
-#[path = "../tests/support/mod.rs"]
-mod support;
+mod rig;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Instant;
 
-use support::{bot_config, Client, Lever, Ngircd};
+use rig::support::{bot_config, Client, Lever, Ngircd};
+use rig::{arg, pct};
 
 const WARMUP: usize = 10;
 const DEFAULT_CALLS: usize = 200;
@@ -44,18 +44,9 @@ fn round_trip(client: &mut Client, trigger: &str, reply: &str) -> f64 {
     ms
 }
 
-fn pct(sorted: &[f64], q: f64) -> f64 {
-    let rank = ((q * sorted.len() as f64).ceil() as usize).max(1);
-    sorted[rank - 1]
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let calls = args
-        .windows(2)
-        .find(|w| w[0] == "--calls")
-        .and_then(|w| w[1].parse().ok())
-        .unwrap_or(DEFAULT_CALLS);
+    let calls = arg(&args, "--calls", DEFAULT_CALLS);
     let plugins = tempfile::tempdir().expect("temp dir");
     let echo = plugins.path().join("hello");
     std::fs::write(&echo, ECHO).expect("write the echo plugin");

@@ -4,9 +4,6 @@
 mod support;
 use support::*;
 
-use std::net::TcpStream;
-use std::time::{Duration, Instant};
-
 const TOKEN: &str = "alert-hook-test-token-0123";
 
 /// POSTs `body` to lever's `path` with the hook token.
@@ -19,15 +16,8 @@ fn alert_text_cannot_become_irc_commands_and_repeats_are_said_once() {
     let server = Ngircd::start();
     let mut ops = Client::connect(server.port, "watch");
     ops.join("#ops");
-    let port = free_port();
-    let rest = format!("[http]\nlisten = \"127.0.0.1:{port}\"\ntoken = \"{TOKEN}\"\n");
-    let _lever = Lever::start(&bot_config(server.port, "", &rest));
+    let (_lever, port) = start_with_http(server.port, "", TOKEN, "");
     ops.expect(|l| l.verb == "JOIN" && l.from == "lever");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "lever's HTTP port never opened");
-        std::thread::sleep(Duration::from_millis(20));
-    }
     let hostile = serde_json::json!({
         "version": "4", "status": "firing", "groupKey": "{}:{alertname=\"Evil\"}",
         "alerts": [{
@@ -75,17 +65,10 @@ fn alerts_carry_the_runbook_link_and_alertmanagers_own_wins() {
     let server = Ngircd::start();
     let mut ops = Client::connect(server.port, "watch");
     ops.join("#ops");
-    let port = free_port();
     let runbooks = format!("{}/plugins/runbooks.toml", env!("CARGO_MANIFEST_DIR"));
-    let rest = format!(
-        "[http]\nlisten = \"127.0.0.1:{port}\"\ntoken = \"{TOKEN}\"\n[alerts]\nrunbooks = \"{runbooks}\"\n"
-    );
-    let _lever = Lever::start(&bot_config(server.port, "", &rest));
+    let alerts = format!("[alerts]\nrunbooks = \"{runbooks}\"\n");
+    let (_lever, port) = start_with_http(server.port, "", TOKEN, &alerts);
     ops.expect(|l| l.verb == "JOIN" && l.from == "lever");
-    assert!(
-        wait_for_port(port, Duration::from_secs(10)),
-        "lever's HTTP port never opened"
-    );
     let group = |name: &str, annotations: serde_json::Value| {
         serde_json::json!({
             "version": "4", "status": "firing", "groupKey": format!("{{}}:{{alertname=\"{name}\"}}"),

@@ -46,11 +46,9 @@ impl Rig {
 /// `irc_port`, in `channels`, with `rest` added to its config. Without a token, no
 /// Alertmanager is started and lever's `[alertmanager] url` names a port nothing listens on.
 fn start(irc_port: u16, channels: &[&str], rest: &str, webhook_token: Option<&str>) -> Rig {
-    let mut last = String::new();
     // lever's HTTP port is chosen first (Alertmanager's config names it); a parallel test may
     // take it before lever binds it: then lever exits and both are started again.
-    for _ in 0..5 {
-        let http = free_port();
+    let (lever, http, am) = start_serving_http(|http| {
         let am = webhook_token.map(|token| {
             Alertmanager::start(
                 &format!("http://127.0.0.1:{http}/hooks/alertmanager"),
@@ -75,28 +73,9 @@ fn start(irc_port: u16, channels: &[&str], rest: &str, webhook_token: Option<&st
             &format!("channels = [{}]", channel_list.join(", ")),
             1,
         );
-        let mut lever = Lever::start(&config);
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if lever.wait_exit(Duration::from_millis(1)).is_some() {
-                last = lever.log();
-                break;
-            }
-            let healthz = format!("http://127.0.0.1:{http}/healthz");
-            if let Ok((200, body)) = http_request(reqwest::Method::GET, &healthz, None, None) {
-                if body == "ok\n" {
-                    return Rig { am, lever, http };
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "lever's /healthz did not answer within {WAIT:?}:\n{}",
-                lever.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-    panic!("lever would not start its HTTP side:\n{last}");
+        (Lever::prepare(&config), am)
+    });
+    Rig { am, lever, http }
 }
 
 fn http_request(

@@ -3,11 +3,7 @@
 mod support;
 use support::*;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -207,58 +203,6 @@ fn nick_in_use_takes_an_alternate_then_regains_it_when_freed() {
     assert_channel_reply(&ask(&mut nora, "!ping"), "pong");
 }
 
-/// lever's binary started by the test itself, for environment variables the rig cannot set.
-struct Spawned {
-    dir: tempfile::TempDir,
-    child: Child,
-}
-
-impl Spawned {
-    fn start(config: &str, env: &[(&str, &str)]) -> Spawned {
-        let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::write(dir.path().join("bot.toml"), config).expect("write bot.toml");
-        let log = std::fs::File::create(dir.path().join("lever.log")).expect("log file");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_lever"));
-        command
-            .args(["run", "--config"])
-            .arg(dir.path().join("bot.toml"))
-            .env("RUST_LOG", "lever=debug")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log);
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("LEVER_") {
-                command.env_remove(key);
-            }
-        }
-        command.envs(env.iter().copied());
-        let child = command.spawn().expect("start lever");
-        Spawned { dir, child }
-    }
-
-    fn log_path(&self) -> PathBuf {
-        self.dir.path().join("lever.log")
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.log_path()).unwrap_or_default()
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Spawned {
-    fn drop(&mut self) {
-        self.stop();
-        if std::thread::panicking() {
-            eprintln!("--- lever log ---\n{}", self.log());
-        }
-    }
-}
-
 #[test]
 fn the_environment_overrides_the_config_file() {
     let server = Ngircd::start();
@@ -266,67 +210,23 @@ fn the_environment_overrides_the_config_file() {
     evan.join("#ops");
     let port = server.port.to_string();
     // Port 1 in the file: only the environment can bring lever to this server.
-    let mut lever = Spawned::start(
+    let mut lever = Lever::start_with_env(
         &bot_config(1, "", ""),
         &[("LEVER_IRC__PORT", port.as_str())],
     );
     evan.expect(|l| l.verb == "JOIN" && l.from == "lever" && l.text() == "#ops");
     assert_channel_reply(&ask(&mut evan, "!ping"), "pong");
-    lever.stop();
+    lever.kill();
 }
 
-/// A bare IRC client that sends `PASS` first (the rig's [`Client`] sends none), for a server
+/// A client that sends `PASS` first (the rig's [`Client::connect`] sends none), for a server
 /// with a password.
-struct PassClient {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-    seen: Vec<String>,
-}
-
-impl PassClient {
-    fn connect(port: u16, password: &str, nick: &str) -> PassClient {
-        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to ngircd");
-        stream.set_read_timeout(Some(WAIT)).unwrap();
-        let mut client = PassClient {
-            reader: BufReader::new(stream.try_clone().unwrap()),
-            writer: stream,
-            seen: Vec::new(),
-        };
-        client.send(&format!("PASS {password}"));
-        client.send(&format!("NICK {nick}"));
-        client.send(&format!("USER {nick} 0 * :test client"));
-        client.expect(|l| l.verb == "001");
-        client
-    }
-
-    fn send(&mut self, line: &str) {
-        self.writer
-            .write_all(format!("{line}\r\n").as_bytes())
-            .expect("write to server");
-    }
-
-    /// Reads until a line matches, within [`WAIT`]; fails with the transcript otherwise.
-    fn expect(&mut self, matches: impl Fn(&Line) -> bool) -> Line {
-        let deadline = Instant::now() + WAIT;
-        while Instant::now() < deadline {
-            let mut raw = String::new();
-            match self.reader.read_line(&mut raw) {
-                Ok(n) if n > 0 => {}
-                _ => break,
-            }
-            let raw = raw.trim_end().to_owned();
-            if let Some(token) = raw.strip_prefix("PING ") {
-                self.send(&format!("PONG {token}"));
-                continue;
-            }
-            self.seen.push(raw.clone());
-            let line = Line::parse(&raw);
-            if matches(&line) {
-                return line;
-            }
-        }
-        panic!("expected line not seen; got:\n{}", self.seen.join("\n"));
-    }
+fn pass_client(port: u16, password: &str, nick: &str) -> Client {
+    let mut client = Client::open(port, nick);
+    client.send(&format!("PASS {password}"));
+    client.send_registration();
+    client.expect(|l| l.verb == "001");
+    client
 }
 
 #[test]
@@ -334,10 +234,10 @@ fn a_password_from_the_environment_is_sent_but_never_logged() {
     // ngIRCd (PAM off) lets in only a PASS equal to its own password, so it gets this one:
     // lever joining proves the secret from the environment went out on the wire.
     let server = Ngircd::start_with("MaxPenaltyTime = 0\n[Global]\n\tPassword = hunter2-secret");
-    let mut sam = PassClient::connect(server.port, "hunter2-secret", "sam");
+    let mut sam = pass_client(server.port, "hunter2-secret", "sam");
     sam.send("JOIN #ops");
     sam.expect(|l| l.verb == "366");
-    let mut lever = Spawned::start(
+    let mut lever = Lever::start_with_env(
         &bot_config(server.port, "", ""),
         &[
             ("LEVER_IRC__PASSWORD", "hunter2-secret"),
@@ -347,7 +247,7 @@ fn a_password_from_the_environment_is_sent_but_never_logged() {
     sam.expect(|l| l.verb == "JOIN" && l.from == "lever" && l.text() == "#ops");
     sam.send("PRIVMSG #ops :!ping");
     assert_channel_reply(&sam.expect(|l| said_by(l, "lever")), "pong");
-    lever.stop();
+    lever.kill();
     let log = lever.log();
     // The log really is at trace level, showing the wire: PASS went out, redacted.
     assert!(
@@ -368,13 +268,13 @@ fn a_number_like_password_from_the_environment_arrives_unchanged() {
     let server = Ngircd::start_with(&format!(
         "MaxPenaltyTime = 0\n[Global]\n\tPassword = {secret}"
     ));
-    let mut tom = PassClient::connect(server.port, secret, "tom");
+    let mut tom = pass_client(server.port, secret, "tom");
     tom.send("JOIN #ops");
     tom.expect(|l| l.verb == "366");
-    let mut lever = Spawned::start(
+    let mut lever = Lever::start_with_env(
         &bot_config(server.port, "", ""),
         &[("LEVER_IRC__PASSWORD", secret)],
     );
     tom.expect(|l| l.verb == "JOIN" && l.from == "lever" && l.text() == "#ops");
-    lever.stop();
+    lever.kill();
 }

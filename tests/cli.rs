@@ -38,6 +38,26 @@ fn check_text(text: &str, env: &[(&str, &str)]) -> Output {
     )
 }
 
+/// `lever check --config <path>`, run in `cwd`.
+fn check_file(cwd: &Path, path: &Path) -> Output {
+    lever_in(
+        cwd,
+        &["check", "--config", path.to_str().unwrap()],
+        &[],
+        b"",
+    )
+}
+
+/// Asserts `lever check` on `path` (run in `cwd`) passes and prints `<path>: ok (<summary>)`.
+fn assert_check_ok(cwd: &Path, path: &Path, summary: &str) {
+    let out = check_file(cwd, path);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        format!("{}: ok ({summary})\n", path.display())
+    );
+}
+
 /// Asserts the check failed with exit code 1 and a stderr line `lever: <path>: <key>: ...`.
 fn assert_rejected(output: &Output, key: &str) -> String {
     let err = stderr(output);
@@ -50,22 +70,22 @@ fn assert_rejected(output: &Output, key: &str) -> String {
     err
 }
 
+/// `lever check` on `text` (with `env`) fails naming `key`, and its message says each of `says`.
+fn check_rejects(text: &str, env: &[(&str, &str)], key: &str, says: &[&str]) {
+    let out = check_text(text, env);
+    let err = assert_rejected(&out, key);
+    for text in says {
+        assert!(err.contains(text), "the error does not say {text:?}: {err}");
+    }
+}
+
 #[test]
 fn check_accepts_a_good_config() {
     let (dir, path) = config(GOOD);
-    let out = lever_in(
+    assert_check_ok(
         dir.path(),
-        &["check", "--config", path.to_str().unwrap()],
-        &[],
-        b"",
-    );
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
-    assert_eq!(
-        stdout(&out),
-        format!(
-            "{}: ok (irc.example.net 6697, 1 channel(s), access open to everyone)\n",
-            path.display()
-        )
+        &path,
+        "irc.example.net 6697, 1 channel(s), access open to everyone",
     );
 }
 
@@ -74,92 +94,88 @@ fn check_accepts_the_shipped_bot_toml() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let elsewhere = tempfile::tempdir().unwrap();
     let path = root.join("bot.toml");
-    let out = lever_in(
+    assert_check_ok(
         elsewhere.path(),
-        &["check", "--config", path.to_str().unwrap()],
-        &[],
-        b"",
-    );
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
-    assert_eq!(
-        stdout(&out),
-        format!(
-            "{}: ok (127.0.0.1 6667, 1 channel(s), access open to everyone)\n",
-            path.display()
-        )
+        &path,
+        "127.0.0.1 6667, 1 channel(s), access open to everyone",
     );
 }
 
 #[test]
 fn check_names_an_unknown_key() {
-    let out = check_text("[irc]\nserver = \"h\"\nnickame = \"x\"\n", &[]);
-    let err = assert_rejected(&out, "irc.nickame");
-    assert!(err.contains("unknown field `nickame`"), "{err}");
-    assert!(err.contains("`nickname`"), "lists the valid keys: {err}");
+    check_rejects(
+        "[irc]\nserver = \"h\"\nnickame = \"x\"\n",
+        &[],
+        "irc.nickame",
+        &["unknown field `nickame`", "`nickname`"],
+    );
 }
 
 #[test]
 fn check_names_a_value_of_the_wrong_type() {
-    let out = check_text("[irc]\nserver = \"h\"\nburst = \"lots\"\n", &[]);
-    let err = assert_rejected(&out, "irc.burst");
-    assert!(err.contains("expected an integer"), "{err}");
+    check_rejects(
+        "[irc]\nserver = \"h\"\nburst = \"lots\"\n",
+        &[],
+        "irc.burst",
+        &["expected an integer"],
+    );
 }
 
 #[test]
 fn check_names_a_bad_duration() {
-    let out = check_text(
+    check_rejects(
         "[irc]\nserver = \"h\"\nline_interval = \"1 fortnight\"\n",
         &[],
+        "irc.line_interval",
+        &["'1 fortnight' is not a duration"],
     );
-    let err = assert_rejected(&out, "irc.line_interval");
-    assert!(err.contains("'1 fortnight' is not a duration"), "{err}");
 }
 
 #[test]
 fn check_names_a_bad_channel() {
-    let out = check_text("[irc]\nserver = \"h\"\nchannels = [\"ops\"]\n", &[]);
-    let err = assert_rejected(&out, "irc.channels[0]");
-    assert!(err.contains("'ops' must start with '#'"), "{err}");
+    check_rejects(
+        "[irc]\nserver = \"h\"\nchannels = [\"ops\"]\n",
+        &[],
+        "irc.channels[0]",
+        &["'ops' must start with '#'"],
+    );
 }
 
 #[test]
 fn check_names_a_missing_server() {
-    let out = check_text("[irc]\nnickname = \"lever\"\n", &[]);
-    let err = assert_rejected(&out, "irc.server");
-    assert!(err.contains("missing (required)"), "{err}");
+    check_rejects(
+        "[irc]\nnickname = \"lever\"\n",
+        &[],
+        "irc.server",
+        &["missing (required)"],
+    );
 }
 
 #[test]
 fn check_refuses_an_access_rule_trusting_a_bare_nick() {
-    let out = check_text(
+    check_rejects(
         "[irc]\nserver = \"h\"\n[access]\ndeploy = [\"alice\"]\n",
         &[],
-    );
-    let err = assert_rejected(&out, "access.deploy[0]");
-    assert!(
-        err.contains("\"account:alice\""),
-        "suggests an account rule: {err}"
+        "access.deploy[0]",
+        &["\"account:alice\""],
     );
 }
 
 #[test]
 fn check_names_a_misspelt_section() {
-    let out = check_text("[irc]\nserver = \"h\"\n[acces]\ndeploy = []\n", &[]);
-    let err = assert_rejected(&out, "acces");
-    assert!(err.contains("unknown field `acces`"), "{err}");
-    assert!(err.contains("`access`"), "{err}");
+    check_rejects(
+        "[irc]\nserver = \"h\"\n[acces]\ndeploy = []\n",
+        &[],
+        "acces",
+        &["unknown field `acces`", "`access`"],
+    );
 }
 
 #[test]
 fn check_names_a_missing_config_file() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nowhere").join("bot.toml");
-    let out = lever_in(
-        dir.path(),
-        &["check", "--config", missing.to_str().unwrap()],
-        &[],
-        b"",
-    );
+    let out = check_file(dir.path(), &missing);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(
@@ -185,11 +201,11 @@ fn check_reports_invalid_toml() {
 
 #[test]
 fn check_names_a_bad_value_from_the_environment() {
-    let out = check_text(GOOD, &[("LEVER_IRC__BURST", "x")]);
-    let err = assert_rejected(&out, "irc.burst");
-    assert!(
-        err.contains("environment"),
-        "says where the value came from: {err}"
+    check_rejects(
+        GOOD,
+        &[("LEVER_IRC__BURST", "x")],
+        "irc.burst",
+        &["environment"],
     );
 }
 
@@ -197,20 +213,17 @@ fn check_names_a_bad_value_from_the_environment() {
 /// otherwise the message points at the file, which holds a good value.
 #[test]
 fn check_names_the_variable_when_validation_refuses_an_environment_value() {
-    let out = check_text(
+    check_rejects(
         "[irc]\nserver = \"h\"\nburst = 4\n",
         &[("LEVER_IRC__BURST", "0")],
+        "irc.burst",
+        &["LEVER_IRC__BURST"],
     );
-    let err = assert_rejected(&out, "irc.burst");
-    assert!(
-        err.contains("LEVER_IRC__BURST"),
-        "does not name the variable: {err}"
-    );
-    let out = check_text(GOOD, &[("LEVER_IRC__CHANNELS", "ops")]);
-    let err = assert_rejected(&out, "irc.channels[0]");
-    assert!(
-        err.contains("LEVER_IRC__CHANNELS"),
-        "does not name the variable: {err}"
+    check_rejects(
+        GOOD,
+        &[("LEVER_IRC__CHANNELS", "ops")],
+        "irc.channels[0]",
+        &["LEVER_IRC__CHANNELS"],
     );
 }
 
@@ -262,14 +275,7 @@ fn relative_paths_resolve_against_the_config_folder() {
     let elsewhere = tempfile::tempdir().unwrap();
     let path = a.path().join("bot.toml");
     std::fs::write(&path, "[irc]\nserver = \"h\"\ntls_ca_file = \"ca.pem\"\n").unwrap();
-    let check = || {
-        lever_in(
-            elsewhere.path(),
-            &["check", "--config", path.to_str().unwrap()],
-            &[],
-            b"",
-        )
-    };
+    let check = || check_file(elsewhere.path(), &path);
     // Without the file: the error names where lever looked, inside A.
     let out = check();
     assert_eq!(out.status.code(), Some(1));

@@ -7,124 +7,8 @@ mod support;
 use support::inspircd::*;
 use support::*;
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
-
-// ---------------------------------------------------------------------------------------------
-// lever as a process of our own: a folder prepared first (config, step scripts), then lever
-// started on it, stopped, killed and started again on the same store.
-
-/// lever's binary on a folder holding `bot.toml`, the step scripts and the store (`lever.db`).
-struct Bot {
-    dir: tempfile::TempDir,
-    child: Option<Child>,
-}
-
-impl Bot {
-    /// A folder with `bot.toml`; lever is not started yet (write the scripts first).
-    fn prepare(config: &str) -> Bot {
-        let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::write(dir.path().join("bot.toml"), config).expect("write bot.toml");
-        Bot { dir, child: None }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// Writes an executable `#!/bin/sh` script `name` into the folder.
-    fn script(&self, name: &str, body: &str) {
-        let path = self.path(name);
-        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write script");
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    }
-
-    /// Starts `lever run` on the folder (again, after a stop: same config, same store).
-    fn start(&mut self) {
-        assert!(self.child.is_none(), "lever is already running");
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.path("lever.log"))
-            .expect("log file");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_lever"));
-        command
-            .args(["run", "--config"])
-            .arg(self.path("bot.toml"))
-            .env("RUST_LOG", "lever=debug")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log);
-        for (key, _) in std::env::vars_os() {
-            if key
-                .to_string_lossy()
-                .to_ascii_uppercase()
-                .starts_with("LEVER_")
-            {
-                command.env_remove(key);
-            }
-        }
-        self.child = Some(command.spawn().expect("start lever"));
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.as_ref().expect("lever is running").id()
-    }
-
-    /// Whether lever is still running.
-    fn running(&mut self) -> bool {
-        self.child
-            .as_mut()
-            .is_some_and(|c| c.try_wait().expect("wait for lever").is_none())
-    }
-
-    /// Waits (against a hang) for lever to exit; returns whether it exited with status 0.
-    fn wait_exit(&mut self) -> bool {
-        let mut child = self.child.take().expect("lever is running");
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(status) = child.try_wait().expect("wait for lever") {
-                return status.success();
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("lever did not exit within {WAIT:?}:\n{}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// SIGTERM, and lever exits 0.
-    fn terminate(&mut self) {
-        signal(self.pid(), "TERM");
-        assert!(self.wait_exit(), "lever exited non-zero:\n{}", self.log());
-    }
-
-    /// `kill -9`: no chance to record or say anything.
-    fn kill9(&mut self) {
-        signal(self.pid(), "KILL");
-        assert!(!self.wait_exit(), "SIGKILL cannot end in exit 0");
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.path("lever.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Bot {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        if std::thread::panicking() {
-            eprintln!("--- lever log ---\n{}", self.log());
-        }
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Talking to lever.
@@ -134,6 +18,30 @@ fn member(port: u16, nick: &str) -> Client {
     let mut client = Client::connect(port, nick);
     client.join("#ops");
     client
+}
+
+/// lever on `server` (the rig's `bot_config` with `targets` after it) with the `#!/bin/sh`
+/// `scripts` (name, body) in its folder, once `watcher` has seen it join #ops.
+fn lever_with(
+    server: &Ngircd,
+    targets: &str,
+    scripts: &[(&str, &str)],
+    watcher: &mut Client,
+) -> Lever {
+    let mut bot = Lever::prepare(&bot_config(server.port, "", targets));
+    for (name, body) in scripts {
+        bot.script(name, body);
+    }
+    bot.launch();
+    sees_lever_join(watcher);
+    bot
+}
+
+/// A server with a client for each of `nicks`, connected and in #ops.
+fn members<const N: usize>(nicks: [&str; N]) -> (Ngircd, [Client; N]) {
+    let server = Ngircd::start();
+    let clients = nicks.map(|nick| member(server.port, nick));
+    (server, clients)
 }
 
 /// Waits until `client` sees lever join #ops.
@@ -200,7 +108,7 @@ while [ ! -e release ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done";
 
 /// The shipped `bot.toml` pointed at the test server with the throttle off, and the shipped
 /// `steps/` beside it.
-fn shipped_example(port: u16) -> Bot {
+fn shipped_example(port: u16) -> Lever {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let shipped = std::fs::read_to_string(root.join("bot.toml")).expect("read bot.toml");
     for key in ["port = 6667\n", "line_interval = \"1s\""] {
@@ -209,7 +117,7 @@ fn shipped_example(port: u16) -> Bot {
     let config = shipped
         .replacen("port = 6667\n", &format!("port = {port}\n"), 1)
         .replacen("line_interval = \"1s\"", "line_interval = \"0s\"", 1);
-    let bot = Bot::prepare(&config);
+    let bot = Lever::prepare(&config);
     std::fs::create_dir(bot.path("steps")).unwrap();
     for script in ["act.sh", "version.sh"] {
         std::fs::copy(
@@ -223,11 +131,9 @@ fn shipped_example(port: u16) -> Bot {
 
 #[test]
 fn the_flickr_flow_hold_refused_unhold_stage_deploy_log() {
-    let server = Ngircd::start();
-    let mut alice = member(server.port, "alice");
-    let mut bob = member(server.port, "bob");
+    let (server, [mut alice, mut bob]) = members(["alice", "bob"]);
     let mut bot = shipped_example(server.port);
-    bot.start();
+    bot.launch();
     sees_lever_join(&mut bob);
 
     // NO DEPLOY PLEASE.
@@ -336,11 +242,9 @@ fn quick_site(port: u16, rest: &str) -> String {
 
 #[test]
 fn holds_and_the_log_survive_a_restart() {
-    let server = Ngircd::start();
-    let mut alice = member(server.port, "alice");
-    let mut bob = member(server.port, "bob");
-    let mut bot = Bot::prepare(&quick_site(server.port, ""));
-    bot.start();
+    let (server, [mut alice, mut bob]) = members(["alice", "bob"]);
+    let mut bot = Lever::prepare(&quick_site(server.port, ""));
+    bot.launch();
     sees_lever_join(&mut bob);
 
     alice.say_ops("!hold site payments outage");
@@ -357,7 +261,7 @@ fn holds_and_the_log_survive_a_restart() {
 
     bot.terminate();
     bob.expect(|l| l.verb == "QUIT" && l.from == "lever");
-    bot.start();
+    bot.launch();
     sees_lever_join(&mut bob);
 
     bob.say_ops("!status");
@@ -419,21 +323,20 @@ fn injection_attempts_run_nothing_and_are_refused_or_kept_literally() {
     let mut x = member(server.port, "xtouch");
     x.send(&format!("NICK {nick}"));
     x.expect(|l| l.verb == "NICK" && l.text() == nick);
-    let config = bot_config(
-        server.port,
-        "",
+    let mut bot = lever_with(
+        &server,
         "[targets.site]\n\
          [[targets.site.stage]]\nname = \"build\"\nrun = [\"./argv.sh\", \"--by={user}\", \"{target}\"]\n\
          [[targets.site.deploy]]\nname = \"ship\"\nrun = [\"true\"]\n\
          [[targets.site.rollback]]\nname = \"back\"\nrun = [\"true\"]\n",
+        &[
+            (
+                "argv.sh",
+                "printf '%s\\n' \"$@\" > argv.txt\nprintf '%s\\n' \"$LEVER_USER\" >> argv.txt",
+            ),
+        ],
+        &mut x,
     );
-    let mut bot = Bot::prepare(&config);
-    bot.script(
-        "argv.sh",
-        "printf '%s\\n' \"$@\" > argv.txt\nprintf '%s\\n' \"$LEVER_USER\" >> argv.txt",
-    );
-    bot.start();
-    sees_lever_join(&mut x);
 
     let mut payloads = Vec::new();
     for (i, form) in [
@@ -549,25 +452,23 @@ fn injection_attempts_run_nothing_and_are_refused_or_kept_literally() {
 
 #[test]
 fn a_failing_step_is_reported_with_its_name_status_and_output_and_stops_the_run() {
-    let server = Ngircd::start();
-    let mut fay = member(server.port, "fay");
-    let config = bot_config(
-        server.port,
-        "",
+    let (server, [mut fay]) = members(["fay"]);
+    let bot = lever_with(
+        &server,
         "[targets.site]\n\
          [[targets.site.stage]]\nname = \"prepare\"\nrun = [\"true\"]\n\
          [[targets.site.stage]]\nname = \"compile\"\nrun = [\"./compile.sh\"]\n\
          [[targets.site.stage]]\nname = \"publish\"\nrun = [\"./publish.sh\"]\n\
          [[targets.site.deploy]]\nname = \"ship\"\nrun = [\"true\"]\n",
+        &[
+            (
+                "compile.sh",
+                "echo 'compiling 4211 templates'\necho 'error: photo.tpl line 12: unexpected EOF'\nexit 3",
+            ),
+            ("publish.sh", "touch published"),
+        ],
+        &mut fay,
     );
-    let mut bot = Bot::prepare(&config);
-    bot.script(
-        "compile.sh",
-        "echo 'compiling 4211 templates'\necho 'error: photo.tpl line 12: unexpected EOF'\nexit 3",
-    );
-    bot.script("publish.sh", "touch published");
-    bot.start();
-    sees_lever_join(&mut fay);
 
     fay.say_ops("!stage");
     assert_eq!(fay.lever_says(), "fay is staging site (3 steps)");
@@ -606,23 +507,21 @@ fn a_failing_step_is_reported_with_its_name_status_and_output_and_stops_the_run(
 
 #[test]
 fn a_step_timeout_kills_its_whole_process_group() {
-    let server = Ngircd::start();
-    let mut gus = member(server.port, "gus");
-    let config = bot_config(
-        server.port,
-        "",
+    let (server, [mut gus]) = members(["gus"]);
+    let bot = lever_with(
+        &server,
         "[targets.site]\nannounce = \"steps\"\n\
          [[targets.site.stage]]\nname = \"hang\"\nrun = [\"./hang.sh\"]\ntimeout = \"2s\"\n\
          [[targets.site.stage]]\nname = \"after\"\nrun = [\"./after.sh\"]\n",
+        &[
+            (
+                "hang.sh",
+                "sleep 60 &\necho $! > child.pid\necho $$ > step.pid\necho 'waiting for the lock'\nsleep 60",
+            ),
+            ("after.sh", "touch after-ran"),
+        ],
+        &mut gus,
     );
-    let mut bot = Bot::prepare(&config);
-    bot.script(
-        "hang.sh",
-        "sleep 60 &\necho $! > child.pid\necho $$ > step.pid\necho 'waiting for the lock'\nsleep 60",
-    );
-    bot.script("after.sh", "touch after-ran");
-    bot.start();
-    sees_lever_join(&mut gus);
 
     gus.say_ops("!stage");
     assert_eq!(gus.lever_says(), "gus is staging site (2 steps)");
@@ -657,12 +556,9 @@ fn a_step_timeout_kills_its_whole_process_group() {
 
 #[test]
 fn a_busy_target_is_refused_while_another_target_runs() {
-    let server = Ngircd::start();
-    let mut alice = member(server.port, "alice");
-    let mut bob = member(server.port, "bob");
-    let config = bot_config(
-        server.port,
-        "",
+    let (server, [mut alice, mut bob]) = members(["alice", "bob"]);
+    let bot = lever_with(
+        &server,
         "[targets.site]\n\
          [[targets.site.stage]]\nname = \"build\"\nrun = [\"./wait.sh\"]\n\
          [[targets.site.stage]]\nname = \"package\"\nrun = [\"true\"]\n\
@@ -670,11 +566,9 @@ fn a_busy_target_is_refused_while_another_target_runs() {
          [targets.docs]\n\
          [[targets.docs.stage]]\nname = \"render\"\nrun = [\"true\"]\n\
          [[targets.docs.deploy]]\nname = \"ship\"\nrun = [\"true\"]\n",
+        &[("wait.sh", WAIT_FOR_RELEASE)],
+        &mut bob,
     );
-    let mut bot = Bot::prepare(&config);
-    bot.script("wait.sh", WAIT_FOR_RELEASE);
-    bot.start();
-    sees_lever_join(&mut bob);
 
     alice.say_ops("!stage");
     assert_eq!(bob.lever_says(), "alice is staging site (2 steps)");
@@ -733,21 +627,18 @@ wait";
 
 #[test]
 fn cancel_kills_the_steps_processes_and_frees_the_target() {
-    let server = Ngircd::start();
-    let mut alice = member(server.port, "alice");
-    let mut bob = member(server.port, "bob");
-    let config = bot_config(
-        server.port,
-        "",
+    let (server, [mut alice, mut bob]) = members(["alice", "bob"]);
+    let bot = lever_with(
+        &server,
         "[targets.site]\n\
          [[targets.site.stage]]\nname = \"wait\"\nrun = [\"./wait.sh\"]\n\
          [[targets.site.stage]]\nname = \"after\"\nrun = [\"./after.sh\"]\n",
+        &[
+            ("wait.sh", WAIT_WITH_CHILD),
+            ("after.sh", "touch after-ran"),
+        ],
+        &mut bob,
     );
-    let mut bot = Bot::prepare(&config);
-    bot.script("wait.sh", WAIT_WITH_CHILD);
-    bot.script("after.sh", "touch after-ran");
-    bot.start();
-    sees_lever_join(&mut bob);
 
     alice.say_ops("!stage");
     assert_eq!(bob.lever_says(), "alice is staging site (2 steps)");
@@ -794,19 +685,15 @@ fn cancel_kills_the_steps_processes_and_frees_the_target() {
 
 #[test]
 fn a_run_cut_by_kill_9_is_announced_interrupted_after_a_restart_and_the_target_freed() {
-    let server = Ngircd::start();
-    let mut alice = member(server.port, "alice");
-    let config = bot_config(
-        server.port,
-        "",
+    let (server, [mut alice]) = members(["alice"]);
+    let mut bot = lever_with(
+        &server,
         "[targets.site]\n\
          [[targets.site.stage]]\nname = \"wait\"\nrun = [\"./wait.sh\"]\n\
          [[targets.site.stage]]\nname = \"finish\"\nrun = [\"true\"]\n",
+        &[("wait.sh", WAIT_FOR_RELEASE)],
+        &mut alice,
     );
-    let mut bot = Bot::prepare(&config);
-    bot.script("wait.sh", WAIT_FOR_RELEASE);
-    bot.start();
-    sees_lever_join(&mut alice);
 
     alice.say_ops("!stage");
     assert_eq!(alice.lever_says(), "alice is staging site (2 steps)");
@@ -816,7 +703,7 @@ fn a_run_cut_by_kill_9_is_announced_interrupted_after_a_restart_and_the_target_f
     // The step's leader died with lever; a `sleep 0.1` of its loop may still be running.
     std::fs::write(bot.path("release"), "").unwrap();
 
-    bot.start();
+    bot.launch();
     sees_lever_join(&mut alice);
     let interrupted = alice.lever_says_within(WAIT, "site stage by alice was INTERRUPTED");
     alice.say_ops("!log 2");
@@ -870,18 +757,14 @@ fn becomes_dead(pid: &str, what: &str) {
 
 #[test]
 fn a_deploy_cut_by_kill_9_dies_with_lever_and_its_leftovers_are_stopped_at_restart() {
-    let server = Ngircd::start();
-    let mut alice = member(server.port, "alice");
-    let config = bot_config(
-        server.port,
-        "",
+    let (server, [mut alice]) = members(["alice"]);
+    let mut bot = lever_with(
+        &server,
         "[targets.site]\n\
          [[targets.site.deploy]]\nname = \"rollout\"\nrun = [\"./wait.sh\"]\n",
+        &[("wait.sh", WAIT_WITH_CHILD)],
+        &mut alice,
     );
-    let mut bot = Bot::prepare(&config);
-    bot.script("wait.sh", WAIT_WITH_CHILD);
-    bot.start();
-    sees_lever_join(&mut alice);
 
     alice.say_ops("!deploy");
     like(&alice.lever_says(), "alice is deploying site{*}");
@@ -901,7 +784,7 @@ fn a_deploy_cut_by_kill_9_dies_with_lever_and_its_leftovers_are_stopped_at_resta
         "what the step started lives on until lever is back"
     );
 
-    bot.start();
+    bot.launch();
     sees_lever_join(&mut alice);
     let interrupted = alice.lever_says_within(WAIT, "site deploy by alice was INTERRUPTED");
     assert_eq!(
@@ -934,16 +817,14 @@ fn a_deploy_cut_by_kill_9_dies_with_lever_and_its_leftovers_are_stopped_at_resta
 
 #[test]
 fn roles_from_masks_and_accounts_on_a_server_without_services() {
-    let server = Ngircd::start();
-    let mut alice = member(server.port, "alice");
-    let mut bob = member(server.port, "bob");
+    let (server, [mut alice, mut bob]) = members(["alice", "bob"]);
     let config = quick_site(
         server.port,
         "[access]\nstage = [\"*!~alice@127.0.0.1\"]\nhold = [\"*!*@127.0.0.1\"]\n\
          deploy = [\"account:alice\"]\n",
     );
-    let mut bot = Bot::prepare(&config);
-    bot.start();
+    let mut bot = Lever::prepare(&config);
+    bot.launch();
     sees_lever_join(&mut alice);
 
     alice.say_ops("!whoami");
@@ -1004,8 +885,8 @@ fn a_nick_change_does_not_grant_rights_and_force_needs_an_admin() {
          [[targets.site.stage]]\nname = \"build\"\nrun = [\"true\"]\n\
          [[targets.site.deploy]]\nname = \"ship\"\nrun = [\"true\"]\n",
     );
-    let mut bot = Bot::prepare(&config);
-    bot.start();
+    let mut bot = Lever::prepare(&config);
+    bot.launch();
     sees_lever_join(&mut ops);
     ops.pong();
 
@@ -1086,18 +967,14 @@ fn a_nick_change_does_not_grant_rights_and_force_needs_an_admin() {
 
 #[test]
 fn a_hold_with_a_duration_expires_and_one_without_is_recalled() {
-    let server = Ngircd::start();
-    let mut dana = member(server.port, "dana");
-    let mut erin = member(server.port, "erin");
-    let config = bot_config(
-        server.port,
-        "",
+    let (server, [mut dana, mut erin]) = members(["dana", "erin"]);
+    let mut bot = lever_with(
+        &server,
         "[deploy]\nhold_reminder = \"2s\"\n\
          [targets.site]\n[[targets.site.deploy]]\nname = \"ship\"\nrun = [\"true\"]\n",
+        &[],
+        &mut erin,
     );
-    let mut bot = Bot::prepare(&config);
-    bot.start();
-    sees_lever_join(&mut erin);
 
     dana.say_ops("!hold site 3s flaky");
     like(
@@ -1162,23 +1039,20 @@ fn a_hold_with_a_duration_expires_and_one_without_is_recalled() {
 
 #[test]
 fn confirm_shows_what_will_ship_and_only_the_asker_can_confirm() {
-    let server = Ngircd::start();
-    let mut alice = member(server.port, "alice");
-    let mut bob = member(server.port, "bob");
-    let config = bot_config(
-        server.port,
-        "",
+    let (server, [mut alice, mut bob]) = members(["alice", "bob"]);
+    let bot = lever_with(
+        &server,
         "[targets.site]\nconfirm = true\nversion = [\"./version.sh\"]\n\
          changes_url = \"https://git.example/compare/{from}...{to}\"\n\
          [[targets.site.stage]]\nname = \"build\"\nrun = [\"true\"]\n\
          [[targets.site.deploy]]\nname = \"ship\"\nrun = [\"./ship.sh\"]\n\
          [[targets.site.rollback]]\nname = \"back\"\nrun = [\"./ship.sh\"]\n",
+        &[
+            ("version.sh", "echo \"v$LEVER_RUN_ID\""),
+            ("ship.sh", "echo \"$LEVER_VERSION\" >> shipped"),
+        ],
+        &mut bob,
     );
-    let mut bot = Bot::prepare(&config);
-    bot.script("version.sh", "echo \"v$LEVER_RUN_ID\"");
-    bot.script("ship.sh", "echo \"$LEVER_VERSION\" >> shipped");
-    bot.start();
-    sees_lever_join(&mut bob);
 
     alice.say_ops("!stage");
     assert_eq!(bob.lever_says(), "alice is staging site (1 step)");

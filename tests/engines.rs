@@ -20,7 +20,7 @@ use support::mock_http::*;
 use support::*;
 
 use std::collections::VecDeque;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -38,6 +38,34 @@ fn start(nick: &str, rest: &str) -> (Ngircd, Client, Lever) {
     let lever = Lever::start(&bot_config(server.port, "", rest));
     client.expect(|l| l.verb == "JOIN" && l.from == "lever" && l.text() == "#ops");
     (server, client, lever)
+}
+
+/// `client` says `!deploy target`, and lever starts it: "<nick> is deploying <target>: the
+/// current build → live", then `steps` (" (1 step)"; nothing where an engine reports its own).
+fn deploys(client: &mut Client, target: &str, steps: &str) {
+    client.say_ops(&format!("!deploy {target}"));
+    assert_eq!(
+        client.lever_says(),
+        format!(
+            "{} is deploying {target}: the current build → live{steps}",
+            client.nick
+        )
+    );
+}
+
+/// lever announces that `client` cancelled their deploy of `target` during its one `step`.
+fn hears_cancelled(client: &mut Client, target: &str, step: &str) {
+    like(
+        &client.lever_says_within(ENGINE_WAIT, ""),
+        &format!("{target}: {step}.....CANCELLED ({{dur}})"),
+    );
+    let nick = client.nick.clone();
+    like(
+        &client.lever_says_within(ENGINE_WAIT, ""),
+        &format!(
+            "{target} deploy by {nick} CANCELLED by {nick} during step 1/1 '{step}' after {{dur}}"
+        ),
+    );
 }
 
 /// The ids of `target`'s runs in lever's store (`lever.db` beside its config), oldest first.
@@ -294,11 +322,7 @@ fn a_failed_engine_run_names_the_step_the_engines_message_and_its_output() {
     );
     let (_server, mut bo, _lever) = start_web("bo", &mock, "");
 
-    bo.say_ops("!deploy web");
-    assert_eq!(
-        bo.lever_says(),
-        "bo is deploying web: the current build → live"
-    );
+    deploys(&mut bo, "web", "");
     assert_eq!(
         bo.lever_says_within(ENGINE_WAIT, ""),
         "web: syncing web1.....ok (1200 ms)"
@@ -336,11 +360,7 @@ fn cancelling_an_engine_run_deletes_its_status_url_and_ends_cancelled() {
     );
     let (_server, mut cy, _lever) = start_web("cy", &mock, "");
 
-    cy.say_ops("!deploy web");
-    assert_eq!(
-        cy.lever_says(),
-        "cy is deploying web: the current build → live"
-    );
+    deploys(&mut cy, "web", "");
     mock.wait_for("lever polling the running status twice", |e, _| {
         e.served[0] >= 2
     });
@@ -358,14 +378,7 @@ fn cancelling_an_engine_run_deletes_its_status_url_and_ends_cancelled() {
         &cancelling,
         "cy: cancelling cy's deploy of web, step {word} 'syncing web1'",
     );
-    like(
-        &cy.lever_says_within(ENGINE_WAIT, ""),
-        "web: syncing web1.....CANCELLED ({dur})",
-    );
-    like(
-        &cy.lever_says_within(ENGINE_WAIT, ""),
-        "web deploy by cy CANCELLED by cy during step 1/1 'syncing web1' after {dur}",
-    );
+    hears_cancelled(&mut cy, "web", "syncing web1");
 
     let seen = mock.seen();
     let deletes = with_method(&seen, "DELETE");
@@ -408,11 +421,7 @@ fn a_run_the_engine_cancels_itself_is_not_blamed_on_someone() {
     );
     let (_server, mut lou, _lever) = start_web("lou", &mock, "");
 
-    lou.say_ops("!deploy web");
-    assert_eq!(
-        lou.lever_says(),
-        "lou is deploying web: the current build → live"
-    );
+    deploys(&mut lou, "web", "");
     like(
         &lou.lever_says_within(ENGINE_WAIT, ""),
         "web: syncing web1.....CANCELLED ({dur})",
@@ -453,11 +462,7 @@ fn an_engine_refusing_the_run_fails_it_at_once_with_the_engines_answer() {
     let (_server, mut di, _lever) = start_web("di", &mock, "");
     let url = format!("{}runs", mock.root());
 
-    di.say_ops("!deploy web");
-    assert_eq!(
-        di.lever_says(),
-        "di is deploying web: the current build → live"
-    );
+    deploys(&mut di, "web", "");
     let failed = di.lever_says_within(ENGINE_WAIT, "web deploy by di FAILED");
     like(
         &failed,
@@ -544,11 +549,7 @@ fn a_status_url_failing_for_a_while_is_followed_to_the_result() {
     );
     let (_server, mut flo, _lever) = start_web("flo", &mock, "");
 
-    flo.say_ops("!deploy web");
-    assert_eq!(
-        flo.lever_says(),
-        "flo is deploying web: the current build → live"
-    );
+    deploys(&mut flo, "web", "");
     assert_eq!(
         flo.lever_says_within(ENGINE_WAIT, ""),
         "web: rolling out.....ok (4000 ms)"
@@ -576,11 +577,7 @@ fn an_engine_run_past_the_targets_timeout_fails_naming_the_limit_and_is_stopped(
     );
     let (_server, mut gus, _lever) = start_web("gus", &mock, "timeout = \"3s\"");
 
-    gus.say_ops("!deploy web");
-    assert_eq!(
-        gus.lever_says(),
-        "gus is deploying web: the current build → live"
-    );
+    deploys(&mut gus, "web", "");
     let step_line = gus.lever_says_within(ENGINE_WAIT, "");
     let failed = gus.lever_says_within(ENGINE_WAIT, "web deploy by gus FAILED");
     let seen = mock.seen();
@@ -762,11 +759,7 @@ fn a_jenkins_deploy_sends_the_declared_values_and_reports_the_build() {
     let mock = Mock::start(Jenkins::builds("SUCCESS"), jenkins);
     let (_server, mut hal, lever) = start("hal", &api_config(mock.root()));
 
-    hal.say_ops("!deploy api");
-    assert_eq!(
-        hal.lever_says(),
-        "hal is deploying api: the current build → live (1 step)"
-    );
+    deploys(&mut hal, "api", " (1 step)");
     assert_eq!(
         hal.lever_says_within(ENGINE_WAIT, ""),
         "api: jenkins api-deploy.....ok (42.3 s)",
@@ -827,11 +820,7 @@ fn a_failed_jenkins_build_is_named_with_its_link_and_last_console_lines() {
     let (_server, mut ida, _lever) = start("ida", &api_config(mock.root()));
     let link = format!("{}job/api-deploy/14/", mock.root());
 
-    ida.say_ops("!deploy api");
-    assert_eq!(
-        ida.lever_says(),
-        "ida is deploying api: the current build → live (1 step)"
-    );
+    deploys(&mut ida, "api", " (1 step)");
     assert_eq!(
         ida.lever_says_within(ENGINE_WAIT, ""),
         format!("api: jenkins api-deploy.....FAILED (8100 ms, Jenkins says FAILURE — {link})")
@@ -866,11 +855,7 @@ fn cancelling_a_running_jenkins_build_stops_it() {
     );
     let (_server, mut jo, _lever) = start("jo", &api_config(mock.root()));
 
-    jo.say_ops("!deploy api");
-    assert_eq!(
-        jo.lever_says(),
-        "jo is deploying api: the current build → live (1 step)"
-    );
+    deploys(&mut jo, "api", " (1 step)");
     mock.wait_for("lever polling the running build twice", |j, _| {
         j.build_gets >= 2
     });
@@ -879,14 +864,7 @@ fn cancelling_a_running_jenkins_build_stops_it() {
         jo.lever_says(),
         "jo: cancelling jo's deploy of api, step 1/1 'jenkins api-deploy'"
     );
-    like(
-        &jo.lever_says_within(ENGINE_WAIT, ""),
-        "api: jenkins api-deploy.....CANCELLED ({dur})",
-    );
-    like(
-        &jo.lever_says_within(ENGINE_WAIT, ""),
-        "api deploy by jo CANCELLED by jo during step 1/1 'jenkins api-deploy' after {dur}",
-    );
+    hears_cancelled(&mut jo, "api", "jenkins api-deploy");
     let seen = mock.seen();
     assert_basic_auth(&seen);
     let posts: Vec<&str> = with_method(&seen, "POST")
@@ -924,11 +902,7 @@ fn cancelling_a_queued_jenkins_build_takes_it_out_of_the_queue() {
     );
     let (_server, mut kim, _lever) = start("kim", &api_config(mock.root()));
 
-    kim.say_ops("!deploy api");
-    assert_eq!(
-        kim.lever_says(),
-        "kim is deploying api: the current build → live (1 step)"
-    );
+    deploys(&mut kim, "api", " (1 step)");
     mock.wait_for("lever polling the queue item twice", |j, _| {
         j.queue_gets >= 2
     });
@@ -944,14 +918,7 @@ fn cancelling_a_queued_jenkins_build_takes_it_out_of_the_queue() {
         kim.lever_says(),
         "kim: cancelling kim's deploy of api, step 1/1 'jenkins api-deploy'"
     );
-    like(
-        &kim.lever_says_within(ENGINE_WAIT, ""),
-        "api: jenkins api-deploy.....CANCELLED ({dur})",
-    );
-    like(
-        &kim.lever_says_within(ENGINE_WAIT, ""),
-        "api deploy by kim CANCELLED by kim during step 1/1 'jenkins api-deploy' after {dur}",
-    );
+    hears_cancelled(&mut kim, "api", "jenkins api-deploy");
     let seen = mock.seen();
     assert_basic_auth(&seen);
     let posts: Vec<(&str, Option<&str>)> = with_method(&seen, "POST")
@@ -980,21 +947,8 @@ fn check(text: &str) -> Output {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("c.toml");
     std::fs::write(&path, text).expect("write config");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_lever"));
-    command
-        .args(["check", "--config"])
-        .arg(&path)
-        .current_dir(dir.path())
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("LEVER_") {
-            command.env_remove(key);
-        }
-    }
-    command.output().expect("run lever check")
+    let path = path.to_str().expect("a UTF-8 temp path");
+    lever_in(dir.path(), &["check", "--config", path], "tester", &[], b"")
 }
 
 /// Asserts `lever check` failed with exit code 1, naming `key` in `c.toml`; returns stderr.

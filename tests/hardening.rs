@@ -75,23 +75,17 @@ impl Rig {
         let server = Ngircd::start();
         let mut client = Client::connect(server.port, "alice");
         client.join("#ops");
-        let http = free_port();
-        let config = bot_config(
+        let (lever, http) = start_with_http(
             server.port,
             irc_extra,
+            TOKEN,
             &format!(
-                "[http]\nlisten = \"127.0.0.1:{http}\"\ntoken = \"{TOKEN}\"\n{rest}\n\
+                "{rest}\n\
                  [targets.site]\n[[targets.site.deploy]]\nname = \"ship\"\nrun = [\"true\"]\n\
                  [targets.api]\n[[targets.api.deploy]]\nname = \"ship\"\nrun = [\"true\"]\n"
             ),
         );
-        let lever = Lever::start(&config);
         client.expect(|l| l.verb == "JOIN" && l.from == "lever");
-        assert!(
-            wait_for_port(http, WAIT),
-            "lever's HTTP port never opened:\n{}",
-            lever.log()
-        );
         Rig {
             client,
             lever,

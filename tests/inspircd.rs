@@ -28,25 +28,48 @@ fn next_privmsg_or_quit(watcher: &mut Client) -> Line {
     watcher.expect(|l| l.is_privmsg_from("lever") || (l.verb == "QUIT" && l.from == "lever"))
 }
 
-#[test]
-fn default_throttle_keeps_lever_connected_where_a_flood_gets_it_killed() {
-    let server = InspIRCd::start();
+/// A watcher in #ops on `server`'s forgiving port, and the lever `start` gives, once the
+/// watcher has seen it join.
+fn watched<L>(server: InspIRCd, start: impl FnOnce(&InspIRCd) -> L) -> (InspIRCd, Client, L) {
     let mut watcher = Client::connect(server.port, "watcher");
     watcher.join("#ops");
-    // lever on the kill-on-flood port, with its default throttle (burst 4, one line per second).
-    let mut lever = InProcess::start(&lever_config(server.flood_port, "lever", &["#ops"], "", ""));
-    assert_eq!(lever.bot.config.irc.burst, 4);
-    assert_eq!(
-        lever.bot.config.irc.line_interval,
-        std::time::Duration::from_secs(1)
-    );
+    let lever = start(&server);
     watcher_sees_join(&mut watcher, "lever", "#ops");
-    for i in 0..FLOOD_LINES {
+    (server, watcher, lever)
+}
+
+/// lever's config for #ops on `port`, with `irc_lines` in its `[irc]` section.
+fn ops_config(port: u16, irc_lines: &str) -> String {
+    lever_config(port, "lever", &["#ops"], irc_lines, "")
+}
+
+/// InspIRCd and a watcher, and lever in-process on the kill-on-flood port.
+fn lever_on_the_flood_port(irc_lines: &str) -> (InspIRCd, Client, InProcess) {
+    watched(InspIRCd::start(), |server| {
+        InProcess::start(&ops_config(server.flood_port, irc_lines))
+    })
+}
+
+/// Pushes `announcement 00` .. `announcement <n - 1>` into lever's outbox.
+fn announce(lever: &InProcess, n: usize) {
+    for i in 0..n {
         lever
             .bot
             .outbox
             .say("#ops", &format!("announcement {i:02}"), Priority::Announce);
     }
+}
+
+#[test]
+fn default_throttle_keeps_lever_connected_where_a_flood_gets_it_killed() {
+    // lever with its default throttle (burst 4, one line per second).
+    let (_server, mut watcher, mut lever) = lever_on_the_flood_port("");
+    assert_eq!(lever.bot.config.irc.burst, 4);
+    assert_eq!(
+        lever.bot.config.irc.line_interval,
+        std::time::Duration::from_secs(1)
+    );
+    announce(&lever, FLOOD_LINES);
     for i in 0..FLOOD_LINES {
         let line = next_privmsg_or_quit(&mut watcher);
         assert_eq!(
@@ -66,23 +89,8 @@ fn default_throttle_keeps_lever_connected_where_a_flood_gets_it_killed() {
 
 #[test]
 fn without_throttle_the_same_flood_gets_lever_killed() {
-    let server = InspIRCd::start();
-    let mut watcher = Client::connect(server.port, "watcher");
-    watcher.join("#ops");
-    let mut lever = InProcess::start(&lever_config(
-        server.flood_port,
-        "lever",
-        &["#ops"],
-        "line_interval = \"0s\"",
-        "",
-    ));
-    watcher_sees_join(&mut watcher, "lever", "#ops");
-    for i in 0..CONTROL_LINES {
-        lever
-            .bot
-            .outbox
-            .say("#ops", &format!("announcement {i:02}"), Priority::Announce);
-    }
+    let (_server, mut watcher, mut lever) = lever_on_the_flood_port("line_interval = \"0s\"");
+    announce(&lever, CONTROL_LINES);
     let mut relayed = 0;
     let quit = loop {
         let line = next_privmsg_or_quit(&mut watcher);
@@ -97,20 +105,20 @@ fn without_throttle_the_same_flood_gets_lever_killed() {
     lever.stop();
 }
 
-#[test]
-fn sasl_plain_logs_lever_in_during_cap_negotiation() {
+/// InspIRCd with Atheme, where the account `lever` (password `leverpass1`) is registered; a
+/// watcher; and lever.
+fn lever_with_account(irc_lines: &str) -> (InspIRCd, Client, Lever) {
     let server = InspIRCd::with_atheme();
     register_account(server.port, "lever", "leverpass1");
-    let mut watcher = Client::connect(server.port, "watcher");
-    watcher.join("#ops");
-    let lever = Lever::start(&lever_config(
-        server.port,
-        "lever",
-        &["#ops"],
-        "sasl_account = \"lever\"\nsasl_password = \"leverpass1\"",
-        "",
-    ));
-    watcher_sees_join(&mut watcher, "lever", "#ops");
+    watched(server, |server| {
+        Lever::start(&ops_config(server.port, irc_lines))
+    })
+}
+
+#[test]
+fn sasl_plain_logs_lever_in_during_cap_negotiation() {
+    let (_server, mut watcher, lever) =
+        lever_with_account("sasl_account = \"lever\"\nsasl_password = \"leverpass1\"");
     assert_eq!(
         whois_account(&mut watcher, "lever").as_deref(),
         Some("lever")
@@ -122,18 +130,8 @@ fn sasl_plain_logs_lever_in_during_cap_negotiation() {
 
 #[test]
 fn sasl_with_a_wrong_password_still_joins_unauthenticated_and_logs_why() {
-    let server = InspIRCd::with_atheme();
-    register_account(server.port, "lever", "leverpass1");
-    let mut watcher = Client::connect(server.port, "watcher");
-    watcher.join("#ops");
-    let lever = Lever::start(&lever_config(
-        server.port,
-        "lever",
-        &["#ops"],
-        "sasl_account = \"lever\"\nsasl_password = \"wrong-password\"",
-        "",
-    ));
-    watcher_sees_join(&mut watcher, "lever", "#ops");
+    let (_server, mut watcher, lever) =
+        lever_with_account("sasl_account = \"lever\"\nsasl_password = \"wrong-password\"");
     assert_eq!(whois_account(&mut watcher, "lever"), None);
     let log = lever.log();
     assert!(log.contains("SASL login failed"), "{log}");
@@ -145,18 +143,7 @@ fn sasl_with_a_wrong_password_still_joins_unauthenticated_and_logs_why() {
 
 #[test]
 fn nickserv_identify_is_the_fallback_without_sasl() {
-    let server = InspIRCd::with_atheme();
-    register_account(server.port, "lever", "leverpass1");
-    let mut watcher = Client::connect(server.port, "watcher");
-    watcher.join("#ops");
-    let lever = Lever::start(&lever_config(
-        server.port,
-        "lever",
-        &["#ops"],
-        "nickserv_password = \"leverpass1\"",
-        "",
-    ));
-    watcher_sees_join(&mut watcher, "lever", "#ops");
+    let (_server, mut watcher, lever) = lever_with_account("nickserv_password = \"leverpass1\"");
     assert_eq!(
         whois_account(&mut watcher, "lever").as_deref(),
         Some("lever")

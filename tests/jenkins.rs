@@ -6,12 +6,8 @@
 mod support;
 use support::*;
 
-use std::sync::{Arc, Mutex};
+use support::mock_http::{Answer, Mock, Seen};
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde_json::Value;
 
@@ -47,122 +43,40 @@ impl Script {
     }
 }
 
-/// A request as the mock saw it, with the status it answered.
-#[derive(Debug, Clone)]
-struct Seen {
-    method: String,
-    path: String,
-    body: String,
-    authorization: Option<String>,
-    status: u16,
-}
-
-struct Shared {
-    port: u16,
+/// The mock Jenkins' state: its script and how often the queue item and build were read.
+struct Jenkins {
     script: Script,
-    seen: Vec<Seen>,
     queue_gets: usize,
     build_gets: usize,
 }
 
-/// A Jenkins for one test, answering from the recorded payloads.
-struct MockJenkins {
-    port: u16,
-    shared: Arc<Mutex<Shared>>,
-    _runtime: tokio::runtime::Runtime,
+/// A Jenkins for one test (the rig's mock), answering from the recorded payloads.
+fn mock_jenkins(script: Script) -> Mock<Jenkins> {
+    let state = Jenkins {
+        script,
+        queue_gets: 0,
+        build_gets: 0,
+    };
+    Mock::start(state, respond)
 }
 
-impl MockJenkins {
-    fn start(script: Script) -> MockJenkins {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .expect("bind a loopback port");
-        let port = listener.local_addr().expect("local address").port();
-        let shared = Arc::new(Mutex::new(Shared {
-            port,
-            script,
-            seen: Vec::new(),
-            queue_gets: 0,
-            build_gets: 0,
-        }));
-        let app = axum::Router::new()
-            .fallback(answer)
-            .with_state(shared.clone());
-        runtime.spawn(async move { axum::serve(listener, app).await });
-        MockJenkins {
-            port,
-            shared,
-            _runtime: runtime,
-        }
-    }
-
-    /// The root URL, as lever is configured with it and as the mock names its builds.
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/", self.port)
-    }
-
-    fn seen(&self) -> Vec<Seen> {
-        self.shared.lock().unwrap().seen.clone()
-    }
-}
-
-async fn answer(
-    State(shared): State<Arc<Mutex<Shared>>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let mut shared = shared.lock().unwrap();
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let (status, location, body_out) = respond(&mut shared, &method, uri.path(), &authorization);
-    shared.seen.push(Seen {
-        method: method.to_string(),
-        path: uri.path().to_owned(),
-        body: String::from_utf8_lossy(&body).into_owned(),
-        authorization,
-        status: status.as_u16(),
-    });
-    let mut response = (status, body_out).into_response();
-    if let Some(location) = location {
-        response
-            .headers_mut()
-            .insert(header::LOCATION, location.parse().unwrap());
-    }
-    response
-}
-
-/// Jenkins' answer: status, Location, body.
-fn respond(
-    shared: &mut Shared,
-    method: &Method,
-    path: &str,
-    authorization: &Option<String>,
-) -> (StatusCode, Option<String>, String) {
-    let root = format!("http://127.0.0.1:{}/", shared.port);
+/// Jenkins' answer to `request`, under `root` (as lever is configured with it and as the mock
+/// names its builds).
+fn respond(shared: &mut Jenkins, root: &str, request: &Seen) -> Answer {
     let basic = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{TOKEN}"))
     );
-    if authorization.as_deref() != Some(basic.as_str()) {
+    if request.authorization.as_deref() != Some(basic.as_str()) {
         let page = "<html><head><title>Error 401 Unauthorized</title></head><body>Invalid password/token for user: lever</body></html>";
-        return (StatusCode::UNAUTHORIZED, None, page.into());
+        return Answer::text(401, page);
     }
-    let json = |value: Value| (StatusCode::OK, None, value.to_string());
-    match (method.as_str(), path) {
-        ("POST", "/job/test/buildWithParameters" | "/job/team/job/nightly/build") => (
-            StatusCode::CREATED,
-            Some(format!("{root}queue/item/143/")),
-            String::new(),
-        ),
+    match (request.method.as_str(), request.path.as_str()) {
+        ("POST", "/job/test/buildWithParameters" | "/job/team/job/nightly/build") => Answer {
+            status: 201,
+            location: Some(format!("{root}queue/item/143/")),
+            body: String::new(),
+        },
         ("GET", "/queue/item/143/api/json") => {
             let script = &shared.script.queue;
             let recorded = script[shared.queue_gets.min(script.len() - 1)];
@@ -172,16 +86,12 @@ fn respond(
             if let Some(executable) = item.get_mut("executable").filter(|e| e.is_object()) {
                 executable["url"] = format!("{root}job/test/14/").into();
             }
-            json(item)
+            Answer::json(200, item)
         }
         ("GET", "/job/test/14/api/json") => {
             shared.build_gets += 1;
             if shared.script.fail_first_build_get && shared.build_gets == 1 {
-                return (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    None,
-                    "Jenkins is restarting".into(),
-                );
+                return Answer::text(503, "Jenkins is restarting");
             }
             let mut build: Value = serde_json::from_str(BUILD).unwrap();
             build["number"] = 14.into();
@@ -194,9 +104,9 @@ fn respond(
             } else {
                 build["result"] = shared.script.result.into();
             }
-            json(build)
+            Answer::json(200, build)
         }
-        _ => (StatusCode::NOT_FOUND, None, "Not Found".into()),
+        _ => Answer::text(404, "Not Found"),
     }
 }
 
@@ -231,15 +141,15 @@ fn next_in_ops(client: &mut Client) -> String {
 
 #[test]
 fn a_build_is_queued_followed_and_announced_with_result_duration_and_link() {
-    let jenkins = MockJenkins::start(Script::builds("SUCCESS"));
-    let (_server, mut ana, _lever) = setup("ana", &jenkins.url(), TOKEN);
+    let jenkins = mock_jenkins(Script::builds("SUCCESS"));
+    let (_server, mut ana, _lever) = setup("ana", jenkins.root(), TOKEN);
     ana.privmsg("#ops", "!build app BRANCH=main");
     assert_eq!(next_in_ops(&mut ana), "ana: building app (queued)");
     assert_eq!(
         next_in_ops(&mut ana),
         format!("ana: app is waiting in Jenkins' queue: {WHY}")
     );
-    let link = format!("{}job/test/14/", jenkins.url());
+    let link = format!("{}job/test/14/", jenkins.root());
     assert_eq!(
         next_in_ops(&mut ana),
         format!("build app #14 STARTED (ana) — {link}")
@@ -274,15 +184,15 @@ fn a_build_is_queued_followed_and_announced_with_result_duration_and_link() {
 
 #[test]
 fn a_failed_build_is_announced_with_a_warning() {
-    let jenkins = MockJenkins::start(Script::builds("FAILURE"));
-    let (_server, mut bo, _lever) = setup("bo", &jenkins.url(), TOKEN);
+    let jenkins = mock_jenkins(Script::builds("FAILURE"));
+    let (_server, mut bo, _lever) = setup("bo", jenkins.root(), TOKEN);
     bo.privmsg("#ops", "!build app BRANCH=release-2");
     assert_eq!(next_in_ops(&mut bo), "bo: building app (queued)");
     assert_eq!(
         next_in_ops(&mut bo),
         format!("bo: app is waiting in Jenkins' queue: {WHY}")
     );
-    let link = format!("{}job/test/14/", jenkins.url());
+    let link = format!("{}job/test/14/", jenkins.root());
     assert_eq!(
         next_in_ops(&mut bo),
         format!("build app #14 STARTED (bo) — {link}")
@@ -297,11 +207,11 @@ fn a_failed_build_is_announced_with_a_warning() {
 
 #[test]
 fn a_build_cancelled_in_the_queue_is_reported() {
-    let jenkins = MockJenkins::start(Script {
+    let jenkins = mock_jenkins(Script {
         queue: vec![PENDING, CANCELLED],
         ..Script::builds("SUCCESS")
     });
-    let (_server, mut cy, _lever) = setup("cy", &jenkins.url(), TOKEN);
+    let (_server, mut cy, _lever) = setup("cy", jenkins.root(), TOKEN);
     cy.privmsg("#ops", "!build nightly");
     assert_eq!(next_in_ops(&mut cy), "cy: building nightly (queued)");
     assert_eq!(
@@ -326,8 +236,8 @@ fn a_build_cancelled_in_the_queue_is_reported() {
 
 #[test]
 fn a_job_not_in_the_config_is_refused_without_any_request() {
-    let jenkins = MockJenkins::start(Script::builds("SUCCESS"));
-    let (_server, mut di, _lever) = setup("di", &jenkins.url(), TOKEN);
+    let jenkins = mock_jenkins(Script::builds("SUCCESS"));
+    let (_server, mut di, _lever) = setup("di", jenkins.root(), TOKEN);
     di.privmsg("#ops", "!build deploy-prod");
     assert_eq!(
         next_in_ops(&mut di),
@@ -343,8 +253,8 @@ fn a_job_not_in_the_config_is_refused_without_any_request() {
 
 #[test]
 fn a_parameter_not_in_params_is_refused() {
-    let jenkins = MockJenkins::start(Script::builds("SUCCESS"));
-    let (_server, mut ed, _lever) = setup("ed", &jenkins.url(), TOKEN);
+    let jenkins = mock_jenkins(Script::builds("SUCCESS"));
+    let (_server, mut ed, _lever) = setup("ed", jenkins.root(), TOKEN);
     ed.privmsg("#ops", "!build app BRANCH=main SKIP_TESTS=true");
     assert_eq!(
         next_in_ops(&mut ed),
@@ -360,8 +270,8 @@ fn a_parameter_not_in_params_is_refused() {
 
 #[test]
 fn wrong_credentials_get_a_message_naming_the_user_and_token() {
-    let jenkins = MockJenkins::start(Script::builds("SUCCESS"));
-    let (_server, mut flo, _lever) = setup("flo", &jenkins.url(), "not-the-token");
+    let jenkins = mock_jenkins(Script::builds("SUCCESS"));
+    let (_server, mut flo, _lever) = setup("flo", jenkins.root(), "not-the-token");
     flo.privmsg("#ops", "!build app BRANCH=main");
     assert_eq!(
         next_in_ops(&mut flo),
@@ -390,15 +300,15 @@ fn an_unreachable_jenkins_gets_a_clear_message() {
 
 #[test]
 fn a_get_failing_once_is_retried_and_the_result_still_reported() {
-    let jenkins = MockJenkins::start(Script {
+    let jenkins = mock_jenkins(Script {
         queue: vec![RUNNING],
         fail_first_build_get: true,
         ..Script::builds("SUCCESS")
     });
-    let (_server, mut hal, _lever) = setup("hal", &jenkins.url(), TOKEN);
+    let (_server, mut hal, _lever) = setup("hal", jenkins.root(), TOKEN);
     hal.privmsg("#ops", "!build app");
     assert_eq!(next_in_ops(&mut hal), "hal: building app (queued)");
-    let link = format!("{}job/test/14/", jenkins.url());
+    let link = format!("{}job/test/14/", jenkins.root());
     assert_eq!(
         next_in_ops(&mut hal),
         format!("build app #14 STARTED (hal) — {link}")

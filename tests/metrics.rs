@@ -3,9 +3,6 @@
 mod support;
 use support::*;
 
-use std::net::TcpStream;
-use std::time::{Duration, Instant};
-
 const TOKEN: &str = "metrics-test-token-0123";
 
 /// A request to lever's HTTP side, with the hook token when `auth`.
@@ -28,18 +25,9 @@ fn metrics_count_commands_requests_runs_and_show_holds() {
     let server = Ngircd::start();
     let mut ops = Client::connect(server.port, "metro");
     ops.join("#ops");
-    let port = free_port();
-    let rest = format!(
-        "[targets.site]\n[[targets.site.deploy]]\nname = \"ship\"\nrun = [\"true\"]\n\
-         [http]\nlisten = \"127.0.0.1:{port}\"\ntoken = \"{TOKEN}\"\n"
-    );
-    let _lever = Lever::start(&bot_config(server.port, "", &rest));
+    let site = "[targets.site]\n[[targets.site.deploy]]\nname = \"ship\"\nrun = [\"true\"]\n";
+    let (_lever, port) = start_with_http(server.port, "", TOKEN, site);
     ops.expect(|l| l.verb == "JOIN" && l.from == "lever");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "lever's HTTP port never opened");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 
     ops.privmsg("#ops", "!ping");
     ops.expect(|l| l.from == "lever" && l.text() == "pong");

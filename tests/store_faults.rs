@@ -6,7 +6,7 @@
 mod support;
 use support::*;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -16,8 +16,7 @@ const TOKEN: &str = "store-faults-token-0123456789";
 /// Starts lever with `[http]` on a free port and `store` as its `[store]` section (plus the
 /// `site` target, whose deploy runs `./ship.sh`), and waits until `/healthz` answers.
 fn start(irc_port: u16, store: &str, ship: &str) -> (Lever, u16) {
-    for _ in 0..5 {
-        let http = free_port();
+    let (lever, http, ()) = start_serving_http(|http| {
         let config = bot_config(
             irc_port,
             "",
@@ -27,34 +26,11 @@ fn start(irc_port: u16, store: &str, ship: &str) -> (Lever, u16) {
                  [targets.site]\n[[targets.site.deploy]]\nname = \"ship\"\nrun = [\"./ship.sh\"]\n"
             ),
         );
-        let lever = Lever::start_prepared(&config, |dir| script(dir, "ship.sh", ship));
-        let deadline = Instant::now() + WAIT;
-        let mut lever = lever;
-        loop {
-            if lever.wait_exit(Duration::from_millis(1)).is_some() {
-                break;
-            }
-            if let Ok((200, _)) = try_get(http, "/healthz") {
-                return (lever, http);
-            }
-            assert!(Instant::now() < deadline, "no /healthz:\n{}", lever.log());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-    panic!("lever would not start its HTTP side");
-}
-
-fn script(dir: &Path, name: &str, body: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    let path = dir.join(name);
-    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
-
-/// `GET path`, or an error while nothing listens on `port` yet.
-fn try_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
-    std::net::TcpStream::connect(("127.0.0.1", port))?;
-    Ok(http_request(port, "GET", path, None, ""))
+        let lever = Lever::prepare(&config);
+        lever.script("ship.sh", ship);
+        (lever, ())
+    });
+    (lever, http)
 }
 
 fn place_hold(port: u16, reason: &str) -> (u16, String) {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use super::free_port;
+use super::{free_port, reap_if_exited};
 
 pub struct Daemon {
     /// Where its config, data and log live.
@@ -58,12 +58,7 @@ impl Daemon {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            let exited = self
-                .child
-                .as_mut()
-                .is_some_and(|c| c.try_wait().ok().flatten().is_some());
-            if exited {
-                self.child = None;
+            if reap_if_exited(&mut self.child) {
                 return false;
             }
             if ready(self.port, &self.log()) {

@@ -6,8 +6,6 @@
 //! NICK/USER only), NickServ registration, WHOIS account lookups, and a `bot.toml` builder
 //! that leaves lever's throttle at its defaults.
 
-use std::io::BufReader;
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -332,17 +330,9 @@ fn atheme_conf(dir: &Path, link_port: u16) -> String {
 /// SASL PLAIN if `sasl` is `(account, password)` (and fails unless the server says 903), then
 /// ends negotiation and waits for the welcome.
 pub fn connect_with(port: u16, nick: &str, caps: &[&str], sasl: Option<(&str, &str)>) -> Client {
-    let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to inspircd");
-    stream.set_nodelay(true).ok();
-    let mut client = Client {
-        nick: nick.to_owned(),
-        reader: BufReader::new(stream.try_clone().unwrap()),
-        writer: stream,
-        seen: Vec::new(),
-    };
+    let mut client = Client::open(port, nick);
     client.send("CAP LS 302");
-    client.send(&format!("NICK {nick}"));
-    client.send(&format!("USER {nick} 0 * :test client"));
+    client.send_registration();
     let mut offered: Vec<String> = Vec::new();
     loop {
         let ls = client.expect(|l| l.verb == "CAP" && is_sub(l, "LS"));

@@ -8,11 +8,17 @@
 #![allow(dead_code)] // each test file uses a different part of the rig
 pub mod alertmanager;
 pub mod daemon;
+pub mod http;
 pub mod inspircd;
 pub mod mock_http;
 pub mod prometheus;
 
-use std::io::{BufRead, BufReader, Read, Write};
+#[allow(unused_imports)] // each test file uses a different part of the rig
+pub use http::{
+    exchange, raw_request, read_reply, request, start_serving_http, start_with_http, Reply,
+};
+
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -135,12 +141,7 @@ impl Ngircd {
             if self.log().contains(&listening) {
                 return true;
             }
-            let exited = self
-                .child
-                .as_mut()
-                .is_some_and(|c| c.try_wait().ok().flatten().is_some());
-            if exited {
-                self.child = None;
+            if reap_if_exited(&mut self.child) {
                 return false;
             }
             std::thread::sleep(Duration::from_millis(10));
@@ -177,6 +178,18 @@ impl Drop for Ngircd {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Whether the process in `child` has exited; if so, it is taken out (a server that could not
+/// bind its port, so the caller tries another).
+pub fn reap_if_exited(child: &mut Option<Child>) -> bool {
+    let exited = child
+        .as_mut()
+        .is_some_and(|c| c.try_wait().ok().flatten().is_some());
+    if exited {
+        *child = None;
+    }
+    exited
 }
 
 /// Sends a signal by name (`TERM`, `STOP`, `CONT`) to a process.
@@ -250,18 +263,29 @@ pub struct Client {
 impl Client {
     /// Connects and registers as `nick`.
     pub fn connect(port: u16, nick: &str) -> Client {
-        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to ngircd");
+        let mut client = Client::open(port, nick);
+        client.send_registration();
+        client.expect(|l| l.verb == "001");
+        client
+    }
+
+    /// Connects as `nick` without registering (for a caller that sends `PASS` or `CAP` first).
+    pub fn open(port: u16, nick: &str) -> Client {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the IRC server");
         stream.set_nodelay(true).ok();
-        let mut client = Client {
+        Client {
             nick: nick.to_owned(),
             reader: BufReader::new(stream.try_clone().unwrap()),
             writer: stream,
             seen: Vec::new(),
-        };
-        client.send(&format!("NICK {nick}"));
-        client.send(&format!("USER {nick} 0 * :test client"));
-        client.expect(|l| l.verb == "001");
-        client
+        }
+    }
+
+    /// `NICK` and `USER` for the client's nick.
+    pub fn send_registration(&mut self) {
+        let nick = self.nick.clone();
+        self.send(&format!("NICK {nick}"));
+        self.send(&format!("USER {nick} 0 * :test client"));
     }
 
     pub fn send(&mut self, line: &str) {
@@ -400,8 +424,8 @@ pub fn lever_in_ops(line: &Line) -> bool {
         && line.params.first().is_some_and(|c| c == "#ops")
 }
 
-/// One plain HTTP/1.1 request to lever's HTTP side on `port`, with `Authorization: Bearer`
-/// when a token is given; the status and body.
+/// One request to lever's HTTP side on `port` (the rig's [`request`]), with
+/// `Authorization: Bearer` when a token is given; the status and body.
 pub fn http_request(
     port: u16,
     method: &str,
@@ -409,25 +433,12 @@ pub fn http_request(
     bearer: Option<&str>,
     body: &str,
 ) -> (u16, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to lever's HTTP");
-    let auth = bearer.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: lever\r\n{auth}Content-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("write the request");
-    let mut response = String::new();
-    stream
-        .read_to_string(&mut response)
-        .expect("read the response");
-    let status = response[9..12].parse().expect("a status code");
-    let body = response
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_owned();
-    (status, body)
+    let auth: Vec<(String, String)> = bearer
+        .map(|t| ("Authorization".to_owned(), format!("Bearer {t}")))
+        .into_iter()
+        .collect();
+    let reply = request(port, method, path, &auth, body.as_bytes());
+    (reply.status, reply.body)
 }
 
 /// A `bot.toml` for lever on the test server: plain TCP, throttle off unless `extra` sets it.
@@ -443,53 +454,107 @@ pub fn bot_config(port: u16, extra_irc: &str, rest: &str) -> String {
     )
 }
 
-/// lever's real binary, running `lever run` on a config in a temp folder.
+/// lever's real binary, running `lever run` on `bot.toml` in a temp folder that also holds
+/// what the config needs (step scripts) and its store (`lever.db`). The one way tests and
+/// benches start the binary: [`Lever::prepare`] the folder, put things in it, then
+/// [`Lever::launch`] (again after a stop or a kill: same config, same store, log appended to).
 pub struct Lever {
     pub dir: TempDir,
     child: Option<Child>,
+    /// Added to lever's environment at every launch (after `RUST_LOG=lever=debug`, so it may
+    /// set another level).
+    env: Vec<(String, String)>,
 }
 
 impl Lever {
+    /// A folder with `bot.toml`; lever is not started yet (write the scripts first).
+    pub fn prepare(config: &str) -> Lever {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("bot.toml"), config).expect("write bot.toml");
+        Lever {
+            dir,
+            child: None,
+            env: Vec::new(),
+        }
+    }
+
     pub fn start(config: &str) -> Lever {
         Self::start_with_env(config, &[])
     }
 
     /// Starts lever after `prepare` has put what the config needs (step scripts) in its folder.
-    #[allow(dead_code)]
     pub fn start_prepared(config: &str, prepare: impl FnOnce(&Path)) -> Lever {
-        let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::write(dir.path().join("bot.toml"), config).expect("write bot.toml");
-        prepare(dir.path());
-        let child = spawn_lever(dir.path(), &[]);
-        Lever {
-            dir,
-            child: Some(child),
-        }
+        let mut lever = Self::prepare(config);
+        prepare(lever.dir.path());
+        lever.launch();
+        lever
     }
 
     /// Starts lever with `env` added to its environment (secrets, as operators pass them).
     pub fn start_with_env(config: &str, env: &[(&str, &str)]) -> Lever {
-        let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::write(dir.path().join("bot.toml"), config).expect("write bot.toml");
-        let child = spawn_lever(dir.path(), env);
-        Lever {
-            dir,
-            child: Some(child),
-        }
+        let mut lever = Self::prepare(config);
+        lever.set_env(env);
+        lever.launch();
+        lever
+    }
+
+    /// What every later launch adds to lever's environment.
+    pub fn set_env(&mut self, env: &[(&str, &str)]) {
+        self.env = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+    }
+
+    /// `name` in lever's folder.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes an executable `#!/bin/sh` script `name` into lever's folder.
+    pub fn script(&self, name: &str, body: &str) {
+        script(self.dir.path(), name, body);
+    }
+
+    /// Starts `lever run` on the folder, with no inherited `LEVER_*` variables: only what the
+    /// test sets reaches it.
+    pub fn launch(&mut self) {
+        assert!(self.child.is_none(), "lever is already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path("lever.log"))
+            .expect("log file");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_lever"));
+        command
+            .args(["run", "--config"])
+            .arg(self.path("bot.toml"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        clear_lever_env(&mut command);
+        command
+            .env("RUST_LOG", "lever=debug")
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        self.child = Some(command.spawn().expect("start lever"));
     }
 
     /// Kills lever (SIGKILL, as a crash would) and starts it again on the same folder: same
     /// config, same store, its log appended to.
     pub fn crash_and_restart(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        self.child = Some(spawn_lever(self.dir.path(), &[]));
+        self.kill();
+        self.launch();
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().expect("running").id()
+        self.child.as_ref().expect("lever is running").id()
+    }
+
+    /// Whether lever is still running.
+    pub fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().expect("wait for lever").is_none())
     }
 
     /// Waits up to `within` for lever to exit.
@@ -506,38 +571,78 @@ impl Lever {
         None
     }
 
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("lever.log")).unwrap_or_default()
+    /// Waits (against a hang) for lever to exit, within [`WAIT`]; kills it and fails otherwise.
+    pub fn exits(&mut self) -> ExitStatus {
+        match self.wait_exit(WAIT) {
+            Some(status) => status,
+            None => {
+                self.kill();
+                panic!("lever did not exit within {WAIT:?}:\n{}", self.log())
+            }
+        }
     }
-}
 
-/// `lever run` on `dir/bot.toml`, logging to `dir/lever.log` (appended).
-fn spawn_lever(dir: &Path, env: &[(&str, &str)]) -> Child {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("lever.log"))
-        .expect("log file");
-    Command::new(env!("CARGO_BIN_EXE_lever"))
-        .args(["run", "--config"])
-        .arg(dir.join("bot.toml"))
-        .env("RUST_LOG", "lever=debug")
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("start lever")
-}
+    /// SIGTERM, and lever exits 0.
+    pub fn terminate(&mut self) {
+        signal(self.pid(), "TERM");
+        let status = self.exits();
+        assert!(status.success(), "lever exited non-zero:\n{}", self.log());
+    }
 
-impl Drop for Lever {
-    fn drop(&mut self) {
+    /// `kill -9`: no chance to record or say anything.
+    pub fn kill9(&mut self) {
+        signal(self.pid(), "KILL");
+        assert!(!self.exits().success(), "SIGKILL cannot end in exit 0");
+    }
+
+    /// SIGTERM with `within` to exit, then SIGKILL (benches: a full outbox would take its
+    /// whole flush time).
+    pub fn stop(&mut self, within: Duration) {
+        signal(self.pid(), "TERM");
+        if self.wait_exit(within).is_none() {
+            self.kill();
+        }
+    }
+
+    /// SIGKILL, and the process reaped.
+    pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.path("lever.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Lever {
+    fn drop(&mut self) {
+        self.kill();
         if std::thread::panicking() {
             eprintln!("--- lever log ---\n{}", self.log());
+        }
+    }
+}
+
+/// Writes an executable `#!/bin/sh` script `name` with `body` into `dir`.
+pub fn script(dir: &Path, name: &str, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write script");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+/// Takes every inherited `LEVER_*` variable (any case) out of `command`'s environment.
+fn clear_lever_env(command: &mut Command) {
+    for (key, _) in std::env::vars_os() {
+        if key
+            .to_string_lossy()
+            .to_ascii_uppercase()
+            .starts_with("LEVER_")
+        {
+            command.env_remove(key);
         }
     }
 }
@@ -661,11 +766,7 @@ pub fn lever_in(
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("LEVER_") {
-            command.env_remove(key);
-        }
-    }
+    clear_lever_env(&mut command);
     command.envs(env.iter().copied());
     let mut child = command.spawn().expect("start lever");
     let mut input = child.stdin.take().unwrap();
