@@ -29,6 +29,15 @@ const DEFAULT_CALLS: usize = 500;
 const WARMUP_CALLS: usize = 20;
 const DEFAULT_ENTRIES: usize = 1_000_000;
 
+/// The kinds of the big log's target entries, in turn.
+const KINDS: [LogKind; 5] = [
+    LogKind::StageStarted,
+    LogKind::Staged,
+    LogKind::DeployStarted,
+    LogKind::Deployed,
+    LogKind::Note,
+];
+
 /// The busy targets of the big log, and one rare target with an entry every `RARE_EVERY`.
 const TARGETS: [&str; 5] = ["site", "api", "search", "photos", "uploads"];
 /// (20 entries in a million: the 15 newest reach back 750,000 entries.)
@@ -161,13 +170,7 @@ fn fill(path: &Path, entries: usize) -> rusqlite::Result<()> {
             "INSERT INTO log (at, user, target, kind, text, run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
         let users = ["mygrant", "harmes", "aaron", "cal", "kellan", "ross"];
-        let kinds = [
-            LogKind::StageStarted,
-            LogKind::Staged,
-            LogKind::DeployStarted,
-            LogKind::Deployed,
-            LogKind::Note,
-        ];
+        let kinds = KINDS;
         let now = lever::store::now_ms();
         let start = now - entries as i64 * 60_000;
         for i in 0..entries {
@@ -202,15 +205,7 @@ fn fill(path: &Path, entries: usize) -> rusqlite::Result<()> {
 
 /// The same log as [`fill`] makes, for PostgreSQL, in one statement.
 fn fill_sql(entries: usize) -> String {
-    let kinds = [
-        LogKind::StageStarted,
-        LogKind::Staged,
-        LogKind::DeployStarted,
-        LogKind::Deployed,
-        LogKind::Note,
-    ]
-    .map(|k| format!("'{}'", k.as_str()))
-    .join(", ");
+    let kinds = KINDS.map(|k| format!("'{}'", k.as_str())).join(", ");
     let targets = TARGETS.map(|t| format!("'{t}'")).join(", ");
     let (hold, unhold, note) = (
         LogKind::Hold.as_str(),

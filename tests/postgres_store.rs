@@ -11,30 +11,47 @@ mod postgres;
 
 use std::time::{Duration, Instant};
 
-/// lever on `irc_port` with its store at `url`, `lease` and a `site` target, once it is in
-/// #ops. A lever started after a crash waits for the dead one's lease to end.
-fn lever_on(irc_port: u16, url: &str, lease: &str, client: &mut Client) -> Lever {
-    let config = bot_config(
+/// A fresh database in this run's cluster (its URL and name), an IRC server, and `nick` in
+/// #ops.
+fn setup(nick: &str) -> (String, String, Ngircd, Client) {
+    let url = postgres::shared().database();
+    let db = url.rsplit('/').next().unwrap().to_owned();
+    let server = Ngircd::start();
+    let mut client = Client::connect(server.port, nick);
+    client.join("#ops");
+    (url, db, server, client)
+}
+
+/// lever's config: its store at `url` with `lease`, and a `site` target whose deploy is one
+/// step, `step`, running `argv` (TOML).
+fn pg_config(irc_port: u16, url: &str, lease: &str, step: &str, argv: &str) -> String {
+    bot_config(
         irc_port,
         "",
         &format!(
             "[store]\nurl = \"{url}\"\nlease = \"{lease}\"\nlock_wait = \"1s\"\n\
-             [targets.site]\n[[targets.site.deploy]]\nname = \"ship\"\nrun = [\"true\"]\n"
+             [targets.site]\n[[targets.site.deploy]]\nname = \"{step}\"\nrun = {argv}\n"
         ),
-    );
-    let lever = Lever::start(&config);
-    client.expect(|l| l.verb == "JOIN" && l.from == "lever" && l.text() == "#ops");
+    )
+}
+
+/// Whether `line` is a lever (any of its nicks) joining #ops.
+fn lever_joined(line: &Line) -> bool {
+    line.verb == "JOIN" && line.from.starts_with("lever") && line.text() == "#ops"
+}
+
+/// lever on `irc_port` with its store at `url`, `lease` and a `site` target, once it is in
+/// #ops. A lever started after a crash waits for the dead one's lease to end.
+fn lever_on(irc_port: u16, url: &str, lease: &str, client: &mut Client) -> Lever {
+    let lever = Lever::start(&pg_config(irc_port, url, lease, "ship", r#"["true"]"#));
+    client.expect(lever_joined);
     lever
 }
 
 #[test]
 fn a_hold_in_postgres_outlives_the_host_lever_ran_on() {
     let cluster = postgres::shared();
-    let url = cluster.database();
-    let db = url.rsplit('/').next().unwrap().to_owned();
-    let server = Ngircd::start();
-    let mut alice = Client::connect(server.port, "alice");
-    alice.join("#ops");
+    let (url, db, server, mut alice) = setup("alice");
     let mut carol = Client::connect(server.port, "carol");
     carol.join("#ops");
 
@@ -138,11 +155,7 @@ fn a_database_down_or_frozen_gets_a_clear_answer_in_time_and_lever_carries_on() 
 #[test]
 fn lever_store_copy_moves_a_file_store_into_postgres_and_refuses_to_mix_two() {
     let cluster = postgres::shared();
-    let url = cluster.database();
-    let db = url.rsplit('/').next().unwrap().to_owned();
-    let server = Ngircd::start();
-    let mut dana = Client::connect(server.port, "dana");
-    dana.join("#ops");
+    let (url, db, server, mut dana) = setup("dana");
 
     // A lever on its SQLite file, with a hold and a log.
     let config = bot_config(
@@ -203,20 +216,9 @@ fn lever_store_copy_moves_a_file_store_into_postgres_and_refuses_to_mix_two() {
 #[test]
 fn of_two_levers_on_one_store_one_speaks_and_the_other_takes_over_when_it_dies() {
     let cluster = postgres::shared();
-    let url = cluster.database();
-    let db = url.rsplit('/').next().unwrap().to_owned();
-    let server = Ngircd::start();
-    let mut erin = Client::connect(server.port, "erin");
-    erin.join("#ops");
-    let config = bot_config(
-        server.port,
-        "",
-        &format!(
-            "[store]\nurl = \"{url}\"\nlease = \"3s\"\nlock_wait = \"1s\"\n\
-             [targets.site]\n[[targets.site.deploy]]\nname = \"ship\"\nrun = [\"true\"]\n"
-        ),
-    );
-    let joined = |l: &Line| l.verb == "JOIN" && l.from.starts_with("lever") && l.text() == "#ops";
+    let (url, db, server, mut erin) = setup("erin");
+    let config = pg_config(server.port, &url, "3s", "ship", r#"["true"]"#);
+    let joined = lever_joined;
     let mut a = Lever::start_with_env(&config, &[("LEVER_STORE__NODE", "host-a")]);
     erin.expect(joined);
     let b = Lever::start_with_env(&config, &[("LEVER_STORE__NODE", "host-b")]);
@@ -292,20 +294,9 @@ fn of_two_levers_on_one_store_one_speaks_and_the_other_takes_over_when_it_dies()
 #[test]
 fn a_lever_paused_past_its_lease_wakes_after_the_takeover_and_says_and_writes_nothing() {
     let cluster = postgres::shared();
-    let url = cluster.database();
-    let db = url.rsplit('/').next().unwrap().to_owned();
-    let server = Ngircd::start();
-    let mut finn = Client::connect(server.port, "finn");
-    finn.join("#ops");
-    let config = bot_config(
-        server.port,
-        "",
-        &format!(
-            "[store]\nurl = \"{url}\"\nlease = \"3s\"\nlock_wait = \"1s\"\n\
-             [targets.site]\n[[targets.site.deploy]]\nname = \"ship\"\nrun = [\"true\"]\n"
-        ),
-    );
-    let joined = |l: &Line| l.verb == "JOIN" && l.from.starts_with("lever") && l.text() == "#ops";
+    let (url, db, server, mut finn) = setup("finn");
+    let config = pg_config(server.port, &url, "3s", "ship", r#"["true"]"#);
+    let joined = lever_joined;
     let mut a = Lever::start_with_env(&config, &[("LEVER_STORE__NODE", "host-a")]);
     let a_nick = finn.expect(joined).from;
     let _b = Lever::start_with_env(&config, &[("LEVER_STORE__NODE", "host-b")]);
@@ -362,20 +353,9 @@ fn a_lever_paused_past_its_lease_wakes_after_the_takeover_and_says_and_writes_no
 #[test]
 fn a_deploy_cut_off_by_the_death_of_the_active_is_announced_interrupted_once_by_the_new_one() {
     let cluster = postgres::shared();
-    let url = cluster.database();
-    let db = url.rsplit('/').next().unwrap().to_owned();
-    let server = Ngircd::start();
-    let mut gwen = Client::connect(server.port, "gwen");
-    gwen.join("#ops");
-    let config = bot_config(
-        server.port,
-        "",
-        &format!(
-            "[store]\nurl = \"{url}\"\nlease = \"3s\"\nlock_wait = \"1s\"\n\
-             [targets.site]\n[[targets.site.deploy]]\nname = \"rollout\"\nrun = [\"sleep\", \"60\"]\n"
-        ),
-    );
-    let joined = |l: &Line| l.verb == "JOIN" && l.from.starts_with("lever") && l.text() == "#ops";
+    let (url, db, server, mut gwen) = setup("gwen");
+    let config = pg_config(server.port, &url, "3s", "rollout", r#"["sleep", "60"]"#);
+    let joined = lever_joined;
     let mut a = Lever::start_with_env(&config, &[("LEVER_STORE__NODE", "host-a")]);
     gwen.expect(joined);
     let _b = Lever::start_with_env(&config, &[("LEVER_STORE__NODE", "host-b")]);

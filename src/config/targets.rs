@@ -66,10 +66,13 @@ impl StoreConfig {
 
     /// Checks that `url`, when set, is a PostgreSQL URL.
     pub(super) fn validate(&self) -> Result<(), Invalid> {
-        if self.lease < Duration::from_secs(3) || self.lease > Duration::from_secs(600) {
+        // The lease matters only to levers sharing a PostgreSQL store.
+        let shared = self.url.is_some();
+        if shared && (self.lease < Duration::from_secs(3) || self.lease > Duration::from_secs(600))
+        {
             return Err(Invalid::new("store.lease", "must be between 3s and 10m"));
         }
-        if self.lease < self.lock_wait * 2 {
+        if shared && self.lease < self.lock_wait * 2 {
             return Err(Invalid::new(
                 "store.lease",
                 "must be at least twice store.lock_wait, so a renewal that waits still ends in time",

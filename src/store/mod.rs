@@ -313,10 +313,16 @@ impl Store {
     /// Checks that a write would succeed now (for readiness checks), fast: the disk has room
     /// and a real write commits within a short wait.
     pub fn check_writable(&self) -> Result<(), StoreError> {
-        let deadline = self.deadline(PROBE_WAIT);
-        crate::infra::blocking::off_runtime(|| match &self.engine {
-            Engine::Sqlite(e) => e.check_writable(deadline, PROBE_WAIT),
-            Engine::Postgres(e) => e.check_writable(deadline, PROBE_WAIT),
+        if let Engine::Sqlite(e) = &self.engine {
+            e.check_disk()?;
+        }
+        self.write_within(PROBE_WAIT, |db| {
+            db.execute(
+                "INSERT INTO probe (id, at) VALUES (1, ?1)
+                 ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+                sql::params![now_ms()],
+            )?;
+            Ok(())
         })
     }
 }

@@ -16,7 +16,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls, Statement, Transaction};
 
 use super::sql::{self, params, Db, Row, Value};
-use super::{now_ms, StoreError};
+use super::StoreError;
 
 /// The schema, equal to the SQLite schema after its migrations (`sqlite.rs`); later
 /// migrations are added to both, numbered alike.
@@ -190,29 +190,7 @@ impl Postgres {
         waited: Duration,
         op: impl FnOnce(&mut dyn Db) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        self.with(
-            &self.writer,
-            deadline,
-            waited,
-            |call, client, statements| {
-                let tx = call.run(client.transaction())?;
-                // The server gives up in time too, so a lock it waits for is not held on.
-                let ms = deadline
-                    .saturating_duration_since(Instant::now())
-                    .as_millis()
-                    .max(1);
-                call.run(tx.batch_execute(&format!(
-                    "SET LOCAL statement_timeout = {ms}; SET LOCAL lock_timeout = {ms}"
-                )))?;
-                let value = op(&mut PgDb {
-                    call,
-                    on: On::Tx(&tx),
-                    statements,
-                })?;
-                call.run(tx.commit())?;
-                Ok(value)
-            },
-        )
+        self.run(true, deadline, waited, op)
     }
 
     /// Runs `op` on the read connection, by `deadline`.
@@ -222,18 +200,44 @@ impl Postgres {
         waited: Duration,
         op: impl FnOnce(&mut dyn Db) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        self.with(
-            &self.reader,
-            deadline,
-            waited,
-            |call, client, statements| {
-                op(&mut PgDb {
+        self.run(false, deadline, waited, op)
+    }
+
+    /// A write (one transaction on the write connection) or a read (on the read connection).
+    fn run<T>(
+        &self,
+        write: bool,
+        deadline: Instant,
+        waited: Duration,
+        op: impl FnOnce(&mut dyn Db) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let conn = if write { &self.writer } else { &self.reader };
+        self.with(conn, deadline, waited, |call, client, statements| {
+            if !write {
+                let on = On::Client(client);
+                return op(&mut PgDb {
                     call,
-                    on: On::Client(client),
+                    on,
                     statements,
-                })
-            },
-        )
+                });
+            }
+            let tx = call.run(client.transaction())?;
+            // The server gives up in time too, so a lock it waits for is not held on.
+            let ms = deadline
+                .saturating_duration_since(Instant::now())
+                .as_millis()
+                .max(1);
+            call.run(tx.batch_execute(&format!(
+                "SET LOCAL statement_timeout = {ms}; SET LOCAL lock_timeout = {ms}"
+            )))?;
+            let value = op(&mut PgDb {
+                call,
+                on: On::Tx(&tx),
+                statements,
+            })?;
+            call.run(tx.commit())?;
+            Ok(value)
+        })
     }
 
     fn with<T>(
@@ -325,18 +329,6 @@ impl Postgres {
                 )?;
                 tracing::info!(store = %self.shown, version, "store schema migrated");
             }
-            Ok(())
-        })
-    }
-
-    /// Checks that a write would succeed now: a real write commits by `deadline`.
-    pub fn check_writable(&self, deadline: Instant, waited: Duration) -> Result<(), StoreError> {
-        self.write(deadline, waited, |db| {
-            db.execute(
-                "INSERT INTO probe (id, at) VALUES (1, ?1)
-                 ON CONFLICT (id) DO UPDATE SET at = excluded.at",
-                params![now_ms()],
-            )?;
             Ok(())
         })
     }

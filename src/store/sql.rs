@@ -164,20 +164,7 @@ impl rusqlite::ToSql for Value {
     }
 }
 
-impl Db for rusqlite::Connection {
-    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
-        sqlite_execute(self, sql, params)
-    }
-
-    fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
-        Ok(self.execute_batch(sql)?)
-    }
-
-    fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
-        sqlite_query(self, sql, params)
-    }
-}
-
+/// SQLite's reads and writes alike run in a transaction (a read sees one snapshot).
 impl Db for rusqlite::Transaction<'_> {
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
         sqlite_execute(self, sql, params)

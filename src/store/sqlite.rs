@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use rusqlite::Connection;
 
-use super::sql::{params, Db};
-use super::{now_ms, StoreError};
+use super::sql::Db;
+use super::StoreError;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts how many ran. The
 /// PostgreSQL schema (`postgres.rs`) is kept equal to the last of these.
@@ -152,12 +152,7 @@ impl Sqlite {
         waited: Duration,
         op: impl FnOnce(&mut dyn Db) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        self.with(&self.writer, deadline, waited, |conn| {
-            let mut tx = conn.transaction()?;
-            let value = op(&mut tx)?;
-            tx.commit()?;
-            Ok(value)
-        })
+        self.with(&self.writer, deadline, waited, op)
     }
 
     /// Runs `op` on the read connection, by `deadline`.
@@ -168,15 +163,16 @@ impl Sqlite {
         op: impl FnOnce(&mut dyn Db) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let conn = self.reader.as_ref().unwrap_or(&self.writer);
-        self.with(conn, deadline, waited, |conn| op(conn))
+        self.with(conn, deadline, waited, op)
     }
 
+    /// Runs `op` in one transaction on `conn` (a read sees one snapshot).
     fn with<T>(
         &self,
         conn: &Mutex<Connection>,
         deadline: Instant,
         waited: Duration,
-        op: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+        op: impl FnOnce(&mut dyn Db) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         // The time may go waiting behind other store work, itself waiting for the lock.
         let Some(mut conn) = conn.try_lock_until(deadline) else {
@@ -187,7 +183,13 @@ impl Sqlite {
             return Err(self.locked(waited));
         }
         conn.busy_timeout(left)?;
-        op(&mut conn).map_err(|e| self.classify(e, waited))
+        let run = |conn: &mut Connection| {
+            let mut tx = conn.transaction()?;
+            let value = op(&mut tx)?;
+            tx.commit()?;
+            Ok(value)
+        };
+        run(&mut conn).map_err(|e| self.classify(e, waited))
     }
 
     /// Names the two failures an operator can fix: a file another process locks, a full disk.
@@ -237,20 +239,12 @@ impl Sqlite {
         Ok(())
     }
 
-    /// Checks that a write would succeed now: the disk has room and a real write commits by
-    /// `deadline`.
-    pub fn check_writable(&self, deadline: Instant, waited: Duration) -> Result<(), StoreError> {
-        if self.free_bytes().is_some_and(|free| free < MIN_FREE_BYTES) {
-            return Err(self.full());
+    /// Whether the disk holding the file has room for a hold or a run's end.
+    pub fn check_disk(&self) -> Result<(), StoreError> {
+        match self.free_bytes() {
+            Some(free) if free < MIN_FREE_BYTES => Err(self.full()),
+            _ => Ok(()),
         }
-        self.write(deadline, waited, |db| {
-            db.execute(
-                "INSERT INTO probe (id, at) VALUES (1, ?1)
-                 ON CONFLICT (id) DO UPDATE SET at = excluded.at",
-                params![now_ms()],
-            )?;
-            Ok(())
-        })
     }
 
     /// Bytes free to lever on the disk holding the store, if the file is on one.
