@@ -25,15 +25,8 @@ pub fn open(config: std::sync::Arc<crate::config::Config>) -> Result<Arc<Bot>, S
     let store = Bot::open_store(&config).map_err(|e| e.to_string())?;
     if config.store.url.is_some() {
         let node = config.store.node_name();
-        match store.claim_lease(&node, config.store.lease) {
-            Ok(crate::store::lease::Claim::Active { epoch, .. }) => {
-                let fence = crate::store::lease::Fence { node, epoch };
-                store.fence(Some(fence.clone()));
-                let held = super::leader::Held {
-                    fence,
-                    from: None,
-                    sure_until: std::time::Instant::now() + config.store.lease / 2,
-                };
+        match super::leader::claim(&store, &node, config.store.lease) {
+            Ok(Ok(held)) => {
                 let (store, lease) = (store.clone(), config.store.lease);
                 tokio::spawn(async move {
                     let lost = super::leader::keep(&store, held, lease, |_| {}).await;
@@ -41,7 +34,7 @@ pub fn open(config: std::sync::Arc<crate::config::Config>) -> Result<Arc<Bot>, S
                     tracing::error!(reason = %lost, "the console lost the lease");
                 });
             }
-            Ok(crate::store::lease::Claim::Standby { holder, .. }) => {
+            Ok(Err((holder, _))) => {
                 return Err(format!(
                     "another lever ({holder}) is active on this store; the console does not act beside it (stop it, or use the channel)"
                 ))

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::store::lease::{Claim, Fence};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// The lease this lever holds.
 #[derive(Debug, Clone)]
@@ -29,25 +29,42 @@ fn margin(lease: Duration) -> Duration {
     lease / 5
 }
 
-/// Waits as standby until this node holds the lease.
+/// Asks once for the lease: held (and the store fenced with it), or the holder's name and
+/// epoch.
+pub fn claim(
+    store: &Store,
+    node: &str,
+    lease: Duration,
+) -> Result<Result<Held, (String, i64)>, StoreError> {
+    // The lease is counted from before the claim was sent: never later than the database.
+    let asked = Instant::now();
+    Ok(match store.claim_lease(node, lease)? {
+        Claim::Active { epoch, from } => {
+            let fence = Fence {
+                node: node.to_owned(),
+                epoch,
+            };
+            store.fence(Some(fence.clone()));
+            Ok(Held {
+                fence,
+                from,
+                sure_until: asked + lease - margin(lease),
+            })
+        }
+        Claim::Standby { holder, epoch } => Err((holder, epoch)),
+    })
+}
+
+/// Waits as standby until this node holds the lease (its store then fenced with it).
 pub async fn acquire(store: &Arc<Store>, node: &str, lease: Duration) -> Held {
     let mut said: Option<String> = None;
     loop {
-        // The lease is counted from before the claim was sent: never later than the database.
-        let asked = Instant::now();
-        match store.claim_lease(node, lease) {
-            Ok(Claim::Active { epoch, from }) => {
-                tracing::info!(node, epoch, from = ?from, "active: this lever holds the lease");
-                return Held {
-                    fence: Fence {
-                        node: node.to_owned(),
-                        epoch,
-                    },
-                    from,
-                    sure_until: asked + lease - margin(lease),
-                };
+        match claim(store, node, lease) {
+            Ok(Ok(held)) => {
+                tracing::info!(node, epoch = held.fence.epoch, from = ?held.from, "active: this lever holds the lease");
+                return held;
             }
-            Ok(Claim::Standby { holder, epoch }) => {
+            Ok(Err((holder, epoch))) => {
                 let now = format!("{holder} in epoch {epoch}");
                 if said.as_ref() != Some(&now) {
                     tracing::info!(node, active = %holder, epoch, "standby: another lever is active; waiting to take over");

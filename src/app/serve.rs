@@ -19,9 +19,7 @@ pub async fn run(config: Arc<Config>) -> Result<(), StartError> {
     let held = match &config.store.url {
         Some(_) => {
             let node = config.store.node_name();
-            let held = super::leader::acquire(&store, &node, config.store.lease).await;
-            store.fence(Some(held.fence.clone()));
-            Some(held)
+            Some(super::leader::acquire(&store, &node, config.store.lease).await)
         }
         None => None,
     };
