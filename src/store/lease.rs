@@ -129,12 +129,9 @@ impl Store {
     }
 
     fn needs_postgres(&self) -> Result<(), StoreError> {
-        match self.engine() {
-            "postgres" => Ok(()),
-            _ => Err(StoreError::Corrupt(
-                "a lease needs a PostgreSQL store ([store] url): several levers share only that"
-                    .into(),
-            )),
+        match self.is_shared() {
+            true => Ok(()),
+            false => Err(StoreError::NotShared),
         }
     }
 }

@@ -83,6 +83,8 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("store: {}", postgres::describe(.0))]
     Postgres(#[from] tokio_postgres::Error),
+    #[error("a lease needs a PostgreSQL store ([store] url): several levers share only that")]
+    NotShared,
     /// A row that does not read as what lever wrote.
     #[error("store: unexpected data: {0}")]
     Corrupt(String),
@@ -198,6 +200,11 @@ impl Store {
             Engine::Sqlite(e) => e.path().display().to_string(),
             Engine::Postgres(e) => e.shown().to_owned(),
         }
+    }
+
+    /// Whether other levers may share this store (PostgreSQL), so a lease decides who acts.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.engine, Engine::Postgres(_))
     }
 
     /// "sqlite" or "postgres".
