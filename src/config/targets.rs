@@ -467,4 +467,39 @@ mod tests {
             bad.message
         );
     }
+
+    #[test]
+    fn a_lease_fits_between_its_bounds_and_twice_the_lock_wait() {
+        let shared = |lease: u64, node: Option<&str>| StoreConfig {
+            url: Some("postgres://lever@db/lever".into()),
+            lease: Duration::from_secs(lease),
+            node: node.map(str::to_owned),
+            ..StoreConfig::default()
+        };
+        assert_eq!(shared(15, Some("host-a")).validate(), Ok(()));
+        assert_eq!(
+            shared(2, None).validate(),
+            Err(Invalid::new("store.lease", "must be between 3s and 10m"))
+        );
+        assert_eq!(
+            shared(3, None).validate(),
+            Err(Invalid::new(
+                "store.lease",
+                "must be at least twice store.lock_wait, so a renewal that waits still ends in time"
+            ))
+        );
+        assert_eq!(
+            shared(15, Some("host a")).validate(),
+            Err(Invalid::new(
+                "store.node",
+                "must be one word of at most 64 characters"
+            ))
+        );
+        // Without a url the lease is not used, so not checked.
+        let file = StoreConfig {
+            lease: Duration::from_secs(1),
+            ..StoreConfig::default()
+        };
+        assert_eq!(file.validate(), Ok(()));
+    }
 }
