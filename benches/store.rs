@@ -253,6 +253,7 @@ fn time_appends(store: &Store, warmup: usize, count: usize, note: &str) -> Sprea
         kind: LogKind::Note,
         text,
         run_id: None,
+        announce: true,
     };
     for _ in 0..warmup {
         store.append_log(&entry).expect("append");

@@ -6,11 +6,13 @@
 //! (`tests/layers.rs` checks it).
 //!
 //! ```text
-//!  app/       the front ends: serve (`lever run`: IRC + HTTP until a signal), console
+//!  app/       the front ends: serve (`lever run`: IRC + HTTP until a signal), console;
+//!             leader (active and standby among levers sharing a store)
 //!  http/      hooks in (deploys, builds, alerts), JSON API, /metrics, health; HMAC auth
 //!  commands/  the list of commands, the dispatcher, one file per command (parse, then run);
 //!             plugin: a command answered by a plugin
-//!  bot/       the services every command shares, built and wired at start
+//!  bot/       the services every command shares, built and wired at start; role (alone,
+//!             active or standby)
 //!  plugins/   executables that declare commands: scan, manifest, run one, reply lines
 //!  metrics/   Prometheus/Graphite queries, sparklines, deploy markers and watches, !stats
 //!  alerts/    Alertmanager notifications (de-dup, caps, routes, auto-hold) and its API
@@ -25,7 +27,8 @@
 //!  process/   child processes in groups of their own, tied to lever's life, bounded output
 //!  infra/     blocking (waits off the runtime), activity (work in flight), http_client
 //!  chat/      the chat contract: message (who said what, where), mask (IRC names), outbox
-//!             (ordered, bounded, fair), text (what may go on the wire)
+//!             (ordered, bounded, fair), claim (said by one lever, once), text (what may go
+//!             on the wire)
 //! ```
 //!
 //! Rules that keep it simple: the IRC read loop never waits on a handler (each command runs in

@@ -337,7 +337,10 @@ fn piped_console_survives_invalid_utf8() {
 #[test]
 fn without_a_config_the_built_in_example_is_used() {
     let empty = tempfile::tempdir().unwrap();
-    let out = lever_in(empty.path(), &["console"], &[], b"!ping\n");
+    // Its store goes to a data folder of the test's own, not the user's.
+    let data = tempfile::tempdir().unwrap();
+    let data_home = [("XDG_DATA_HOME", data.path().to_str().unwrap())];
+    let out = lever_in(empty.path(), &["console"], &data_home, b"!ping\n");
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
     assert_eq!(stdout(&out), "pong\n");
     let out = lever_in(empty.path(), &["check"], &[], b"");

@@ -554,13 +554,18 @@ fn a_console_without_channels_still_shows_the_runs_it_starts() {
 
 /// `lever console` with no bot.toml uses the built-in copy of the shipped example; its target
 /// must work there too, as the README's "needs nothing else" promises.
-/// FAILS (lever bug): the built-in config's steps are `./steps/act.sh`, resolved against the
-/// working directory, which has no steps/: `!stage` fails at once with `cannot run
-/// <cwd>/./steps/act.sh: No such file or directory`.
+/// Its store and steps go to a data folder of the test's own, not the user's.
 #[test]
 fn the_built_in_example_stages_from_an_empty_folder() {
     let empty = tempfile::tempdir().unwrap();
-    let out = ok(&lever_in(empty.path(), &["console"], &[], b"!stage\n"));
+    let data = tempfile::tempdir().unwrap();
+    let data_home = [("XDG_DATA_HOME", data.path().to_str().unwrap())];
+    let out = ok(&lever_in(
+        empty.path(),
+        &["console"],
+        &data_home,
+        b"!stage\n",
+    ));
     let re = Regex::new(&format!(r"(?m)^site staged by harmes in {DUR}: r\d+")).unwrap();
     assert!(
         re.is_match(&out),

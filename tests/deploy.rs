@@ -302,6 +302,73 @@ fn holds_and_the_log_survive_a_restart() {
     bob.pong();
 }
 
+#[test]
+fn a_hold_stored_but_not_yet_said_when_lever_is_killed_is_said_once_after_the_restart() {
+    let (server, [mut alice, mut bob]) = members(["alice", "bob"]);
+    let mut bot = Lever::prepare(&quick_site(server.port, ""));
+    // At one line an hour after registering, nothing lever queues goes out (and its alert caps
+    // must fit that pace).
+    bot.set_env(&[
+        ("LEVER_IRC__BURST", "1"),
+        ("LEVER_IRC__LINE_INTERVAL", "1h"),
+        ("LEVER_ALERTS__LINES_PER_MINUTE", "1"),
+        ("LEVER_ALERTS__LINES_PER_GROUP", "1"),
+    ]);
+    bot.launch();
+    sees_lever_join(&mut bob);
+    alice.say_ops("!hold site payments outage");
+    alice.say_ops("!stage site");
+    let db = bot.path("lever.db");
+    let pending = || {
+        let db = rusqlite::Connection::open(&db).unwrap();
+        db.query_row("SELECT count(*) FROM log WHERE pending = 1", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .unwrap()
+    };
+    let deadline = Instant::now() + WAIT;
+    while pending() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the hold and the stage never reached the log:\n{}",
+            bot.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        bob.collect_for(Duration::from_millis(300), lever_in_ops)
+            .is_empty(),
+        "nothing said yet"
+    );
+
+    bot.kill9();
+    bot.set_env(&[]);
+    bot.launch();
+    sees_lever_join(&mut bob);
+    let said: Vec<String> = bob
+        .collect_for(Duration::from_secs(2), lever_in_ops)
+        .into_iter()
+        .map(|l| l.text().to_owned())
+        .collect();
+    let template =
+        |what: &str| format!("[{{time}}] [alice] {what} (not announced before lever stopped)");
+    assert_eq!(said.len(), 3, "{said:?}");
+    like(
+        &said[0],
+        &template("NO DEPLOY PLEASE: site (payments outage)"),
+    );
+    like(&said[1], &template("starting stage of site..."));
+    like(&said[2], &template("site staged{*}"));
+    assert_eq!(pending(), 0, "each marked said");
+
+    // Said once: a third start says nothing of them.
+    bot.terminate();
+    bot.launch();
+    sees_lever_join(&mut bob);
+    bob.say_ops("!ping");
+    assert_eq!(bob.lever_says(), "pong", "and nothing before it");
+}
+
 // ---------------------------------------------------------------------------------------------
 // 3. Nothing anyone types reaches a shell.
 

@@ -265,15 +265,28 @@ fn text_of(value: &Value) -> &str {
 #[test]
 fn healthz_is_ok_and_readyz_follows_irc_registration() {
     let rig = Rig::start("");
-    let health = rig.get("/healthz");
-    assert_eq!((health.status, health.body.as_str()), (200, "ok\n"));
+    let health = rig.get("/healthz").expect(200);
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["role"], "active", "alone on its store, lever acts");
+    assert_eq!(
+        health["epoch"],
+        Value::Null,
+        "no lease without a shared store"
+    );
+    assert!(
+        health["node"].as_str().is_some_and(|n| !n.is_empty()),
+        "{health}"
+    );
     let ready = rig.get("/readyz");
     assert_eq!(ready.expect(200), json!({"ready": true, "why": []}));
 
     // Pointed at a port where no IRC server listens, lever never registers: alive, not ready.
     let dead_irc = free_port();
     let (lever, http) = start_lever(dead_irc, "");
-    assert_eq!(request(http, "GET", "/healthz", &[], b"").body, "ok\n");
+    assert_eq!(
+        request(http, "GET", "/healthz", &[], b"").expect(200)["status"],
+        "ok"
+    );
     let not_ready = request(http, "GET", "/readyz", &[], b"");
     assert_eq!(
         not_ready.expect(503),

@@ -268,8 +268,9 @@ fn of_two_levers_on_one_store_one_speaks_and_the_other_takes_over_when_it_dies()
     assert!(a.wait_exit(WAIT).is_some());
     erin.expect_within(Duration::from_secs(20), joined);
     assert_eq!(
-        erin.lever_says_within(WAIT, "lever is back"),
-        "lever is back (on host-b, took over from host-a)"
+        erin.lever_says(),
+        "lever is back (on host-b, took over from host-a)",
+        "and the hold host-a said is not said again"
     );
     assert_eq!(
         cluster.psql(&db, "SELECT node || ' ' || epoch FROM lever_lease"),
@@ -278,6 +279,7 @@ fn of_two_levers_on_one_store_one_speaks_and_the_other_takes_over_when_it_dies()
     erin.say_ops("!status site");
     let status = erin.lever_says_within(WAIT, "site:");
     assert!(status.starts_with("site: HELD by erin since "), "{status}");
+    assert_eq!(erin.lever_says(), "answered by lever on host-b (epoch 2)");
     erin.say_ops("!version");
     let version = erin.lever_says_within(WAIT, "lever ");
     assert!(version.ends_with(", on host-b (epoch 2)"), "{version}");
@@ -288,6 +290,168 @@ fn of_two_levers_on_one_store_one_speaks_and_the_other_takes_over_when_it_dies()
             .contains("lever is back"))
             .is_empty(),
         "said once"
+    );
+}
+
+#[test]
+fn what_the_active_stored_but_had_not_said_when_it_died_is_said_once_by_the_next() {
+    let cluster = postgres::shared();
+    let (url, db, server, mut ivan) = setup("ivan");
+    let config = pg_config(server.port, &url, "3s", "ship", r#"["true"]"#);
+    // host-a says nothing after registering: one line an hour (its alert caps fit that pace).
+    let mut a = Lever::start_with_env(
+        &config,
+        &[
+            ("LEVER_STORE__NODE", "host-a"),
+            ("LEVER_IRC__BURST", "1"),
+            ("LEVER_IRC__LINE_INTERVAL", "1h"),
+            ("LEVER_ALERTS__LINES_PER_MINUTE", "1"),
+            ("LEVER_ALERTS__LINES_PER_GROUP", "1"),
+        ],
+    );
+    ivan.expect(lever_joined);
+    let _b = Lever::start_with_env(&config, &[("LEVER_STORE__NODE", "host-b")]);
+    ivan.say_ops("!hold site said by the next");
+    let pending = || cluster.psql(&db, "SELECT count(*) FROM log WHERE pending = 1");
+    let deadline = Instant::now() + WAIT;
+    while pending() != "1" {
+        assert!(
+            Instant::now() < deadline,
+            "the hold never reached the log:\n{}",
+            a.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    signal(a.pid(), "KILL");
+    assert!(a.wait_exit(WAIT).is_some());
+    ivan.expect_within(Duration::from_secs(20), lever_joined);
+    let said: Vec<String> = ivan
+        .collect_for(Duration::from_secs(3), lever_in_ops)
+        .into_iter()
+        .map(|l| l.text().to_owned())
+        .collect();
+    assert_eq!(said.len(), 2, "{said:?}");
+    assert_eq!(said[0], "lever is back (on host-b, took over from host-a)");
+    like(
+        &said[1],
+        "[{time}] [ivan] NO DEPLOY PLEASE: site (said by the next) (not announced before lever stopped)",
+    );
+    assert_eq!(pending(), "0");
+    ivan.say_ops("!status site");
+    let status = ivan.lever_says();
+    assert!(status.starts_with("site: HELD by ivan since "), "{status}");
+}
+
+const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+
+/// A lever named `node` on `url` with `[http]` on a free port, its HTTP side answering.
+fn lever_with_http(irc_port: u16, url: &str, node: &str) -> (Lever, u16) {
+    let (lever, http, ()) = start_serving_http(|http| {
+        let config = pg_config(irc_port, url, "3s", "ship", r#"["true"]"#)
+            + &format!("[http]\nlisten = \"127.0.0.1:{http}\"\ntoken = \"{TOKEN}\"\n");
+        let mut lever = Lever::prepare(&config);
+        lever.set_env(&[("LEVER_STORE__NODE", node)]);
+        (lever, ())
+    });
+    (lever, http)
+}
+
+fn json(body: &str) -> serde_json::Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+#[test]
+fn a_standby_serves_reads_sends_writers_to_the_active_and_takes_over_its_http_side() {
+    let (url, _db, server, mut jill) = setup("jill");
+    let (mut a, http_a) = lever_with_http(server.port, &url, "host-a");
+    jill.expect(lever_joined);
+    let (_b, http_b) = lever_with_http(server.port, &url, "host-b");
+    let get = |port, path| {
+        let (status, body) = http_request(port, "GET", path, None, "");
+        (status, json(&body))
+    };
+    // host-b has seen host-a holding the lease once it names it.
+    let deadline = Instant::now() + WAIT;
+    while get(http_b, "/healthz").1["active"].is_null() {
+        assert!(Instant::now() < deadline, "host-b never saw host-a active");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (_, health_a) = get(http_a, "/healthz");
+    assert_eq!(
+        health_a,
+        serde_json::json!({"status": "ok", "role": "active", "node": "host-a", "epoch": 1})
+    );
+    let (_, health_b) = get(http_b, "/healthz");
+    let url_a = format!("http://127.0.0.1:{http_a}");
+    assert_eq!(
+        health_b,
+        serde_json::json!({"status": "ok", "role": "standby", "node": "host-b", "epoch": null,
+                           "active": {"node": "host-a", "epoch": 1, "url": url_a}})
+    );
+    assert_eq!(get(http_a, "/readyz").0, 200);
+    let (status, ready_b) = get(http_b, "/readyz");
+    assert_eq!(status, 503);
+    assert_eq!(ready_b["why"][0], "a standby: the active lever is host-a");
+
+    // A hold placed through the active is read through the standby, from the shared store.
+    let hold = r#"{"target": "site", "reason": "schema change", "by": "jill"}"#;
+    let (status, body) = http_request(http_a, "POST", "/api/v1/holds", Some(TOKEN), hold);
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        jill.lever_says(),
+        "NO DEPLOY PLEASE: site held by jill (schema change)"
+    );
+    let (status, holds) = get(http_b, "/api/v1/holds");
+    assert_eq!(status, 200);
+    assert_eq!(holds["holds"][0]["reason"], "schema change", "{holds}");
+    // A write on the standby is refused, naming the active.
+    let lift = "/api/v1/holds/site?by=jill";
+    let (status, body) = http_request(http_b, "DELETE", lift, Some(TOKEN), "");
+    assert_eq!(status, 503);
+    let refused = json(&body);
+    assert_eq!(
+        refused["error"],
+        format!(
+            "this lever (host-b) is a standby: send writes to the active lever, host-a at {url_a}"
+        )
+    );
+    assert_eq!(refused["active"]["url"], url_a);
+    let metrics = |port| http_request(port, "GET", "/metrics", None, "").1;
+    assert!(
+        metrics(http_a).contains("lever_active{node=\"host-a\"} 1"),
+        "{}",
+        metrics(http_a)
+    );
+    assert!(
+        metrics(http_a).contains("lever_lease_epoch 1"),
+        "{}",
+        metrics(http_a)
+    );
+    assert!(
+        metrics(http_b).contains("lever_active{node=\"host-b\"} 0"),
+        "{}",
+        metrics(http_b)
+    );
+    assert!(!metrics(http_b).contains("lever_lease_epoch"));
+
+    // host-a dies: host-b takes over, and its HTTP side with it.
+    signal(a.pid(), "KILL");
+    assert!(a.wait_exit(WAIT).is_some());
+    jill.expect_within(Duration::from_secs(20), lever_joined);
+    let (_, health_b) = get(http_b, "/healthz");
+    assert_eq!(
+        health_b,
+        serde_json::json!({"status": "ok", "role": "active", "node": "host-b", "epoch": 2})
+    );
+    let (status, body) = http_request(http_b, "DELETE", lift, Some(TOKEN), "");
+    assert_eq!(status, 200, "{body}");
+    let lifted = jill.lever_says_within(WAIT, "DEPLOY OK");
+    assert!(lifted.starts_with("DEPLOY OK: "), "{lifted}");
+    assert!(
+        metrics(http_b).contains("lever_lease_epoch 2"),
+        "{}",
+        metrics(http_b)
     );
 }
 

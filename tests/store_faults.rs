@@ -82,10 +82,8 @@ fn a_locked_store_fails_holds_fast_and_clearly_while_the_bot_answers_and_applies
         "pong",
         "!ping is answered before any hold"
     );
-    assert_eq!(
-        http_request(http, "GET", "/healthz", None, ""),
-        (200, "ok\n".into())
-    );
+    let (status, body) = http_request(http, "GET", "/healthz", None, "");
+    assert_eq!(status, 200, "alive while its store is locked: {body}");
     let (status, body) = http_request(http, "GET", "/readyz", None, "");
     assert_eq!(status, 503, "{body}");
     assert!(

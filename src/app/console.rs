@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::bot::Bot;
+use crate::chat::claim::Standing;
 use crate::chat::mask::CaseMapping;
 use crate::chat::message::{Identity, Message, Place};
 use crate::chat::outbox::{Kind, OutLine};
@@ -25,7 +26,7 @@ pub fn open(config: std::sync::Arc<crate::config::Config>) -> Result<Arc<Bot>, S
     let store = Bot::open_store(&config).map_err(|e| e.to_string())?;
     if config.store.url.is_some() {
         let node = config.store.node_name();
-        match super::leader::claim(&store, &node, config.store.lease) {
+        match super::leader::claim(&store, &node, config.store.lease, None) {
             Ok(Ok(held)) => {
                 let (store, lease) = (store.clone(), config.store.lease);
                 tokio::spawn(async move {
@@ -34,9 +35,10 @@ pub fn open(config: std::sync::Arc<crate::config::Config>) -> Result<Arc<Bot>, S
                     tracing::error!(reason = %lost, "the console lost the lease");
                 });
             }
-            Ok(Err((holder, _))) => {
+            Ok(Err(holder)) => {
                 return Err(format!(
-                    "another lever ({holder}) is active on this store; the console does not act beside it (stop it, or use the channel)"
+                    "another lever ({}) is active on this store; the console does not act beside it (stop it, or use the channel)",
+                    holder.node
                 ))
             }
             Err(e) => return Err(e.to_string()),
@@ -123,10 +125,31 @@ async fn settle(bot: &Bot) {
     bot.outbox.flushed(PRINT_WAIT).await;
 }
 
+/// Whether `line` is this console's to print: its claim, if any, is won (asked again until
+/// the store answers).
+async fn claimed(line: &OutLine) -> bool {
+    let Some(claim) = &line.claim else {
+        return true;
+    };
+    loop {
+        match claim.take() {
+            Ok(standing) => return standing == Standing::Won,
+            Err(why) => {
+                tracing::warn!(error = %why, "cannot mark an announcement said; trying again");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
 /// Prints every outbox line; lines for somewhere other than the console channel are marked.
 async fn print_outbox(bot: Arc<Bot>, channel: String) {
     loop {
         let line = bot.outbox.next().await;
+        if !claimed(&line).await {
+            bot.outbox.sent();
+            continue;
+        }
         let ok = print_line(&line, &channel).is_ok();
         bot.outbox.sent();
         if !ok {

@@ -10,7 +10,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::store::lease::{Claim, Fence};
+use crate::bot::{Part, Role};
+use crate::store::lease::{Claim, Fence, Holder};
 use crate::store::{Store, StoreError};
 
 /// The lease this lever holds.
@@ -29,16 +30,17 @@ fn margin(lease: Duration) -> Duration {
     lease / 5
 }
 
-/// Asks once for the lease: held (and the store fenced with it), or the holder's name and
-/// epoch.
+/// Asks once for the lease (noting `http`, where this lever answers): held (and the store
+/// fenced with it), or who holds it.
 pub fn claim(
     store: &Store,
     node: &str,
     lease: Duration,
-) -> Result<Result<Held, (String, i64)>, StoreError> {
+    http: Option<&str>,
+) -> Result<Result<Held, Holder>, StoreError> {
     // The lease is counted from before the claim was sent: never later than the database.
     let asked = Instant::now();
-    Ok(match store.claim_lease(node, lease)? {
+    Ok(match store.claim_lease(node, lease, http)? {
         Claim::Active { epoch, from } => {
             let fence = Fence {
                 node: node.to_owned(),
@@ -51,25 +53,33 @@ pub fn claim(
                 sure_until: asked + lease - margin(lease),
             })
         }
-        Claim::Standby { holder, epoch } => Err((holder, epoch)),
+        Claim::Standby(holder) => Err(holder),
     })
 }
 
-/// Waits as standby until this node holds the lease (its store then fenced with it).
-pub async fn acquire(store: &Arc<Store>, node: &str, lease: Duration) -> Held {
+/// Waits as standby until this lever holds the lease (its store then fenced with it, its
+/// role active), keeping `role` told who is active meanwhile.
+pub async fn acquire(store: &Arc<Store>, role: &Role, lease: Duration, http: Option<&str>) -> Held {
+    let node = role.node();
     let mut said: Option<String> = None;
     loop {
-        match claim(store, node, lease) {
+        match claim(store, node, lease, http) {
             Ok(Ok(held)) => {
                 tracing::info!(node, epoch = held.fence.epoch, from = ?held.from, "active: this lever holds the lease");
+                role.set(Part::Active {
+                    epoch: held.fence.epoch,
+                });
                 return held;
             }
-            Ok(Err((holder, epoch))) => {
-                let now = format!("{holder} in epoch {epoch}");
+            Ok(Err(holder)) => {
+                let now = format!("{} in epoch {}", holder.node, holder.epoch);
                 if said.as_ref() != Some(&now) {
-                    tracing::info!(node, active = %holder, epoch, "standby: another lever is active; waiting to take over");
+                    tracing::info!(node, active = %holder.node, epoch = holder.epoch, "standby: another lever is active; waiting to take over");
                     said = Some(now);
                 }
+                role.set(Part::Standby {
+                    active: Some(holder),
+                });
             }
             Err(e) => tracing::warn!(node, error = %e, "standby: cannot ask for the lease"),
         }

@@ -5,28 +5,29 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::bot::{Bot, StartError, VERSION};
+use crate::bot::{Bot, Part, StartError, VERSION};
 use crate::chat::outbox::Priority;
 use crate::config::Config;
 use crate::irc::session::Deliver;
 use crate::irc::Session;
+use crate::store::lease::Fence;
 
 /// Connects to IRC and serves until a signal asks lever to stop; then says what is queued,
 /// QUITs, and returns. On a PostgreSQL store shared with other levers, it first waits as
-/// standby until it holds the lease ([`super::leader`]).
+/// standby ([`super::leader`]): off IRC, its HTTP side answering reads and sending writers to
+/// the active lever, until it holds the lease.
 pub async fn run(config: Arc<Config>) -> Result<(), StartError> {
     let store = open_store(&config).await?;
-    let held = match &config.store.url {
-        Some(_) => {
-            let node = config.store.node_name();
-            Some(super::leader::acquire(&store, &node, config.store.lease).await)
-        }
-        None => None,
+    let shared = config.store.url.is_some();
+    let node = config.store.node_name();
+    let part = if shared {
+        // Until it leads, the store refuses this lever's writes.
+        store.fence(Some(Fence::standby(&node)));
+        Part::Standby { active: None }
+    } else {
+        Part::Alone
     };
-    let bot = Bot::new(config.clone(), store.clone())?;
-    if let Some(held) = &held {
-        lead(&bot, held.clone());
-    }
+    let bot = Bot::standing_by(config.clone(), store.clone(), part)?;
     if bot.access.is_open() {
         tracing::warn!(
             "no [access] section: everyone in lever's channels may stage, deploy and hold; \
@@ -38,13 +39,34 @@ pub async fn run(config: Arc<Config>) -> Result<(), StartError> {
         Some(http) => Some(crate::http::bind(http).await.map_err(StartError::Http)?),
         None => None,
     };
-    // Before serving, so plugin commands answer from the first line.
-    crate::commands::reload_plugins(&bot).await;
     let shutdown = CancellationToken::new();
     tokio::spawn(handle_signals(bot.clone(), shutdown.clone()));
-    tokio::spawn(reload_on_hangup(bot.clone()));
     let http = listener
         .map(|listener| tokio::spawn(crate::http::serve(listener, bot.clone(), shutdown.clone())));
+    let held = match shared {
+        true => {
+            let public = config.http.as_ref().map(|h| h.public_url(&node));
+            let lease = config.store.lease;
+            tokio::select! {
+                held = super::leader::acquire(&store, &bot.role, lease, public.as_deref()) => Some(held),
+                _ = shutdown.cancelled() => {
+                    tracing::info!("stopped while standby");
+                    if let Some(http) = http {
+                        let _ = http.await;
+                    }
+                    return Ok(());
+                }
+            }
+        }
+        false => None,
+    };
+    if let Some(held) = &held {
+        lead(&bot, held.clone());
+    }
+    bot.take_charge()?;
+    // Before serving, so plugin commands answer from the first line.
+    crate::commands::reload_plugins(&bot).await;
+    tokio::spawn(reload_on_hangup(bot.clone()));
     serve(bot, shutdown).await;
     if let Some(http) = http {
         let _ = http.await;

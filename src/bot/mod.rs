@@ -5,6 +5,10 @@
 //! (`commands::dispatch`) with this struct; handlers reach the rest of lever only
 //! through it.
 
+pub mod role;
+
+pub use role::{Part, Role};
+
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -51,6 +55,8 @@ pub struct Bot {
     pub plugins: crate::plugins::Plugins,
     /// The IRC connection, as far as the rest of lever needs to know it.
     pub irc: Arc<crate::irc::Status>,
+    /// Alone, active or standby.
+    pub role: role::Role,
     pub started: SystemTime,
 }
 
@@ -76,10 +82,28 @@ impl Bot {
         Ok(Arc::new(store))
     }
 
-    /// Starts the bot's services on `store`: the announcer, the hold clock, and the recovery
-    /// of runs a previous lever left unfinished (announced once lever is in its channels).
+    /// The bot on `store`, acting at once: [`Bot::standing_by`], then [`Bot::take_charge`].
     /// Must be called inside a tokio runtime.
     pub fn new(config: Arc<Config>, store: Arc<Store>) -> Result<Arc<Self>, StartError> {
+        // A store no other lever shares is this lever's alone; a shared one is fenced by now
+        // with the lease this lever holds (the console takes it first).
+        let part = match store.fenced() {
+            Some(fence) => Part::Active { epoch: fence.epoch },
+            None => Part::Alone,
+        };
+        let bot = Self::standing_by(config, store, part)?;
+        bot.take_charge()?;
+        Ok(bot)
+    }
+
+    /// Builds the bot's services on `store` without acting: what a standby needs to answer
+    /// reads (HTTP), and the subscribers that only react to what an active lever does (the
+    /// announcer, counters, deploy markers and watches). Must be called inside a tokio runtime.
+    pub fn standing_by(
+        config: Arc<Config>,
+        store: Arc<Store>,
+        part: Part,
+    ) -> Result<Arc<Self>, StartError> {
         let access = Access::from_config(config.access.as_ref()).map_err(|(key, message)| {
             ConfigError::Invalid {
                 origin: config.origin.clone(),
@@ -90,23 +114,14 @@ impl Bot {
         let outbox = Outbox::new(config.irc.queue_limit);
         let activity = Activity::default();
         let events = Events::new(activity.clone());
-        announce::spawn(config.clone(), &events, outbox.clone());
+        announce::spawn(config.clone(), &events, outbox.clone(), store.clone());
         let deploys = Deploys::new(
             config.clone(),
             store.clone(),
             events.clone(),
             activity.clone(),
         );
-        let interrupted = deploys.recover()?;
-        if interrupted > 0 {
-            tracing::warn!(
-                interrupted,
-                "runs left unfinished by the last stop are marked interrupted"
-            );
-        }
-        deploys.start_hold_clock();
         let alerts = Alerts::new(config.clone(), deploys.clone(), events.clone());
-        alerts.start_summaries();
         let telemetry = crate::events::telemetry::Telemetry::new();
         telemetry.count_events(&events);
         let metrics = Arc::new(crate::metrics::Metrics::new(config.clone()));
@@ -130,8 +145,33 @@ impl Bot {
             telemetry,
             plugins: crate::plugins::Plugins::new(config.clone()),
             irc: Arc::default(),
+            role: Role::new(config.store.node_name(), part),
             config,
             started: SystemTime::now(),
         }))
+    }
+
+    /// Starts acting, once this lever may (alone on its store, or holding the lease): says
+    /// what the last lever stored and did not say, finishes the runs it left, and starts the
+    /// clocks (hold expiry and reminders, alert summaries, late run ends).
+    pub fn take_charge(&self) -> Result<(), StartError> {
+        // Before this lever writes anything: what is pending now was the last one's.
+        let late = announce::replay(&self.config, &self.store, &self.outbox)?;
+        if late > 0 {
+            tracing::warn!(
+                entries = late,
+                "the deploy log holds entries the last lever did not announce; saying them now"
+            );
+        }
+        let interrupted = self.deploys.recover()?;
+        if interrupted > 0 {
+            tracing::warn!(
+                interrupted,
+                "runs left unfinished by the last stop are marked interrupted"
+            );
+        }
+        self.deploys.start_hold_clock();
+        self.alerts.start_summaries();
+        Ok(())
     }
 }

@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
+use crate::chat::claim::Claim;
 use crate::chat::text;
 
 /// While announcements wait, at most this many replies go out before one announcement does.
@@ -63,6 +64,23 @@ pub struct OutLine {
     /// Said again after a connection was lost before the server confirmed it (see
     /// `irc::delivery`); such a line is not given back a second time.
     pub retried: bool,
+    /// Said only once won ([`crate::chat::claim`]): what the deploy log records is said by
+    /// exactly one lever.
+    pub claim: Option<Claim>,
+}
+
+impl OutLine {
+    /// A line of `text` for `target`, with no claim.
+    pub fn new(target: &str, kind: Kind, priority: Priority, text: String) -> Self {
+        Self {
+            target: target.to_owned(),
+            kind,
+            priority,
+            text,
+            retried: false,
+            claim: None,
+        }
+    }
 }
 
 /// A handle to the bot's outbox. Clones share the same queue.
@@ -180,15 +198,27 @@ impl Outbox {
 
     /// Queues `text` for `target` as PRIVMSGs, one per line of text.
     pub fn say(&self, target: &str, text: &str, priority: Priority) {
-        self.queue(target, text, Kind::Privmsg, priority);
+        self.queue(target, text, Kind::Privmsg, priority, None);
+    }
+
+    /// [`Outbox::say`], each line said only once `claim` is won.
+    pub fn say_claimed(&self, target: &str, text: &str, priority: Priority, claim: &Claim) {
+        self.queue(target, text, Kind::Privmsg, priority, Some(claim));
     }
 
     /// Queues `text` for `target` as NOTICEs, one per line of text.
     pub fn notice(&self, target: &str, text: &str, priority: Priority) {
-        self.queue(target, text, Kind::Notice, priority);
+        self.queue(target, text, Kind::Notice, priority, None);
     }
 
-    fn queue(&self, target: &str, text: &str, kind: Kind, priority: Priority) {
+    fn queue(
+        &self,
+        target: &str,
+        text: &str,
+        kind: Kind,
+        priority: Priority,
+        claim: Option<&Claim>,
+    ) {
         if !is_valid_target(target) {
             tracing::error!(target = ?target, "refusing to send to a malformed target");
             return;
@@ -198,11 +228,8 @@ impl Outbox {
             let mut q = self.lock();
             for line in text::lines(text) {
                 q.class(priority).push_back(OutLine {
-                    target: target.to_owned(),
-                    kind,
-                    priority,
-                    text: line,
-                    retried: false,
+                    claim: claim.cloned(),
+                    ..OutLine::new(target, kind, priority, line)
                 });
                 // The new line itself may be the one dropped (a reply, with only records ahead).
                 while q.len() > self.shared.limit && q.drop_one() {

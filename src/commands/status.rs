@@ -14,7 +14,7 @@ pub const SPEC: Spec = Spec {
     name: "status",
     aliases: &["st"],
     usage: "[target]",
-    help: "Shows each target's holds, live and staged versions, and the run in progress with its current step, elapsed time and last output line.",
+    help: "Shows each target's holds, live and staged versions, and the run in progress with its current step, elapsed time and last output line (and, with levers sharing a PostgreSQL store, which one answered).",
     role: None,
     examples: &[Example {
         input: "!status",
@@ -41,6 +41,13 @@ async fn run(ctx: Ctx) -> Result<(), CommandError> {
         lines.push(format!(
             "… and {} more: !status <target>",
             targets.len() - MAX_TARGETS
+        ));
+    }
+    // With levers sharing a store: which one answered, in which epoch of the lease.
+    if let Some(epoch) = ctx.bot.role.epoch() {
+        lines.push(format!(
+            "answered by lever on {} (epoch {epoch})",
+            ctx.bot.role.node()
         ));
     }
     ctx.reply(&lines.join("\n"));

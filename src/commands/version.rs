@@ -19,11 +19,10 @@ pub const SPEC: Spec = Spec {
 async fn run(ctx: Ctx) -> Result<(), CommandError> {
     let up = ctx.bot.started.elapsed().unwrap_or_default();
     // With levers sharing a store: which one answered, and in which epoch of the lease.
-    let node = ctx
-        .bot
-        .store
-        .fenced()
-        .map(|f| format!(", on {} (epoch {})", f.node, f.epoch))
+    let role = &ctx.bot.role;
+    let node = role
+        .epoch()
+        .map(|epoch| format!(", on {} (epoch {epoch})", role.node()))
         .unwrap_or_default();
     ctx.reply(&format!(
         "{VERSION}, up {}{node}",

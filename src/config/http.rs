@@ -38,6 +38,11 @@ pub struct HttpConfig {
     /// A request taking longer is answered 408. Default: "10s".
     #[serde(default = "default_request_timeout", with = "duration")]
     pub request_timeout: Duration,
+    /// Where clients reach this lever's HTTP side, as a standby names it to send writers to the
+    /// active lever: "http://host-a.internal:8080". Default: `listen`, with the node name
+    /// (`[store] node`) for an address that listens everywhere (0.0.0.0).
+    #[serde(default)]
+    pub public_url: Option<String>,
 }
 
 fn default_body_limit() -> usize {
@@ -66,6 +71,18 @@ impl HttpConfig {
         })
     }
 
+    /// Where clients reach this lever (see `public_url`), `node` being its name.
+    pub fn public_url(&self, node: &str) -> String {
+        if let Some(url) = &self.public_url {
+            return url.trim_end_matches('/').to_owned();
+        }
+        match self.addr() {
+            Ok(addr) if addr.ip().is_unspecified() => format!("http://{node}:{}", addr.port()),
+            Ok(addr) => format!("http://{addr}"),
+            Err(_) => format!("http://{}", self.listen),
+        }
+    }
+
     /// Every bearer token with its name.
     pub fn bearer_tokens(&self) -> impl Iterator<Item = (&str, &Secret)> {
         self.token
@@ -83,6 +100,15 @@ impl HttpConfig {
     pub(super) fn validate(&self) -> Result<(), Invalid> {
         self.addr()
             .map_err(|why| Invalid::new("http.listen".to_owned(), why))?;
+        if let Some(url) = &self.public_url {
+            let scheme = url.starts_with("http://") || url.starts_with("https://");
+            if !scheme || url.contains(char::is_whitespace) {
+                return Err(Invalid::new(
+                    "http.public_url",
+                    "must be an http:// or https:// URL such as \"http://host-a.internal:8080\"",
+                ));
+            }
+        }
         if self.body_limit < 1024 {
             return Err(Invalid::new(
                 "http.body_limit",
@@ -149,11 +175,29 @@ mod tests {
             ))
         );
         assert_eq!(
+            http("public_url = \"host-a:8080\"").validate(),
+            Err(Invalid::new(
+                "http.public_url",
+                "must be an http:// or https:// URL such as \"http://host-a.internal:8080\""
+            ))
+        );
+        assert_eq!(
             http("[tokens]\nci = \"short\"\n").validate(),
             Err(Invalid::new(
                 "http.tokens.ci",
                 format!("is shorter than {MIN_SECRET} characters: too easy to guess")
             ))
+        );
+    }
+
+    #[test]
+    fn the_public_url_defaults_to_the_listen_address_or_the_node_for_every_address() {
+        assert_eq!(http("").public_url("host-a"), "http://127.0.0.1:0");
+        let everywhere: HttpConfig = toml::from_str("listen = \"0.0.0.0:8080\"").unwrap();
+        assert_eq!(everywhere.public_url("host-a"), "http://host-a:8080");
+        assert_eq!(
+            http("public_url = \"https://lever.example/\"").public_url("host-a"),
+            "https://lever.example"
         );
     }
 }

@@ -69,6 +69,7 @@ impl Deploys {
             kind,
             text: &text,
             run_id: None,
+            announce: true,
         })?;
         if let Some(hold) = &hold {
             tracing::warn!(target = %report.target, by = %report.user, via = %report.via, holder = %hold.by_nick, "a tool deployed through a hold");

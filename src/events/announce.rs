@@ -2,12 +2,16 @@
 //!
 //! Holds go to every channel of the targets they cover; runs to their target's channels
 //! (`[targets.NAME] channels`, default all). Lines go out as announcements, behind interactive
-//! replies in the outbox; those the deploy log records are never dropped from it ([`priority`]). What a line says is decided here, in one pure function ([`lines`]),
-//! so every announcement's wording is tested without a server.
+//! replies in the outbox; those the deploy log records are never dropped from it ([`priority`]),
+//! and are said by exactly one lever: each carries a claim on its log entry
+//! ([`crate::chat::claim`]), and what a lever stored but died before saying is said by the
+//! next one to start ([`replay`]). What a line says is decided here, in pure functions
+//! ([`lines`], [`replayed`]), so every announcement's wording is tested without a server.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::chat::claim::Claim;
 use crate::chat::outbox::{Outbox, Priority};
 use crate::chat::text::{human_duration, truncate_chars};
 use crate::config::Config;
@@ -15,20 +19,110 @@ use crate::events::{
     AlertGroup, AlertLine, BuildReport, Event, Events, ExternalDeploy, ExternalStatus, HeldBack,
     WatchReport,
 };
-use crate::store::{format_time, Hold, Phase, Run, RunState, StepRecord};
+use crate::store::{
+    format_time, Hold, LogEntry, Phase, Run, RunState, StepRecord, Store, StoreError,
+};
+
+/// Entries a starting lever says one by one of those no lever said; the rest in one line.
+pub const REPLAY_LINES: usize = 10;
 
 /// Starts the task that announces every event published from now on.
-pub fn spawn(config: Arc<Config>, events: &Events, outbox: Outbox) {
+pub fn spawn(config: Arc<Config>, events: &Events, outbox: Outbox, store: Arc<Store>) {
     let mut deliveries = events.subscribe();
     tokio::spawn(async move {
         while let Some(delivery) = deliveries.recv().await {
             let priority = priority(&delivery.event);
+            let claim = recorded(&delivery.event).map(|entry| claim_entry(&store, entry.id));
             for (channel, line) in lines(&config, &delivery.event) {
-                outbox.say(&channel, &line, priority);
+                match &claim {
+                    Some(claim) => outbox.say_claimed(&channel, &line, priority, claim),
+                    None => outbox.say(&channel, &line, priority),
+                }
             }
             // The delivery (and its activity guard) is dropped only once its lines are queued.
         }
     });
+}
+
+/// The log entry an event announces, when the deploy log records it: said once, by claim.
+fn recorded(event: &Event) -> Option<&LogEntry> {
+    match event {
+        Event::HoldPlaced { entry, .. }
+        | Event::HoldLifted { entry, .. }
+        | Event::RunStarted { entry, .. }
+        | Event::RunFinished { entry, .. }
+        | Event::RunEndRecorded { entry, .. }
+        | Event::ExternalDeploy { entry, .. }
+        | Event::Watch { entry, .. } => Some(entry),
+        Event::HoldReminder { .. }
+        | Event::StepFinished { .. }
+        | Event::RunEndUnrecorded { .. }
+        | Event::Build(_)
+        | Event::Alerts { .. } => None,
+    }
+}
+
+/// A claim on saying log entries `from..=through`.
+fn claim_entries(store: &Arc<Store>, from: i64, through: i64) -> Claim {
+    let store = store.clone();
+    Claim::new(move || {
+        let claimed = if from == through {
+            store.claim_announcement(from)
+        } else {
+            store.claim_announcements(from, through)
+        };
+        match claimed {
+            Ok(won) => Ok(won),
+            // Another lever holds the lease now: it is that one's to say.
+            Err(StoreError::Fenced { .. }) => Ok(false),
+            // A store no other lever shares: better said than silenced by a full disk.
+            Err(e) if !store.is_shared() => {
+                tracing::warn!(error = %e, entry = from, "cannot mark an announcement said; saying it anyway");
+                Ok(true)
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    })
+}
+
+fn claim_entry(store: &Arc<Store>, id: i64) -> Claim {
+    claim_entries(store, id, id)
+}
+
+/// Queues what the deploy log holds that no lever has said (the last one stopped first): the
+/// oldest [`REPLAY_LINES`] one by one, the rest summed up. Each under its claim, so it is said
+/// once however many levers start. Call before this lever writes anything.
+pub fn replay(config: &Config, store: &Arc<Store>, outbox: &Outbox) -> Result<usize, StoreError> {
+    let found = store.unannounced(REPLAY_LINES)?;
+    for entry in &found.entries {
+        let claim = claim_entry(store, entry.id);
+        for (channel, line) in replayed(config, entry) {
+            outbox.say_claimed(&channel, &line, Priority::Record, &claim);
+        }
+    }
+    let more = found.total.saturating_sub(found.entries.len());
+    if let (true, Some(last)) = (more > 0, found.entries.last()) {
+        let claim = claim_entries(store, last.id + 1, found.last_id);
+        let text = format!(
+            "… and {more} more entries of the deploy log were not announced before lever stopped: {}log {}",
+            config.bot.prefix,
+            found.total
+        );
+        for channel in &config.irc.channels {
+            outbox.say_claimed(channel, &text, Priority::Record, &claim);
+        }
+    }
+    Ok(found.total)
+}
+
+/// A log entry no lever said when it was written, as said late.
+pub fn replayed(config: &Config, entry: &LogEntry) -> Vec<(String, String)> {
+    let channels = match &entry.target {
+        Some(target) => config.target_channels(target).to_vec(),
+        None => config.irc.channels.clone(),
+    };
+    let text = format!("{entry} (not announced before lever stopped)");
+    channels.into_iter().map(|c| (c, text.clone())).collect()
 }
 
 /// How an event's lines queue: what the deploy log records (a hold placed or lifted, a run
@@ -801,5 +895,38 @@ mod tests {
         )[0]
         .1;
         assert!(text.starts_with("site deploy by harmes was INTERRUPTED: lever stopped during step 2/3 'stage 2'; site is free again"), "{text}");
+    }
+
+    #[test]
+    fn an_entry_no_lever_said_is_said_late_in_its_targets_channels_as_the_log_has_it() {
+        let config = config();
+        let held = LogEntry {
+            at: 1_245_330_325_000,
+            user: "mygrant".into(),
+            target: Some("site".into()),
+            text: "NO DEPLOY PLEASE (db migration)".into(),
+            ..entry()
+        };
+        assert_eq!(
+            replayed(&config, &held),
+            [(
+                "#ops".to_owned(),
+                "[2009-06-18 13:05:25] [mygrant] NO DEPLOY PLEASE (db migration) (not announced before lever stopped)".to_owned()
+            )]
+        );
+        let everyone = LogEntry {
+            target: None,
+            ..held.clone()
+        };
+        let channels: Vec<String> = replayed(&config, &everyone)
+            .into_iter()
+            .map(|(c, _)| c)
+            .collect();
+        assert_eq!(channels, ["#ops", "#dev"]);
+        let gone = LogEntry {
+            target: Some("a target since removed".into()),
+            ..held
+        };
+        assert_eq!(replayed(&config, &gone).len(), 2);
     }
 }

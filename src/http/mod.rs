@@ -7,7 +7,11 @@
 //! - [`api`]: `/api/v1/status`, `/log`, `/holds` (and the gate a deploy script checks)
 //! - [`hooks`]: `/hooks/deploy` (deploys by other tools), `/hooks/build` (CI results),
 //!   `/hooks/alertmanager` (alerts)
-//! - `/healthz` (alive), `/readyz` (store writable and IRC registered), `/metrics` (lever's own)
+//! - `/healthz` (alive: its role, node and epoch), `/readyz` (the active lever, its store
+//!   writable and IRC registered), `/metrics` (lever's own)
+//!
+//! A standby (one of several levers sharing a PostgreSQL store, waiting to take over) serves
+//! the reads from the shared store and answers every write 503, naming the active lever.
 
 pub mod api;
 pub mod auth;
@@ -24,8 +28,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::bot::Bot;
+use crate::bot::{Bot, Part};
 use crate::config::HttpConfig;
+use crate::store::lease::Holder;
 
 pub use error::ApiError;
 
@@ -105,7 +110,7 @@ pub fn router(bot: Arc<Bot>) -> Router {
             (h.body_limit, h.request_timeout)
         });
     Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/api/v1/status", get(api::status))
         .route("/api/v1/log", get(api::log))
@@ -134,6 +139,10 @@ pub fn router(bot: Arc<Bot>) -> Router {
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             timeout,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            bot.clone(),
+            standby_refuses_writes,
         ))
         .layer(axum::middleware::from_fn(json_errors))
         .layer(axum::middleware::from_fn_with_state(
@@ -176,6 +185,70 @@ async fn json_errors(
     ApiError::new(status, message).into_response()
 }
 
+/// On a standby, every write is answered 503 with where the active lever is: it alone writes.
+async fn standby_refuses_writes(
+    State(bot): State<Arc<Bot>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::Method;
+    use axum::response::IntoResponse;
+    let read = matches!(*request.method(), Method::GET | Method::HEAD);
+    let Part::Standby { active } = bot.role.part() else {
+        return next.run(request).await;
+    };
+    if read {
+        return next.run(request).await;
+    }
+    let node = bot.role.node();
+    let message = match &active {
+        Some(holder) => {
+            let at = holder.http.as_ref().map(|u| format!(" at {u}")).unwrap_or_default();
+            format!(
+                "this lever ({node}) is a standby: send writes to the active lever, {}{at}",
+                holder.node
+            )
+        }
+        None => format!(
+            "this lever ({node}) is a standby and no lever is active yet; try again in a few seconds"
+        ),
+    };
+    let body = serde_json::json!({
+        "error": message,
+        "role": "standby",
+        "active": active_json(active.as_ref()),
+    });
+    let mut response = (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from_static("1"),
+    );
+    response
+}
+
+/// `GET /healthz`: alive, and which part this lever plays (a standby: and who is active).
+async fn healthz(State(bot): State<Arc<Bot>>) -> Json<serde_json::Value> {
+    let mut health = serde_json::json!({
+        "status": "ok",
+        "role": bot.role.name(),
+        "node": bot.role.node(),
+        "epoch": bot.role.epoch(),
+    });
+    if let Part::Standby { active } = bot.role.part() {
+        health["active"] = active_json(active.as_ref());
+    }
+    Json(health)
+}
+
+/// The active lever as a standby last saw it.
+fn active_json(active: Option<&Holder>) -> serde_json::Value {
+    active.map_or(
+        serde_json::Value::Null,
+        |h| serde_json::json!({"node": h.node, "epoch": h.epoch, "url": h.http}),
+    )
+}
+
 /// Counts every request by route (the pattern, not the path: no unbounded label values) and
 /// status.
 async fn count_requests(
@@ -213,6 +286,24 @@ async fn metrics(
         "1 while lever is registered on IRC.",
         &[(vec![], irc)],
     );
+    let role = &bot.role;
+    gauge(
+        &mut out,
+        "lever_active",
+        "1 while this lever acts (alone on its store, or holding the lease); 0 as a standby.",
+        &[(
+            vec![("node", role.node().to_owned())],
+            if role.acts() { 1.0 } else { 0.0 },
+        )],
+    );
+    if let Some(epoch) = role.epoch() {
+        gauge(
+            &mut out,
+            "lever_lease_epoch",
+            "The epoch of the lease this lever holds.",
+            &[(vec![], epoch as f64)],
+        );
+    }
     gauge(
         &mut out,
         "lever_outbox_depth",
@@ -260,9 +351,16 @@ async fn metrics(
     ))
 }
 
-/// Ready when the store takes writes and lever is registered on IRC; otherwise 503 with why.
+/// Ready when lever acts, its store takes writes and it is registered on IRC; otherwise 503
+/// with why.
 async fn readyz(State(bot): State<Arc<Bot>>) -> (StatusCode, Json<serde_json::Value>) {
     let mut why = Vec::new();
+    if let Part::Standby { active } = bot.role.part() {
+        let active = active.map_or("none yet".to_owned(), |h| h.node);
+        why.push(format!("a standby: the active lever is {active}"));
+        let reply = serde_json::json!({ "ready": false, "why": why });
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(reply));
+    }
     if let Err(e) = bot.store.check_writable() {
         why.push(format!("the store is not writable: {e}"));
     }

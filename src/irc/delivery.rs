@@ -101,13 +101,7 @@ mod tests {
     use crate::chat::outbox::{Kind, Priority};
 
     fn line(text: &str) -> OutLine {
-        OutLine {
-            target: "#ops".into(),
-            kind: Kind::Privmsg,
-            priority: Priority::Announce,
-            text: text.into(),
-            retried: false,
-        }
+        OutLine::new("#ops", Kind::Privmsg, Priority::Announce, text.into())
     }
 
     fn texts(lines: Vec<OutLine>) -> Vec<String> {

@@ -20,6 +20,7 @@ use super::delivery::Delivery;
 use super::state::{message_line, redact, Conn, Disconnect};
 use super::throttle::Throttle;
 use super::transport::{self, LineDecoder, Stream};
+use crate::chat::claim::{Claim, Standing};
 use crate::chat::message::Message;
 use crate::chat::outbox::{Kind, OutLine, Outbox};
 use crate::chat::text;
@@ -34,6 +35,9 @@ const STABLE: Duration = Duration::from_secs(30);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// On shutdown, how long queued lines may take to go out before lever quits anyway.
 const SHUTDOWN_FLUSH: Duration = Duration::from_secs(5);
+/// After a claim could not be asked about (the store out of reach), how long before lever
+/// says anything more: the line waits at the head of the outbox.
+const CLAIM_RETRY: Duration = Duration::from_secs(1);
 /// After QUIT, how long to wait for the server to close the connection.
 const QUIT_WAIT: Duration = Duration::from_secs(2);
 
@@ -147,6 +151,9 @@ impl Session {
         let mut ready_since: Option<Instant> = None;
         let mut quit_by: Option<Instant> = None;
         let mut delivery = Delivery::default();
+        // A line whose claim is being taken (see `chat::claim`), and the task taking it.
+        let mut claiming: Option<(OutLine, Claiming)> = None;
+        let mut claim_retry_at: Option<Instant> = None;
         let send_protocol = |conn: &mut Conn, throttle: &mut Throttle| {
             for line in conn.take_output() {
                 tracing::trace!(line = %redact(&line), ">>");
@@ -166,7 +173,10 @@ impl Session {
         send_protocol(&mut conn, &mut throttle);
 
         let ended = loop {
-            let wait = throttle.wait_time(Instant::now());
+            let now = Instant::now();
+            let retry =
+                claim_retry_at.map_or(Duration::ZERO, |at| at.saturating_duration_since(now));
+            let wait = throttle.wait_time(now).max(retry);
             let outbox = &self.outbox;
             tokio::select! {
                 biased;
@@ -207,13 +217,41 @@ impl Session {
                         tokio::time::sleep(wait).await;
                     }
                     outbox.next().await
-                }, if conn.is_ready() && outbox.may_speak() => {
+                }, if conn.is_ready() && outbox.may_speak() && claiming.is_none() => {
                     // Checked again: lever may have been paused while it waited for the line.
-                    if outbox.may_speak() {
-                        self.send_line(&mut conn, &mut throttle, &wire, &mut delivery, line);
-                        ask_confirmation(&mut delivery, &mut throttle, false);
-                    } else {
+                    if !outbox.may_speak() {
                         outbox.put_back(line);
+                        continue;
+                    }
+                    match line.claim.as_ref().map(Claim::standing) {
+                        Some(Standing::Open) => claiming = Some(start_claim(line)),
+                        Some(Standing::Lost) => {
+                            tracing::debug!(line = %line.text, "not said: another lever said it");
+                            outbox.sent();
+                        }
+                        None | Some(Standing::Won) => {
+                            self.send_line(&mut conn, &mut throttle, &wire, &mut delivery, line);
+                            ask_confirmation(&mut delivery, &mut throttle, false);
+                        }
+                    }
+                }
+                taken = async { (&mut claiming.as_mut().expect("claiming").1).await }, if claiming.is_some() => {
+                    let (line, _) = claiming.take().expect("claiming");
+                    match taken.unwrap_or_else(|e| Err(format!("the claim stopped: {e}"))) {
+                        Ok(Standing::Won) if outbox.may_speak() => {
+                            self.send_line(&mut conn, &mut throttle, &wire, &mut delivery, line);
+                            ask_confirmation(&mut delivery, &mut throttle, false);
+                        }
+                        Ok(Standing::Lost) => {
+                            tracing::info!(line = %line.text, "not said: another lever has said it, or this one is no longer active");
+                            outbox.sent();
+                        }
+                        Ok(_) => outbox.put_back(line),
+                        Err(why) => {
+                            tracing::warn!(error = %why, "cannot mark an announcement said; it waits");
+                            outbox.put_back(line);
+                            claim_retry_at = Some(Instant::now() + CLAIM_RETRY);
+                        }
                     }
                 }
                 _ = ticker.tick() => {
@@ -235,11 +273,17 @@ impl Session {
             }
             if let Some(deadline) = quit_by {
                 if !conn.is_ready() || outbox.is_empty() || Instant::now() >= deadline {
+                    if let Some((line, _)) = claiming.take() {
+                        outbox.put_back(line);
+                    }
                     self.quit(conn, wire, writer, lines).await;
                     return Ended::Shutdown;
                 }
             }
         };
+        if let Some((line, _)) = claiming.take() {
+            self.outbox.put_back(line);
+        }
         let undelivered = delivery.undelivered();
         if !undelivered.is_empty() {
             tracing::warn!(
@@ -303,6 +347,16 @@ impl Session {
         .await;
         tracing::info!("disconnected from IRC");
     }
+}
+
+/// The task taking a line's claim: how it stands, or why the store could not be asked.
+type Claiming = tokio::task::JoinHandle<Result<Standing, String>>;
+
+/// Takes `line`'s claim in a task of its own, so the session goes on reading meanwhile.
+fn start_claim(line: OutLine) -> (OutLine, Claiming) {
+    let claim = line.claim.clone().expect("a line with a claim");
+    // The store's call blocks; it moves off the runtime by itself (`infra::blocking`).
+    (line, tokio::spawn(async move { claim.take() }))
 }
 
 fn lost(reason: String, ready_since: Option<Instant>) -> Ended {

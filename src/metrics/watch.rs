@@ -358,6 +358,7 @@ impl Watcher {
         let deploy = report.deploy();
         let entry = NewEntry {
             run_id: deploy.run_id,
+            announce: true,
             ..NewEntry::note("lever", Some(&deploy.target), &text)
         };
         match self.store.append_log(&entry) {

@@ -84,6 +84,7 @@ impl Store {
                     kind: LogKind::Hold,
                     text,
                     run_id: None,
+                    announce: true,
                 },
             )
         })
@@ -124,6 +125,7 @@ impl Store {
                     kind: LogKind::Unhold,
                     text: &text,
                     run_id: None,
+                    announce: true,
                 },
             )?;
             Ok(Some((hold, entry)))

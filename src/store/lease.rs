@@ -21,13 +21,32 @@ pub struct Fence {
     pub epoch: i64,
 }
 
+impl Fence {
+    /// The fence of a standby: no epoch (they start at 1), so it writes nothing.
+    pub fn standby(node: &str) -> Fence {
+        Fence {
+            node: node.to_owned(),
+            epoch: 0,
+        }
+    }
+}
+
+/// The lever holding the lease, as others see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub node: String,
+    pub epoch: i64,
+    /// Where its HTTP side answers (`[http] public_url`), for standbys to send writers to.
+    pub http: Option<String>,
+}
+
 /// What asking for the lease found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
     /// This node holds the lease now, in `epoch`; `from` held it before (it had expired).
     Active { epoch: i64, from: Option<String> },
     /// Another node holds it, unexpired.
-    Standby { holder: String, epoch: i64 },
+    Standby(Holder),
 }
 
 /// Milliseconds as the database adds them to its clock.
@@ -35,23 +54,28 @@ const LATER: &str = "clock_timestamp() + CAST(?3 AS BIGINT) * interval '1 millis
 
 impl Store {
     /// Takes the lease for `node` for `lease` if it is free (never taken, or expired), bumping
-    /// the epoch; else says who holds it.
-    pub fn claim_lease(&self, node: &str, lease: Duration) -> Result<Claim, StoreError> {
+    /// the epoch and noting where `node` answers HTTP; else says who holds it.
+    pub fn claim_lease(
+        &self,
+        node: &str,
+        lease: Duration,
+        http: Option<&str>,
+    ) -> Result<Claim, StoreError> {
         self.needs_postgres()?;
         let ms = lease.as_millis() as i64;
         self.write_unfenced(|db| {
             let held = db.query_opt(
-                "SELECT node, epoch, expires_at <= clock_timestamp() FROM lever_lease
+                "SELECT node, epoch, expires_at <= clock_timestamp(), http FROM lever_lease
                  WHERE id = 1 FOR UPDATE",
                 params![],
             )?;
             let Some(held) = held else {
                 db.execute(
                     &format!(
-                        "INSERT INTO lever_lease (id, node, epoch, expires_at)
-                         VALUES (1, ?1, ?2, {LATER})"
+                        "INSERT INTO lever_lease (id, node, epoch, expires_at, http)
+                         VALUES (1, ?1, ?2, {LATER}, ?4)"
                     ),
-                    params![node, 1i64, ms],
+                    params![node, 1i64, ms, http],
                 )?;
                 return Ok(Claim::Active {
                     epoch: 1,
@@ -61,14 +85,19 @@ impl Store {
             let (holder, epoch, free): (String, i64, bool) =
                 (held.get(0)?, held.get(1)?, held.get(2)?);
             if !free {
-                return Ok(Claim::Standby { holder, epoch });
+                return Ok(Claim::Standby(Holder {
+                    node: holder,
+                    epoch,
+                    http: held.get(3)?,
+                }));
             }
             let epoch = epoch + 1;
             db.execute(
                 &format!(
-                    "UPDATE lever_lease SET node = ?1, epoch = ?2, expires_at = {LATER} WHERE id = 1"
+                    "UPDATE lever_lease SET node = ?1, epoch = ?2, expires_at = {LATER}, http = ?4
+                     WHERE id = 1"
                 ),
-                params![node, epoch, ms],
+                params![node, epoch, ms, http],
             )?;
             Ok(Claim::Active {
                 epoch,
@@ -107,19 +136,21 @@ impl Store {
         })
     }
 
-    /// Who holds the lease, in which epoch, and whether it is still in force.
-    pub fn lease_holder(&self) -> Result<Option<(Fence, bool)>, StoreError> {
+    /// Who holds the lease, and whether it is still in force.
+    pub fn lease_holder(&self) -> Result<Option<(Holder, bool)>, StoreError> {
         self.needs_postgres()?;
         self.read(|db| {
             db.query_opt(
-                "SELECT node, epoch, expires_at > clock_timestamp() FROM lever_lease WHERE id = 1",
+                "SELECT node, epoch, expires_at > clock_timestamp(), http FROM lever_lease
+                 WHERE id = 1",
                 params![],
             )?
             .map(|row| {
                 Ok((
-                    Fence {
+                    Holder {
                         node: row.get(0)?,
                         epoch: row.get(1)?,
+                        http: row.get(3)?,
                     },
                     row.get(2)?,
                 ))
@@ -138,6 +169,11 @@ impl Store {
 
 /// The check every fenced write makes first, in its own transaction.
 pub(super) fn check(db: &mut dyn Db, fence: &Fence) -> Result<(), StoreError> {
+    if fence.epoch == 0 {
+        return Err(StoreError::Standby {
+            node: fence.node.clone(),
+        });
+    }
     let held = db.query_opt(
         "SELECT 1 FROM lever_lease
          WHERE id = 1 AND node = ?1 AND epoch = ?2 AND expires_at > clock_timestamp()
@@ -172,18 +208,20 @@ mod tests {
     fn one_node_holds_the_lease_until_it_expires_then_the_epoch_moves_on() {
         let (a, b) = two();
         assert_eq!(
-            a.claim_lease("host-a", LEASE).unwrap(),
+            a.claim_lease("host-a", LEASE, Some("http://host-a:8080"))
+                .unwrap(),
             Claim::Active {
                 epoch: 1,
                 from: None
             }
         );
         assert_eq!(
-            b.claim_lease("host-b", LEASE).unwrap(),
-            Claim::Standby {
-                holder: "host-a".into(),
-                epoch: 1
-            }
+            b.claim_lease("host-b", LEASE, None).unwrap(),
+            Claim::Standby(Holder {
+                node: "host-a".into(),
+                epoch: 1,
+                http: Some("http://host-a:8080".into()),
+            })
         );
         let fence_a = Fence {
             node: "host-a".into(),
@@ -192,7 +230,7 @@ mod tests {
         assert!(a.renew_lease(&fence_a, LEASE).unwrap());
         std::thread::sleep(LEASE + Duration::from_millis(200));
         assert_eq!(
-            b.claim_lease("host-b", LEASE).unwrap(),
+            b.claim_lease("host-b", LEASE, None).unwrap(),
             Claim::Active {
                 epoch: 2,
                 from: Some("host-a".into())
@@ -206,10 +244,15 @@ mod tests {
             node: "host-b".into(),
             epoch: 2,
         };
-        assert_eq!(a.lease_holder().unwrap(), Some((fence_b.clone(), true)));
+        let holder_b = Holder {
+            node: "host-b".into(),
+            epoch: 2,
+            http: None,
+        };
+        assert_eq!(a.lease_holder().unwrap(), Some((holder_b, true)));
         b.release_lease(&fence_b).unwrap();
         assert_eq!(
-            a.claim_lease("host-a", LEASE).unwrap(),
+            a.claim_lease("host-a", LEASE, None).unwrap(),
             Claim::Active {
                 epoch: 3,
                 from: Some("host-b".into())
@@ -221,7 +264,7 @@ mod tests {
     #[test]
     fn a_fenced_store_writes_nothing_once_its_epoch_is_over() {
         let (a, b) = two();
-        a.claim_lease("host-a", LEASE).unwrap();
+        a.claim_lease("host-a", LEASE, None).unwrap();
         a.fence(Some(Fence {
             node: "host-a".into(),
             epoch: 1,
@@ -231,7 +274,7 @@ mod tests {
         // host-a is paused past its lease; host-b takes over.
         std::thread::sleep(LEASE + Duration::from_millis(200));
         assert!(matches!(
-            b.claim_lease("host-b", LEASE).unwrap(),
+            b.claim_lease("host-b", LEASE, None).unwrap(),
             Claim::Active { epoch: 2, .. }
         ));
         let refused = a
@@ -256,9 +299,24 @@ mod tests {
     }
 
     #[test]
+    fn a_standby_writes_nothing() {
+        let (a, _) = two();
+        a.fence(Some(Fence::standby("host-b")));
+        let refused = a
+            .append_log(&NewEntry::note("alice", None, "from a standby"))
+            .unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "this lever (host-b) is a standby: only the active lever writes to the deploy log; nothing was changed"
+        );
+        assert!(refused.is_operational());
+        assert!(a.log(10, None).unwrap().is_empty());
+    }
+
+    #[test]
     fn a_lease_needs_postgres() {
         let (file, _dir) = crate::store::tests::temp_store();
-        let refused = file.claim_lease("host-a", LEASE).unwrap_err();
+        let refused = file.claim_lease("host-a", LEASE, None).unwrap_err();
         assert!(
             refused.to_string().contains("needs a PostgreSQL store"),
             "{refused}"

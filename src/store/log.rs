@@ -91,6 +91,17 @@ impl fmt::Display for LogEntry {
     }
 }
 
+/// What [`Store::unannounced`] found.
+#[derive(Debug, Default)]
+pub struct Unannounced {
+    /// The oldest, up to the limit asked for.
+    pub entries: Vec<LogEntry>,
+    /// How many wait in all.
+    pub total: usize,
+    /// The newest one's id (0 with none).
+    pub last_id: i64,
+}
+
 /// A log entry about to be written.
 #[derive(Debug, Clone)]
 pub struct NewEntry<'a> {
@@ -99,9 +110,13 @@ pub struct NewEntry<'a> {
     pub kind: LogKind,
     pub text: &'a str,
     pub run_id: Option<i64>,
+    /// Whether the announcer is to say it: then it is pending until it has been said
+    /// ([`Store::mark_announced`]), in the same transaction as what it records.
+    pub announce: bool,
 }
 
 impl<'a> NewEntry<'a> {
+    /// A note, answered to whoever asked for it rather than announced.
     pub fn note(user: &'a str, target: Option<&'a str>, text: &'a str) -> Self {
         Self {
             user,
@@ -109,6 +124,7 @@ impl<'a> NewEntry<'a> {
             kind: LogKind::Note,
             text,
             run_id: None,
+            announce: false,
         }
     }
 }
@@ -118,15 +134,16 @@ pub(super) fn append(db: &mut dyn Db, entry: &NewEntry<'_>) -> Result<LogEntry, 
     let at = now_ms();
     let id: i64 = db
         .query_one(
-            r#"INSERT INTO log (at, "user", target, kind, text, run_id)
-               VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id"#,
+            r#"INSERT INTO log (at, "user", target, kind, text, run_id, pending)
+               VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id"#,
             params![
                 at,
                 entry.user,
                 entry.target,
                 entry.kind.as_str(),
                 entry.text,
-                entry.run_id
+                entry.run_id,
+                i64::from(entry.announce)
             ],
         )?
         .get(0)?;
@@ -223,6 +240,51 @@ impl Store {
         })
     }
 
+    /// Marks entry `id` said, if no lever has said it yet: `true` if this call did, so the
+    /// caller says it now ([`crate::chat::claim`]). Fenced like every write: a lever that lost
+    /// the lease cannot claim.
+    pub fn claim_announcement(&self, id: i64) -> Result<bool, StoreError> {
+        self.write(|db| {
+            let claimed = db.execute(
+                "UPDATE log SET pending = 0 WHERE id = ?1 AND pending = 1",
+                params![id],
+            )?;
+            Ok(claimed == 1)
+        })
+    }
+
+    /// Marks said every entry still waiting to be, with an id in `from..=through`: `true` if
+    /// there was one (those summed up in one line rather than said one by one).
+    pub fn claim_announcements(&self, from: i64, through: i64) -> Result<bool, StoreError> {
+        self.write(|db| {
+            let claimed = db.execute(
+                "UPDATE log SET pending = 0 WHERE id BETWEEN ?1 AND ?2 AND pending = 1",
+                params![from, through],
+            )?;
+            Ok(claimed > 0)
+        })
+    }
+
+    /// Entries written to be announced that no lever has said yet (one died first), oldest
+    /// first, at most `limit`; with how many there are in all and the newest one's id.
+    pub fn unannounced(&self, limit: usize) -> Result<Unannounced, StoreError> {
+        self.read(|db| {
+            let entries = entries(db.query(
+                &format!("SELECT {COLUMNS} FROM log WHERE pending = 1 ORDER BY id LIMIT ?1"),
+                params![limit],
+            )?)?;
+            let row = db.query_one(
+                "SELECT count(*), COALESCE(MAX(id), 0) FROM log WHERE pending = 1",
+                params![],
+            )?;
+            Ok(Unannounced {
+                entries,
+                total: usize::try_from(row.get::<i64>(0)?).unwrap_or(0),
+                last_id: row.get(1)?,
+            })
+        })
+    }
+
     /// One entry by id.
     pub fn log_entry(&self, id: i64) -> Result<Option<LogEntry>, StoreError> {
         self.read(|db| {
@@ -248,6 +310,7 @@ mod tests {
             kind: LogKind::Note,
             text,
             run_id: None,
+            announce: false,
         }
     }
 
@@ -310,6 +373,29 @@ mod tests {
                 store.log_entry(written.id).unwrap().unwrap().kind,
                 LogKind::Deployed
             );
+        }
+    }
+
+    on_each_engine! {
+        fn an_entry_to_announce_is_claimed_once_and_waits_until_it_is(store) {
+            let announced = |text| NewEntry { announce: true, ..entry("mygrant", None, text) };
+            let hold = store.append_log(&announced("NO DEPLOY PLEASE (db)")).unwrap();
+            store.append_log(&entry("lever", None, "a note nobody announces")).unwrap();
+            let lift = store.append_log(&announced("DEPLOY OK")).unwrap();
+            let waiting = store.unannounced(1).unwrap();
+            assert_eq!(waiting.entries.iter().map(|e| e.id).collect::<Vec<_>>(), [hold.id]);
+            assert_eq!((waiting.total, waiting.last_id), (2, lift.id));
+
+            assert!(store.claim_announcement(hold.id).unwrap(), "the first claim wins");
+            assert!(!store.claim_announcement(hold.id).unwrap(), "a second loses");
+            let waiting = store.unannounced(10).unwrap();
+            assert_eq!(waiting.entries.iter().map(|e| e.id).collect::<Vec<_>>(), [lift.id]);
+
+            assert!(store.claim_announcements(hold.id, lift.id).unwrap());
+            assert!(!store.claim_announcements(hold.id, lift.id).unwrap());
+            let waiting = store.unannounced(10).unwrap();
+            assert!(waiting.entries.is_empty());
+            assert_eq!((waiting.total, waiting.last_id), (0, 0));
         }
     }
 }

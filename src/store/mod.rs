@@ -79,6 +79,8 @@ pub enum StoreError {
     Full { store: String },
     #[error("this lever is no longer the active one: {node} held the lease in epoch {epoch}, and another lever has taken over; nothing was changed")]
     Fenced { node: String, epoch: i64 },
+    #[error("this lever ({node}) is a standby: only the active lever writes to the deploy log; nothing was changed")]
+    Standby { node: String },
     #[error("store: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("store: {}", postgres::describe(.0))]
@@ -101,6 +103,7 @@ impl StoreError {
                 | StoreError::Unreachable { .. }
                 | StoreError::Full { .. }
                 | StoreError::Fenced { .. }
+                | StoreError::Standby { .. }
         )
     }
 }

@@ -93,6 +93,16 @@ const MIGRATIONS: &[(i64, &str)] = &[
     );
 "#,
     ),
+    (
+        7,
+        r#"
+    -- Where the active lever answers HTTP, for standbys to point writers to; and the entries
+    -- the announcer has yet to say, for the next active to say if this one dies first.
+    ALTER TABLE lever_lease ADD COLUMN http TEXT;
+    ALTER TABLE log ADD COLUMN pending BIGINT NOT NULL DEFAULT 0;
+    CREATE INDEX log_pending ON log(id) WHERE pending = 1;
+"#,
+    ),
 ];
 
 /// The schema version this lever writes.

@@ -221,6 +221,7 @@ impl Store {
                     kind: started_kind(run.phase),
                     text,
                     run_id: Some(id),
+                    announce: true,
                 },
             )?;
             let stored = Run {
@@ -368,6 +369,7 @@ impl Store {
                     kind: finished_kind(run.phase, state),
                     text,
                     run_id: Some(run_id),
+                    announce: true,
                 },
             )?;
             Ok((run, entry))
@@ -414,6 +416,7 @@ impl Store {
                         kind: LogKind::RunInterrupted,
                         text: &text,
                         run_id: Some(run.id),
+                        announce: true,
                     },
                 )?;
                 out.push((run, entry));

@@ -86,6 +86,12 @@ const MIGRATIONS: &[&str] = &[
     r"
     -- Version 6 is PostgreSQL's lease (levers share only a PostgreSQL store); nothing here.
 ",
+    r"
+    -- Entries the announcer has yet to say: a lever that dies before saying one leaves it
+    -- for the next to say.
+    ALTER TABLE log ADD COLUMN pending INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX log_pending ON log(id) WHERE pending = 1;
+",
 ];
 
 /// The schema version this lever writes: the number of migrations.

@@ -150,7 +150,7 @@ pub fn request(
         .unwrap_or_else(|e| panic!("{method} {path} on port {port} failed: {e}"))
 }
 
-/// Starts lever with its HTTP side on a free port and waits until `/healthz` answers `ok`.
+/// Starts lever with its HTTP side on a free port and waits until `/healthz` answers.
 /// `prepare(port)` gives lever's folder, not launched yet (a config naming that port, and what
 /// it needs), and whatever goes with it; a parallel test may take the port before lever binds
 /// it: then lever exits, and all is prepared again on another port.
@@ -168,7 +168,7 @@ pub fn start_serving_http<T>(mut prepare: impl FnMut(u16) -> (Lever, T)) -> (Lev
             }
             let probe = raw_request(http, "GET", "/healthz", &[], b"");
             if let Ok(reply) = exchange(http, &probe, Duration::from_secs(1)) {
-                if reply.status == 200 && reply.body == "ok\n" {
+                if reply.status == 200 && reply.body.contains(r#""status":"ok""#) {
                     return (lever, http, with);
                 }
             }
