@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use lever::app::serve::Stopped;
 use lever::config::{example, Config, ConfigError, EMBEDDED};
 
 /// lever: a chat-ops IRC bot for one-step stage and deploy, a shared deploy log, and holds.
@@ -110,17 +111,25 @@ fn main() -> ExitCode {
                     .map_err(|e| format!("console: {e}")),
                 Err(e) => Err(e),
             },
-            _ => lever::app::serve::run(config)
-                .await
-                .map_err(|e| e.to_string()),
+            _ => match lever::app::serve::run(config).await {
+                Ok(Stopped::Asked) => Ok(()),
+                Ok(Stopped::LostLease(why)) => {
+                    eprintln!(
+                        "lever: lost leadership ({why}); exiting 3 to come back as a standby"
+                    );
+                    return Err(ExitCode::from(3));
+                }
+                Err(e) => Err(e.to_string()),
+            },
         }
+        .map_err(|e| {
+            eprintln!("lever: {e}");
+            ExitCode::FAILURE
+        })
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("lever: {e}");
-            ExitCode::FAILURE
-        }
+        Err(code) => code,
     }
 }
 

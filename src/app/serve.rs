@@ -16,7 +16,7 @@ use crate::store::lease::Fence;
 /// QUITs, and returns. On a PostgreSQL store shared with other levers, it first waits as
 /// standby ([`super::leader`]): off IRC, its HTTP side answering reads and sending writers to
 /// the active lever, until it holds the lease.
-pub async fn run(config: Arc<Config>) -> Result<(), StartError> {
+pub async fn run(config: Arc<Config>) -> Result<Stopped, StartError> {
     let store = open_store(&config).await?;
     let shared = config.store.url.is_some();
     let node = config.store.node_name();
@@ -54,14 +54,15 @@ pub async fn run(config: Arc<Config>) -> Result<(), StartError> {
                     if let Some(http) = http {
                         let _ = http.await;
                     }
-                    return Ok(());
+                    return Ok(Stopped::Asked);
                 }
             }
         }
         false => None,
     };
+    let lost = Arc::new(std::sync::OnceLock::new());
     if let Some(held) = &held {
-        lead(&bot, held.clone());
+        lead(&bot, held.clone(), shutdown.clone(), lost.clone());
     }
     bot.take_charge()?;
     // Before serving, so plugin commands answer from the first line.
@@ -71,13 +72,26 @@ pub async fn run(config: Arc<Config>) -> Result<(), StartError> {
     if let Some(http) = http {
         let _ = http.await;
     }
+    if let Some(why) = lost.get() {
+        return Ok(Stopped::LostLease(why.clone()));
+    }
     if let Some(held) = held {
         // A clean stop hands over at once: a standby need not wait for the lease to run out.
         if let Err(e) = store.release_lease(&held.fence) {
             tracing::warn!(error = %e, "could not give up the lease; a standby takes over when it expires");
         }
     }
-    Ok(())
+    Ok(Stopped::Asked)
+}
+
+/// Why `lever run` stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stopped {
+    /// A signal asked it to.
+    Asked,
+    /// It lost the lease (why): another lever acts now. lever exits 3, so a supervisor that
+    /// restarts it brings it back as a standby.
+    LostLease(String),
 }
 
 /// Opens the store; a PostgreSQL database out of reach is waited for (a server restarting, a
@@ -106,9 +120,15 @@ async fn open_store(config: &Config) -> Result<Arc<crate::store::Store>, StartEr
     }
 }
 
-/// As the active lever: says so if it took over, and keeps the lease; once it is lost,
-/// stops speaking, cancels its runs and exits (a supervisor starts it again, as a standby).
-fn lead(bot: &Arc<Bot>, held: super::leader::Held) {
+/// As the active lever: says so if it took over, and keeps the lease; once it is lost, stops
+/// speaking, cancels its runs and shuts lever down with the reason in `lost` (lever exits 3,
+/// for a supervisor to start it again, as a standby).
+fn lead(
+    bot: &Arc<Bot>,
+    held: super::leader::Held,
+    shutdown: CancellationToken,
+    lost: Arc<std::sync::OnceLock<String>>,
+) {
     let node = held.fence.node.clone();
     if let Some(from) = held.from.as_ref().filter(|from| **from != node) {
         let text = format!("lever is back (on {node}, took over from {from})");
@@ -119,14 +139,15 @@ fn lead(bot: &Arc<Bot>, held: super::leader::Held) {
     let bot = bot.clone();
     tokio::spawn(async move {
         let outbox = bot.outbox.clone();
-        let lost = super::leader::keep(&bot.store, held, bot.config.store.lease, |until| {
+        let why = super::leader::keep(&bot.store, held, bot.config.store.lease, |until| {
             outbox.speak_until(Some(until))
         })
         .await;
         bot.outbox.speak_until(Some(std::time::Instant::now()));
-        tracing::error!(reason = %lost, "lost leadership: stopping runs and exiting, to come back as a standby");
+        tracing::error!(reason = %why, "lost leadership: stopping runs, leaving IRC and exiting, to come back as a standby");
         bot.deploys.cancel_all("lever (lost leadership)");
-        std::process::exit(3);
+        let _ = lost.set(why);
+        shutdown.cancel();
     });
 }
 

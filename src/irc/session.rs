@@ -272,7 +272,9 @@ impl Session {
                 }
             }
             if let Some(deadline) = quit_by {
-                if !conn.is_ready() || outbox.is_empty() || Instant::now() >= deadline {
+                // Nothing more can go out when lever may not speak (it lost the lease).
+                let mute = !outbox.may_speak();
+                if !conn.is_ready() || outbox.is_empty() || mute || Instant::now() >= deadline {
                     if let Some((line, _)) = claiming.take() {
                         outbox.put_back(line);
                     }

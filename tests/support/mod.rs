@@ -11,7 +11,10 @@ pub mod daemon;
 pub mod http;
 pub mod inspircd;
 pub mod mock_http;
+pub mod postgres;
 pub mod prometheus;
+pub mod proxy;
+pub mod shared_store;
 
 #[allow(unused_imports)] // each test file uses a different part of the rig
 pub use http::{
