@@ -323,3 +323,74 @@ fn twenty_takeovers_at_random_moments_say_every_record_once_and_one_lever_acts_p
         assert_eq!(node, &format!("node-{}", epoch - 1));
     }
 }
+
+#[test]
+fn alertmanager_pointed_at_every_lever_gets_each_alert_said_once_through_a_takeover() {
+    use support::alertmanager::{alert, Alertmanager};
+    let (url, _db, server, mut ned) = setup("ned");
+    let (mut a, http_a) = lever_with_http(server.port, &url, "host-a");
+    ned.expect(lever_joined);
+    let (b, http_b) = lever_with_http(server.port, &url, "host-b");
+    logged(&b, "standby: another lever is active");
+    let hook = |port: u16| format!("http://127.0.0.1:{port}/hooks/alertmanager");
+    let am = Alertmanager::start_for(&[&hook(http_a), &hook(http_b)], TOKEN);
+    let disk = |host: &str| {
+        alert(
+            &[
+                ("alertname", "DiskFull"),
+                ("severity", "critical"),
+                ("instance", host),
+            ],
+            &[("summary", "disk / is 97% full")],
+        )
+    };
+    let mut said: Vec<String> = Vec::new();
+    let mut hear = |ned: &mut Client, what: &str| {
+        let line = ned.lever_says_within(Duration::from_secs(30), what);
+        said.push(line.clone());
+        line
+    };
+
+    am.fire(&[disk("db1")]);
+    assert!(hear(&mut ned, "[FIRING:1] DiskFull").contains("db1"));
+
+    // The active dies; an alert fires while no lever is active. The standby keeps it, takes
+    // over and says it.
+    signal(a.pid(), "KILL");
+    assert!(a.wait_exit(WAIT).is_some());
+    am.fire(&[alert(
+        &[
+            ("alertname", "QueueBacklog"),
+            ("severity", "warning"),
+            ("instance", "worker1"),
+        ],
+        &[],
+    )]);
+    let back = hear(&mut ned, "lever is back");
+    assert_eq!(back, "lever is back (on host-b, took over from host-a)");
+    assert!(hear(&mut ned, "[FIRING:1] QueueBacklog").contains("worker1"));
+    assert!(
+        b.log().contains("alerts another lever kept, said now"),
+        "said from what host-b kept as standby:\n{}",
+        b.log()
+    );
+
+    // A new alert joins the DiskFull group: Alertmanager sends the group again, db1 with it.
+    // host-b never said db1 itself, but knows it was said.
+    am.fire(&[disk("db1"), disk("db2")]);
+    assert!(hear(&mut ned, "[FIRING:1] DiskFull").contains("db2"));
+    am.resolve(&[disk("db1")]);
+    assert!(hear(&mut ned, "[RESOLVED:1] DiskFull").contains("db1"));
+    said.extend(
+        ned.collect_for(Duration::from_secs(5), |l| {
+            l.from.starts_with("lever") && l.verb == "PRIVMSG"
+        })
+        .into_iter()
+        .map(|l| l.text().to_owned()),
+    );
+    let alert_lines: Vec<&String> = said
+        .iter()
+        .filter(|l| l.starts_with("[FIRING") || l.starts_with("[RESOLVED"))
+        .collect();
+    assert_eq!(alert_lines.len(), 4, "each said once: {alert_lines:#?}");
+}

@@ -27,8 +27,15 @@ use crate::chat::text::{sanitize_line, truncate_chars};
 use crate::config::Config;
 use crate::deploy::Deploys;
 use crate::events::{AlertGroup, AlertLine, Event, Events, HeldBack};
+use crate::store::alerts::AlertMark;
 use webhook::{Alert, Webhook};
 
+/// With a shared store: how often the active lever takes in what other levers kept.
+const INBOX_EVERY: Duration = Duration::from_secs(2);
+/// How long kept notifications are taken in after they came (a takeover well within it).
+const KEPT_FOR: Duration = Duration::from_secs(600);
+/// How often old kept notifications and said statuses are forgotten.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
 /// The rate window for `lines_per_minute`.
 const WINDOW: Duration = Duration::from_secs(60);
 /// Instances named in one line before "… and N more".
@@ -137,6 +144,10 @@ impl Alerts {
                 receipt.new += 1;
             }
         }
+        if self.deploys.store().is_shared() {
+            self.drop_said(&mut fresh, &mut receipt);
+        }
+        let marks: Vec<AlertMark> = fresh.values().flatten().map(|a| a.mark()).collect();
         let channels = self.route(hook);
         let mut lines = Vec::new();
         // Firing first: it is what people act on.
@@ -190,7 +201,7 @@ impl Alerts {
             }
         }
         if !out.is_empty() {
-            self.events.publish(Event::Alerts { lines: out });
+            self.events.publish(Event::Alerts { lines: out, marks });
         }
         // After the alert's own line, so the channel reads "[FIRING:1] …", then the hold.
         for alert in fresh.get("firing").into_iter().flatten() {
@@ -204,6 +215,98 @@ impl Alerts {
         }
         receipt.remembered = self.remembered();
         receipt
+    }
+
+    /// With a shared store: leaves out of `fresh` what a lever has said already (one that was
+    /// active before this one, whose memory this lever does not have).
+    fn drop_said(&self, fresh: &mut BTreeMap<&str, Vec<&Alert>>, receipt: &mut Receipt) {
+        let alerts: Vec<&Alert> = fresh.values().flatten().copied().collect();
+        if alerts.is_empty() {
+            return;
+        }
+        let marks: Vec<AlertMark> = alerts.iter().map(|a| a.mark()).collect();
+        let said = match self.deploys.store().alerts_said(&marks) {
+            Ok(said) => said,
+            Err(e) => {
+                // Said if news to this lever; the claim before it goes out decides.
+                tracing::warn!(error = %e, "cannot read which alerts were said; the claim decides");
+                return;
+            }
+        };
+        let old: Vec<String> = alerts
+            .iter()
+            .zip(said)
+            .filter(|(_, said)| *said)
+            .map(|(alert, _)| alert.key())
+            .collect();
+        for group in fresh.values_mut() {
+            group.retain(|alert| !old.contains(&alert.key()));
+        }
+        fresh.retain(|_, group| !group.is_empty());
+        receipt.new = receipt.new.saturating_sub(old.len());
+        receipt.duplicates += old.len();
+    }
+
+    /// With a shared store: takes in, every [`INBOX_EVERY`], the notifications any lever kept
+    /// (standbys keep what Alertmanager sends them; a lever that died may have kept some it
+    /// did not say), and forgets old ones. Runs on the active lever.
+    pub fn start_inbox(self: &Arc<Self>) {
+        if !self.deploys.store().is_shared() {
+            return;
+        }
+        let alerts = self.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(INBOX_EVERY);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut after = 0;
+            let mut pruned = Instant::now();
+            loop {
+                ticker.tick().await;
+                after = alerts.take_in(after);
+                if pruned.elapsed() >= PRUNE_EVERY {
+                    pruned = Instant::now();
+                    alerts.prune();
+                }
+            }
+        });
+    }
+
+    /// Takes in the kept notifications after id `after` (and not older than [`KEPT_FOR`]); the
+    /// last id taken in.
+    fn take_in(&self, mut after: i64) -> i64 {
+        let since = crate::store::now_ms() - KEPT_FOR.as_millis() as i64;
+        let kept = match self.deploys.store().kept_notifications(after, since, 500) {
+            Ok(kept) => kept,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot read the kept alert notifications yet");
+                return after;
+            }
+        };
+        for notification in kept {
+            after = notification.id;
+            match Webhook::parse(notification.body.as_bytes()) {
+                Ok(hook) => {
+                    let receipt = self.receive(&hook);
+                    if receipt.new > 0 {
+                        tracing::info!(new = receipt.new, group = %hook.group_key, "alerts another lever kept, said now");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(id = notification.id, error = %e, "a kept alert notification does not parse")
+                }
+            }
+        }
+        after
+    }
+
+    /// Forgets kept notifications past [`KEPT_FOR`] and said statuses past `remember_for`.
+    fn prune(&self) {
+        let now = crate::store::now_ms();
+        let kept_since = now - KEPT_FOR.as_millis() as i64;
+        let said_since = now - self.config.alerts.remember_for.as_millis() as i64;
+        if let Err(e) = self.deploys.store().forget_alerts(kept_since, said_since) {
+            tracing::debug!(error = %e, "cannot forget old alert notifications yet");
+        }
     }
 
     /// Forgets alerts past their useful time (see [`dedup`]).
@@ -234,7 +337,10 @@ impl Alerts {
             .into_iter()
             .map(|c| (c, line.clone()))
             .collect();
-        self.events.publish(Event::Alerts { lines });
+        self.events.publish(Event::Alerts {
+            lines,
+            marks: Vec::new(),
+        });
     }
 
     /// The channels of the first route whose labels all match the group's; else every channel.

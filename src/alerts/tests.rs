@@ -20,7 +20,7 @@ fn hook(text: &str) -> Webhook {
 fn said(rx: &mut UnboundedReceiver<Delivery>) -> Vec<(String, String)> {
     let mut out = Vec::new();
     while let Ok(delivery) = rx.try_recv() {
-        if let Event::Alerts { lines } = delivery.event {
+        if let Event::Alerts { lines, .. } = delivery.event {
             out.extend(lines.iter().map(|(c, l)| (c.clone(), alert_line(l))));
         }
     }

@@ -5,6 +5,15 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::store::alerts::AlertMark;
+
+/// An RFC 3339 time as Alertmanager writes it (UTC, up to nanoseconds), in milliseconds.
+fn millis(time: &str) -> Option<i64> {
+    let at = humantime::parse_rfc3339_weak(time).ok()?;
+    let since = at.duration_since(std::time::UNIX_EPOCH).ok()?;
+    i64::try_from(since.as_millis()).ok()
+}
+
 /// One notification.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -102,6 +111,21 @@ impl Webhook {
 }
 
 impl Alert {
+    /// This alert's status as said: its key, firing or resolved, and when that status began.
+    pub fn mark(&self) -> AlertMark {
+        let resolved = self.status == "resolved";
+        let since = if resolved {
+            &self.ends_at
+        } else {
+            &self.starts_at
+        };
+        AlertMark {
+            key: self.key(),
+            resolved,
+            at: millis(since).unwrap_or(0),
+        }
+    }
+
     /// What tells this alert apart: Alertmanager's fingerprint, or its labels.
     pub fn key(&self) -> String {
         if !self.fingerprint.is_empty() {

@@ -35,7 +35,7 @@ pub fn open(config: std::sync::Arc<crate::config::Config>) -> Result<Arc<Bot>, S
                     tracing::error!(reason = %lost, "the console lost the lease");
                 });
             }
-            Ok(Err(holder)) => {
+            Ok(Err((holder, _))) => {
                 return Err(format!(
                     "another lever ({}) is active on this store; the console does not act beside it (stop it, or use the channel)",
                     holder.node

@@ -24,6 +24,10 @@ pub struct Held {
     pub sure_until: Instant,
 }
 
+/// How long after the holder's lease ends a standby asks again: the database's clock has
+/// passed the end by then, whatever the round trip.
+const ENDS_SLACK: Duration = Duration::from_millis(20);
+
 /// How far before the lease's end lever stops acting: room for its clock and the database's
 /// to disagree on how long a lease lasted, and for what was in flight.
 fn margin(lease: Duration) -> Duration {
@@ -37,7 +41,7 @@ pub fn claim(
     node: &str,
     lease: Duration,
     http: Option<&str>,
-) -> Result<Result<Held, Holder>, StoreError> {
+) -> Result<Result<Held, (Holder, Duration)>, StoreError> {
     // The lease is counted from before the claim was sent: never later than the database.
     let asked = Instant::now();
     Ok(match store.claim_lease(node, lease, http)? {
@@ -53,7 +57,7 @@ pub fn claim(
                 sure_until: asked + lease - margin(lease),
             })
         }
-        Claim::Standby(holder) => Err(holder),
+        Claim::Standby { holder, ends_in } => Err((holder, ends_in)),
     })
 }
 
@@ -63,6 +67,8 @@ pub async fn acquire(store: &Arc<Store>, role: &Role, lease: Duration, http: Opt
     let node = role.node();
     let mut said: Option<String> = None;
     loop {
+        // Asked every third of a lease, and as soon as the holder's runs out.
+        let mut next = lease / 3;
         match claim(store, node, lease, http) {
             Ok(Ok(held)) => {
                 tracing::info!(node, epoch = held.fence.epoch, from = ?held.from, "active: this lever holds the lease");
@@ -71,7 +77,8 @@ pub async fn acquire(store: &Arc<Store>, role: &Role, lease: Duration, http: Opt
                 });
                 return held;
             }
-            Ok(Err(holder)) => {
+            Ok(Err((holder, ends_in))) => {
+                next = next.min(ends_in + ENDS_SLACK);
                 let now = format!("{} in epoch {}", holder.node, holder.epoch);
                 if said.as_ref() != Some(&now) {
                     tracing::info!(node, active = %holder.node, epoch = holder.epoch, "standby: another lever is active; waiting to take over");
@@ -83,7 +90,7 @@ pub async fn acquire(store: &Arc<Store>, role: &Role, lease: Duration, http: Opt
             }
             Err(e) => tracing::warn!(node, error = %e, "standby: cannot ask for the lease"),
         }
-        tokio::time::sleep(lease / 3).await;
+        tokio::time::sleep(next).await;
     }
 }
 

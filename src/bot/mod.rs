@@ -172,6 +172,7 @@ impl Bot {
         }
         self.deploys.start_hold_clock();
         self.alerts.start_summaries();
+        self.alerts.start_inbox();
         Ok(())
     }
 }

@@ -32,7 +32,7 @@ pub fn spawn(config: Arc<Config>, events: &Events, outbox: Outbox, store: Arc<St
     tokio::spawn(async move {
         while let Some(delivery) = deliveries.recv().await {
             let priority = priority(&delivery.event);
-            let claim = recorded(&delivery.event).map(|entry| claim_entry(&store, entry.id));
+            let claim = claim_for(&store, &delivery.event);
             for (channel, line) in lines(&config, &delivery.event) {
                 match &claim {
                     Some(claim) => outbox.say_claimed(&channel, &line, priority, claim),
@@ -62,26 +62,45 @@ fn recorded(event: &Event) -> Option<&LogEntry> {
     }
 }
 
+/// The claim an event's lines are said under, if it needs one: what the deploy log records,
+/// and (with a shared store) alerts.
+fn claim_for(store: &Arc<Store>, event: &Event) -> Option<Claim> {
+    if let Some(entry) = recorded(event) {
+        return Some(claim_entry(store, entry.id));
+    }
+    match event {
+        Event::Alerts { marks, .. } if !marks.is_empty() && store.is_shared() => {
+            let marks = marks.clone();
+            Some(claim_with(store, move |store| store.claim_alerts(&marks)))
+        }
+        _ => None,
+    }
+}
+
+/// A claim won when `take` marks something said in `store`.
+fn claim_with(
+    store: &Arc<Store>,
+    take: impl Fn(&Store) -> Result<bool, StoreError> + Send + Sync + 'static,
+) -> Claim {
+    let store = store.clone();
+    Claim::new(move || match take(&store) {
+        Ok(won) => Ok(won),
+        // Not the active lever (any more): it is the active one's to say.
+        Err(StoreError::Fenced { .. } | StoreError::Standby { .. }) => Ok(false),
+        // A store no other lever shares: better said than silenced by a full disk.
+        Err(e) if !store.is_shared() => {
+            tracing::warn!(error = %e, "cannot mark an announcement said; saying it anyway");
+            Ok(true)
+        }
+        Err(e) => Err(e.to_string()),
+    })
+}
+
 /// A claim on saying log entries `from..=through`.
 fn claim_entries(store: &Arc<Store>, from: i64, through: i64) -> Claim {
-    let store = store.clone();
-    Claim::new(move || {
-        let claimed = if from == through {
-            store.claim_announcement(from)
-        } else {
-            store.claim_announcements(from, through)
-        };
-        match claimed {
-            Ok(won) => Ok(won),
-            // Another lever holds the lease now: it is that one's to say.
-            Err(StoreError::Fenced { .. }) => Ok(false),
-            // A store no other lever shares: better said than silenced by a full disk.
-            Err(e) if !store.is_shared() => {
-                tracing::warn!(error = %e, entry = from, "cannot mark an announcement said; saying it anyway");
-                Ok(true)
-            }
-            Err(e) => Err(e.to_string()),
-        }
+    claim_with(store, move |store| match from == through {
+        true => store.claim_announcement(from),
+        false => store.claim_announcements(from, through),
     })
 }
 
@@ -207,7 +226,7 @@ pub fn lines(config: &Config, event: &Event) -> Vec<(String, String)> {
             (channels, build_line(build))
         }
         // Alerts arrive routed, line by line.
-        Event::Alerts { lines } => {
+        Event::Alerts { lines, .. } => {
             return lines
                 .iter()
                 .map(|(channel, line)| (channel.clone(), alert_line(line)))

@@ -21,6 +21,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::infra::activity::{Activity, Busy};
+use crate::store::alerts::AlertMark;
 use crate::store::{Hold, LogEntry, Phase, Run, StepRecord};
 
 /// Something that happened, already stored (all but [`Event::RunEndUnrecorded`]).
@@ -83,9 +84,11 @@ pub enum Event {
     /// A CI build finished or started (`/hooks/build`); announced, not logged.
     Build(BuildReport),
     /// Alert lines, already grouped, de-duplicated and rate-capped by the alerts service, each
-    /// with its channel.
+    /// with its channel; with a shared store, the statuses they say, claimed before they are
+    /// said so no lever says them twice.
     Alerts {
         lines: Vec<(String, AlertLine)>,
+        marks: Vec<AlertMark>,
     },
     /// What watching a deploy found (a regression, an all-clear, or a metric it could not read).
     Watch {

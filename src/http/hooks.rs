@@ -193,6 +193,22 @@ pub async fn alertmanager(
 ) -> Result<Json<Value>, ApiError> {
     let caller = authenticate(bot.config.http.as_ref(), &headers, &body)?;
     let hook = crate::alerts::webhook::Webhook::parse(&body).map_err(ApiError::bad_request)?;
+    // With levers sharing a store, each keeps what it is sent (Alertmanager is pointed at every
+    // one): the active says it, and a standby's copy is there for whichever lever is active
+    // next. Not kept, not taken: Alertmanager sends it again.
+    if bot.store.is_shared() {
+        let text = String::from_utf8_lossy(&body);
+        if let Err(e) = bot.store.keep_notification(bot.role.node(), &text) {
+            return Err(ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                format!("cannot keep the notification: {e}"),
+            ));
+        }
+        if !bot.role.acts() {
+            tracing::debug!(via = %caller.name, group = %hook.group_key, "alert notification kept for the active lever");
+            return Ok(Json(json!({ "kept": true, "role": "standby" })));
+        }
+    }
     let receipt = bot.alerts.receive(&hook);
     tracing::debug!(via = %caller.name, group = %hook.group_key, new = receipt.new, duplicates = receipt.duplicates, held_back = receipt.held_back, "alert notification");
     Ok(Json(json!({

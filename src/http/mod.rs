@@ -185,7 +185,8 @@ async fn json_errors(
     ApiError::new(status, message).into_response()
 }
 
-/// On a standby, every write is answered 503 with where the active lever is: it alone writes.
+/// On a standby, every write (but an alert notification, kept for the active) is answered 503
+/// with where the active lever is: it alone writes.
 async fn standby_refuses_writes(
     State(bot): State<Arc<Bot>>,
     request: axum::extract::Request,
@@ -193,11 +194,13 @@ async fn standby_refuses_writes(
 ) -> axum::response::Response {
     use axum::http::Method;
     use axum::response::IntoResponse;
-    let read = matches!(*request.method(), Method::GET | Method::HEAD);
+    // Alertmanager notifies every lever; a standby keeps what it is sent (`hooks`).
+    let allowed = matches!(*request.method(), Method::GET | Method::HEAD)
+        || request.uri().path() == "/hooks/alertmanager";
     let Part::Standby { active } = bot.role.part() else {
         return next.run(request).await;
     };
-    if read {
+    if allowed {
         return next.run(request).await;
     }
     let node = bot.role.node();

@@ -45,8 +45,9 @@ pub struct Holder {
 pub enum Claim {
     /// This node holds the lease now, in `epoch`; `from` held it before (it had expired).
     Active { epoch: i64, from: Option<String> },
-    /// Another node holds it, unexpired.
-    Standby(Holder),
+    /// Another node holds it, for `ends_in` more by the database's clock (a duration, so no
+    /// host's clock is compared with it).
+    Standby { holder: Holder, ends_in: Duration },
 }
 
 /// Milliseconds as the database adds them to its clock.
@@ -65,8 +66,9 @@ impl Store {
         let ms = lease.as_millis() as i64;
         self.write_unfenced(|db| {
             let held = db.query_opt(
-                "SELECT node, epoch, expires_at <= clock_timestamp(), http FROM lever_lease
-                 WHERE id = 1 FOR UPDATE",
+                "SELECT node, epoch, expires_at <= clock_timestamp(), http,
+                        CAST(EXTRACT(EPOCH FROM expires_at - clock_timestamp()) * 1000 AS BIGINT)
+                 FROM lever_lease WHERE id = 1 FOR UPDATE",
                 params![],
             )?;
             let Some(held) = held else {
@@ -85,11 +87,15 @@ impl Store {
             let (holder, epoch, free): (String, i64, bool) =
                 (held.get(0)?, held.get(1)?, held.get(2)?);
             if !free {
-                return Ok(Claim::Standby(Holder {
-                    node: holder,
-                    epoch,
-                    http: held.get(3)?,
-                }));
+                let ms: i64 = held.get(4)?;
+                return Ok(Claim::Standby {
+                    holder: Holder {
+                        node: holder,
+                        epoch,
+                        http: held.get(3)?,
+                    },
+                    ends_in: Duration::from_millis(ms.max(0) as u64),
+                });
             }
             let epoch = epoch + 1;
             db.execute(
@@ -159,7 +165,7 @@ impl Store {
         })
     }
 
-    fn needs_postgres(&self) -> Result<(), StoreError> {
+    pub(super) fn needs_postgres(&self) -> Result<(), StoreError> {
         match self.is_shared() {
             true => Ok(()),
             false => Err(StoreError::NotShared),
@@ -215,14 +221,19 @@ mod tests {
                 from: None
             }
         );
+        let Claim::Standby { holder, ends_in } = b.claim_lease("host-b", LEASE, None).unwrap()
+        else {
+            panic!("host-a holds the lease")
+        };
         assert_eq!(
-            b.claim_lease("host-b", LEASE, None).unwrap(),
-            Claim::Standby(Holder {
+            holder,
+            Holder {
                 node: "host-a".into(),
                 epoch: 1,
                 http: Some("http://host-a:8080".into()),
-            })
+            }
         );
+        assert!(ends_in > Duration::ZERO && ends_in <= LEASE, "{ends_in:?}");
         let fence_a = Fence {
             node: "host-a".into(),
             epoch: 1,

@@ -10,8 +10,11 @@
 //! - [`log`]: the deploy log (`[2009-06-18 13:05:25] [mygrant] NO DEPLOY PLEASE (db migration)`)
 //! - [`holds`]: NO DEPLOY PLEASE, per target or for every target
 //! - [`runs`]: stage, deploy and rollback runs, and their steps
+//! - [`alerts`]: with a shared store, alert notifications kept and alert statuses said
+//! - [`lease`]: which of several levers sharing a PostgreSQL store is active
 //! - `sql`: the SQL both engines speak, written once; `sqlite` and `postgres`: the engines
 
+pub mod alerts;
 pub mod copy;
 pub mod holds;
 pub mod json;

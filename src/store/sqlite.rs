@@ -92,6 +92,9 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE log ADD COLUMN pending INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX log_pending ON log(id) WHERE pending = 1;
 ",
+    r"
+    -- Version 8 is PostgreSQL's alert inbox (levers share only a PostgreSQL store); nothing here.
+",
 ];
 
 /// The schema version this lever writes: the number of migrations.

@@ -84,13 +84,27 @@ impl Alertmanager {
     /// Starts Alertmanager notifying `webhook` (lever's `/hooks/alertmanager`) with
     /// `Authorization: Bearer <token>`, and waits until `/-/ready` answers.
     pub fn start(webhook: &str, token: &str) -> Alertmanager {
+        Self::start_for(&[webhook], token)
+    }
+
+    /// Starts Alertmanager notifying each of `webhooks` (every lever sharing a store), as
+    /// [`Alertmanager::start`] does one.
+    pub fn start_for(webhooks: &[&str], token: &str) -> Alertmanager {
         let dir = tempfile::tempdir().expect("temp dir");
+        let hooks: String = webhooks
+            .iter()
+            .map(|webhook| {
+                format!(
+                    "      - url: '{webhook}'\n        send_resolved: true\n        \
+                     http_config:\n          authorization:\n            type: Bearer\n            \
+                     credentials: '{token}'\n"
+                )
+            })
+            .collect();
         let config = format!(
             "route:\n  receiver: lever\n  group_by: ['alertname']\n  group_wait: 1s\n  \
              group_interval: {}s\n  repeat_interval: 1h\n\
-             receivers:\n  - name: lever\n    webhook_configs:\n      - url: '{webhook}'\n        \
-             send_resolved: true\n        http_config:\n          authorization:\n            \
-             type: Bearer\n            credentials: '{token}'\n",
+             receivers:\n  - name: lever\n    webhook_configs:\n{hooks}",
             GROUP_INTERVAL.as_secs()
         );
         std::fs::write(dir.path().join("alertmanager.yml"), config)
