@@ -72,7 +72,9 @@ fn main() {
         s => vec![s as u64],
     };
     let cluster = Cluster::start_durable();
-    println!("| lease | kills | takeover p50 | p99 | min | max | bound (⅔–4⁄3 of the lease before; ⅔–1 now) |");
+    println!(
+        "| lease | kills | takeover p50 | p99 | min | max | expected (⅔ to all of the lease) |"
+    );
     println!("|---|---|---|---|---|---|---|");
     for lease in leases {
         let lease = Duration::from_secs(lease);

@@ -103,8 +103,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async {
-        match command {
+    let code: u8 = runtime.block_on(async {
+        let result = match command {
             Command::Console => match lever::app::console::open(config) {
                 Ok(bot) => lever::app::console::run(bot)
                     .await
@@ -117,20 +117,22 @@ fn main() -> ExitCode {
                     eprintln!(
                         "lever: lost leadership ({why}); exiting 3 to come back as a standby"
                     );
-                    return Err(ExitCode::from(3));
+                    return 3;
                 }
                 Err(e) => Err(e.to_string()),
             },
+        };
+        match result {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("lever: {e}");
+                1
+            }
         }
-        .map_err(|e| {
-            eprintln!("lever: {e}");
-            ExitCode::FAILURE
-        })
     });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(code) => code,
-    }
+    // Everything worth ending cleanly has ended (IRC quit, HTTP drained, runs stopped): exit
+    // now, rather than shut the runtime down under tasks caught mid-wait on the store.
+    std::process::exit(code.into())
 }
 
 /// `lever store copy`: opens both stores and copies; what was copied, in words.

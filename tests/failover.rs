@@ -136,6 +136,7 @@ fn an_active_cut_off_from_postgres_leaves_before_the_standby_takes_over_and_neve
         a.log()
     );
 
+    assert!(!a.log().contains("panicked"), "{}", a.log());
     // Healed: host-a, started again, finds host-b active and waits.
     proxy.thaw();
     a.launch();

@@ -155,6 +155,37 @@ fn nickserv_identify_is_the_fallback_without_sasl() {
     );
 }
 
+/// A ghost holds lever's nick (an old connection not yet timed out, a lever that lost its
+/// lease and sleeps): lever comes in on an alternate, logs in, has NickServ GHOST the holder,
+/// and takes its nick.
+#[test]
+fn a_ghost_holding_levers_nick_is_ghosted_through_services_and_the_nick_taken_back() {
+    let server = InspIRCd::with_atheme();
+    register_account(server.port, "lever", "leverpass1");
+    let mut ghost = Client::connect(server.port, "lever");
+    ghost.join("#ops");
+    let mut watcher = Client::connect(server.port, "watcher");
+    watcher.join("#ops");
+    let lever = Lever::start(&ops_config(
+        server.port,
+        "sasl_account = \"lever\"\nsasl_password = \"leverpass1\"",
+    ));
+    watcher_sees_join(&mut watcher, "lever_", "#ops");
+    let killed = watcher.expect(|l| l.verb == "QUIT" && l.from == "lever");
+    assert!(killed.text().contains("GHOST"), "{}", killed.raw);
+    let taken = watcher.expect(|l| l.verb == "NICK" && l.from == "lever_");
+    assert_eq!(taken.text(), "lever");
+    let log = lever.log();
+    assert!(
+        log.contains("asking services to free lever's nick"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("leverpass1"),
+        "password leaked to the log:\n{log}"
+    );
+}
+
 /// `+R` (InspIRCd's services_account module, "reginvite"): only users logged in to an account
 /// may join. lever must be identified before it sends JOIN, or the server refuses it (477) and
 /// lever only retries a minute later, long after these tests give up.

@@ -437,16 +437,22 @@ fn a_lever_paused_past_its_lease_wakes_after_the_takeover_and_says_and_writes_no
         "host-a stops once it wakes past its lease:\n{}",
         a.log()
     );
-    let said_by_a: Vec<String> = finn
-        .collect_for(Duration::from_secs(1), |l| {
-            l.from == a_nick && l.verb == "PRIVMSG"
-        })
-        .into_iter()
-        .map(|l| l.text().to_owned())
+    let after_waking = finn.collect_for(Duration::from_secs(2), |_| true);
+    let said_by_a: Vec<&str> = after_waking
+        .iter()
+        .filter(|l| l.from == a_nick && l.verb == "PRIVMSG")
+        .map(|l| l.text())
         .collect();
     assert!(
         said_by_a.is_empty(),
         "host-a spoke after waking: {said_by_a:?}"
+    );
+    // host-a left IRC on waking; host-b takes the nick back from its alternate.
+    assert!(
+        after_waking
+            .iter()
+            .any(|l| l.verb == "NICK" && l.from == b_nick && l.text() == a_nick),
+        "{after_waking:?}"
     );
     assert_eq!(
         cluster.psql(
@@ -457,6 +463,7 @@ fn a_lever_paused_past_its_lease_wakes_after_the_takeover_and_says_and_writes_no
         "host-a wrote nothing"
     );
     assert!(a.log().contains("lost leadership"), "{}", a.log());
+    assert!(!a.log().contains("panicked"), "{}", a.log());
 }
 
 #[test]
@@ -468,6 +475,11 @@ fn a_deploy_cut_off_by_the_death_of_the_active_is_announced_interrupted_once_by_
     let mut a = Lever::start_with_env(&config, &[("LEVER_STORE__NODE", "host-a")]);
     gwen.expect(joined);
     let _b = Lever::start_with_env(&config, &[("LEVER_STORE__NODE", "host-b")]);
+    // The holder deploys through her own hold.
+    gwen.say_ops("!hold site only gwen ships today");
+    assert!(gwen
+        .lever_says()
+        .starts_with("NO DEPLOY PLEASE: site held by gwen"));
     gwen.say_ops("!deploy site");
     assert!(gwen.lever_says().starts_with("gwen is deploying site"));
     let deadline = Instant::now() + WAIT;
@@ -499,7 +511,15 @@ fn a_deploy_cut_off_by_the_death_of_the_active_is_announced_interrupted_once_by_
         "interrupted",
         "not re-run: steps are not idempotent"
     );
-    // The target is free: a new deploy starts.
+    // The hold and the log came through intact.
+    assert_eq!(
+        cluster.psql(&db, "SELECT string_agg(kind, ',' ORDER BY id) FROM log"),
+        "hold,deploy_started,interrupted"
+    );
+    gwen.say_ops("!status site");
+    let status = gwen.lever_says_within(WAIT, "site:");
+    assert!(status.starts_with("site: HELD by gwen since "), "{status}");
+    // The target is free: a new deploy starts (hers, through her hold).
     gwen.say_ops("!deploy site");
     assert!(gwen
         .lever_says_within(WAIT, "gwen is deploying")

@@ -74,6 +74,13 @@ pub struct IrcConfig {
     /// How often lever tries to take back its nickname when on an alternate. Default: "60s".
     #[serde(default = "default_regain_interval", with = "duration")]
     pub regain_interval: Duration,
+    /// What lever asks NickServ, once logged in to services under an alternate nick, to free
+    /// its nickname from whoever holds it (a ghost of an old connection, a lever that lost its
+    /// lease): `{nick}` is the nickname. Default: "GHOST {nick}" (Atheme, Anope); "REGAIN
+    /// {nick}" where services offer it; "" asks nothing (lever then takes the nick back when it
+    /// is freed, and every `regain_interval`).
+    #[serde(default = "default_regain_command")]
+    pub regain_command: String,
     /// The QUIT message on shutdown. Default: "lever shutting down".
     #[serde(default = "default_quit_message")]
     pub quit_message: String,
@@ -102,6 +109,9 @@ fn default_ping_timeout() -> Duration {
 }
 fn default_regain_interval() -> Duration {
     Duration::from_secs(60)
+}
+fn default_regain_command() -> String {
+    "GHOST {nick}".into()
 }
 fn default_quit_message() -> String {
     "lever shutting down".into()

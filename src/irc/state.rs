@@ -33,6 +33,8 @@ const WANTED_CAPS: &[&str] = &[
 const REGISTRATION_TIMEOUT: Duration = Duration::from_secs(60);
 /// Servers that send no end-of-MOTD: go on this long after the welcome.
 const MOTD_GRACE: Duration = Duration::from_secs(3);
+/// After asking services to free lever's nick, how long before lever takes it.
+const SERVICES_FREE_NICK: Duration = Duration::from_secs(2);
 /// How long to wait for NickServ to confirm an IDENTIFY before joining anyway.
 const IDENTIFY_TIMEOUT: Duration = Duration::from_secs(10);
 /// After NickServ says "identified", how long to wait for the server's 900 before joining.
@@ -593,6 +595,22 @@ impl Conn {
         for channel in channels {
             self.join(&channel, now);
         }
+        self.ask_services_for_nick(now);
+    }
+
+    /// On an alternate nick while logged in to services: asks NickServ to free lever's nick
+    /// (`irc.regain_command`), and tries to take it shortly after.
+    fn ask_services_for_nick(&mut self, now: Instant) {
+        let wanted = self.nicks[0].clone();
+        let command = self.cfg.irc.regain_command.trim();
+        let logged_in = self.logged_in_as.is_some() || self.nickserv_confirmed;
+        if !logged_in || command.is_empty() || self.casemap.eq(&self.nick, &wanted) {
+            return;
+        }
+        tracing::info!(nick = %wanted, on = %self.nick, "asking services to free lever's nick");
+        let command = command.replace("{nick}", &wanted);
+        self.send(Command::PRIVMSG("NickServ".into(), command));
+        self.next_regain = now + SERVICES_FREE_NICK;
     }
 
     fn join(&mut self, channel: &str, now: Instant) {
@@ -1019,6 +1037,62 @@ mod tests {
             .map(|l| l.trim_end().to_owned())
             .collect();
         assert!(out.contains(&"NICK lever".to_owned()), "{out:?}");
+    }
+
+    #[test]
+    fn on_an_alternate_and_logged_in_lever_asks_services_for_its_nick_then_takes_it() {
+        let (mut c, now) = conn("nickserv_password = \"ns\"\n");
+        feed(
+            &mut c,
+            now,
+            &[":s 433 * lever :in use", ":s 001 lever_ :hi"],
+        );
+        let out = feed(&mut c, now, &[":s 422 lever_ :No MOTD"]);
+        assert_eq!(out, ["PRIVMSG NickServ :IDENTIFY ns"]);
+        let out = feed(
+            &mut c,
+            now,
+            &[
+                ":NickServ!s@services. NOTICE lever_ :You are now identified for lever.",
+                ":s 900 lever_ lever_!l@h lever :You are now logged in as lever",
+            ],
+        );
+        assert_eq!(
+            out,
+            ["JOIN #ops", "JOIN #dev", "PRIVMSG NickServ :GHOST lever"]
+        );
+        // The ghost goes (lever may not see it go: they share no channel); lever takes the
+        // nick shortly after, not a whole regain_interval later.
+        c.tick(now + SERVICES_FREE_NICK).unwrap();
+        let out: Vec<_> = c
+            .take_output()
+            .iter()
+            .map(|l| l.trim_end().to_owned())
+            .collect();
+        assert_eq!(out, ["NICK lever"]);
+
+        // Configured off, or not logged in: nothing is asked.
+        for extra in ["nickserv_password = \"ns\"\nregain_command = \"\"\n", ""] {
+            let (mut c, now) = conn(extra);
+            feed(
+                &mut c,
+                now,
+                &[
+                    ":s 433 * lever :in use",
+                    ":s 001 lever_ :hi",
+                    ":s 422 lever_ :x",
+                ],
+            );
+            let out = feed(
+                &mut c,
+                now,
+                &[":s 900 lever_ lever_!l@h lever :You are now logged in as lever"],
+            );
+            assert!(
+                !out.iter().any(|l| l.contains("GHOST")),
+                "{extra:?}: {out:?}"
+            );
+        }
     }
 
     #[test]
