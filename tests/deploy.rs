@@ -345,11 +345,7 @@ fn a_hold_stored_but_not_yet_said_when_lever_is_killed_is_said_once_after_the_re
     bot.set_env(&[]);
     bot.launch();
     sees_lever_join(&mut bob);
-    let said: Vec<String> = bob
-        .collect_for(Duration::from_secs(2), lever_in_ops)
-        .into_iter()
-        .map(|l| l.text().to_owned())
-        .collect();
+    let said = bob.lever_lines_for(Duration::from_secs(2));
     let template =
         |what: &str| format!("[{{time}}] [alice] {what} (not announced before lever stopped)");
     assert_eq!(said.len(), 3, "{said:?}");

@@ -10,19 +10,6 @@ use support::*;
 
 use std::time::{Duration, Instant};
 
-/// Waits until `lever`'s log says `what`.
-fn logged(lever: &Lever, what: &str) {
-    let deadline = Instant::now() + WAIT;
-    while !lever.log().contains(what) {
-        assert!(
-            Instant::now() < deadline,
-            "never logged {what:?}:\n{}",
-            lever.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// Starts lever `node` on `config`, with `env` too.
 fn node(config: &str, node: &str, env: &[(&str, &str)]) -> Lever {
     let mut all = vec![("LEVER_STORE__NODE", node)];
@@ -43,7 +30,7 @@ fn postgres_restarted_within_the_lease_keeps_the_active_and_a_long_outage_hands_
     let mut a = node(&config, "host-a", &[]);
     kim.expect(lever_joined);
     let b = node(&config, "host-b", &[]);
-    logged(&b, "standby: another lever is active");
+    b.wait_for_log("standby: another lever is active");
 
     cluster.stop();
     std::thread::sleep(Duration::from_millis(500));
@@ -87,7 +74,7 @@ fn postgres_restarted_within_the_lease_keeps_the_active_and_a_long_outage_hands_
     assert!(status.starts_with("site: HELD by kim since "), "{status}");
     // host-a, started again by its supervisor, waits as standby: no crash loop.
     a.launch();
-    logged(&a, "standby: another lever is active");
+    a.wait_for_log("standby: another lever is active");
     assert!(a.running());
 }
 
@@ -140,7 +127,7 @@ fn an_active_cut_off_from_postgres_leaves_before_the_standby_takes_over_and_neve
     // Healed: host-a, started again, finds host-b active and waits.
     proxy.thaw();
     a.launch();
-    logged(&a, "standby: another lever is active");
+    a.wait_for_log("standby: another lever is active");
     lee.say_ops("!unhold site");
     let lifted = lee.lever_says();
     assert!(
@@ -229,7 +216,7 @@ fn twenty_takeovers_at_random_moments_say_every_record_once_and_one_lever_acts_p
     const ROUNDS: usize = 20;
     for round in 1..=ROUNDS {
         let standby = node(&format!("node-{round}"));
-        logged(&standby, "standby: another lever is active");
+        standby.wait_for_log("standby: another lever is active");
         levers.push(standby);
         // Some of everything the log records, then the active dies at a random moment: before,
         // while or after it stores and says them.
@@ -332,7 +319,7 @@ fn alertmanager_pointed_at_every_lever_gets_each_alert_said_once_through_a_takeo
     let (mut a, http_a) = lever_with_http(server.port, &url, "host-a");
     ned.expect(lever_joined);
     let (b, http_b) = lever_with_http(server.port, &url, "host-b");
-    logged(&b, "standby: another lever is active");
+    b.wait_for_log("standby: another lever is active");
     let hook = |port: u16| format!("http://127.0.0.1:{port}/hooks/alertmanager");
     let am = Alertmanager::start_for(&[&hook(http_a), &hook(http_b)], TOKEN);
     let disk = |host: &str| {

@@ -41,22 +41,6 @@ fn ask(client: &mut Client, text: &str) -> String {
     client.expect_privmsg_from("lever")
 }
 
-/// Waits until lever's log holds `text`.
-fn wait_for_log(lever: &Lever, text: &str) -> String {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let log = lever.log();
-        if log.contains(text) {
-            return log;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the log never said {text:?}:\n{log}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn a_plugin_command_answers_says_notices_and_is_in_help() {
     let dir = tempfile::tempdir().unwrap();
@@ -96,7 +80,7 @@ fn a_bad_manifest_is_skipped_with_a_log_line_and_reload_picks_up_a_fixed_one() {
     plugin(dir.path(), "good", &one("good", ""), "echo fine");
     plugin(dir.path(), "bad", r#"[{"name": "bad"}]"#, "echo never");
     let (_server, mut pia, lever) = setup("pia", dir.path(), "", &[]);
-    let log = wait_for_log(&lever, "plugin skipped");
+    let log = lever.wait_for_log("plugin skipped");
     assert!(
         log.contains("plugin=\"bad\"") || log.contains("plugin=bad"),
         "{log}"
@@ -124,7 +108,7 @@ fn sighup_rescans_the_plugins_folder() {
     let (_server, mut pia, lever) = setup("pia", dir.path(), "", &[]);
     plugin(dir.path(), "late", &one("late", ""), "echo here now");
     signal(lever.pid(), "HUP");
-    wait_for_log(&lever, "SIGHUP: plugins from");
+    lever.wait_for_log("SIGHUP: plugins from");
     assert_eq!(ask(&mut pia, "!late"), "here now");
 }
 
@@ -259,7 +243,7 @@ fn a_plugin_named_like_a_built_in_is_refused() {
     plugin(dir.path(), "ping", &one("ping", ""), "echo hijacked");
     plugin(dir.path(), "alias", &one("commands", ""), "echo hijacked");
     let (_server, mut pia, lever) = setup("pia", dir.path(), "", &[]);
-    let log = wait_for_log(&lever, "is the built-in !help");
+    let log = lever.wait_for_log("is the built-in !help");
     assert!(log.contains("is the built-in !ping"), "{log}");
     assert_eq!(ask(&mut pia, "!ping"), "pong");
     assert!(ask(&mut pia, "!commands").starts_with("commands you can use: "));

@@ -186,15 +186,7 @@ fn of_two_levers_on_one_store_one_speaks_and_the_other_takes_over_when_it_dies()
     erin.expect(joined);
     let b = Lever::start_with_env(&config, &[("LEVER_STORE__NODE", "host-b")]);
     // The second waits as standby: it holds no lease, so it never comes on IRC.
-    let deadline = Instant::now() + WAIT;
-    while !b.log().contains("standby: another lever is active") {
-        assert!(
-            Instant::now() < deadline,
-            "host-b never said it is standby:\n{}",
-            b.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    b.wait_for_log("standby: another lever is active");
     assert!(
         erin.collect_for(Duration::from_secs(2), joined).is_empty(),
         "only one lever is in the channel"
@@ -289,11 +281,7 @@ fn what_the_active_stored_but_had_not_said_when_it_died_is_said_once_by_the_next
     signal(a.pid(), "KILL");
     assert!(a.wait_exit(WAIT).is_some());
     ivan.expect_within(Duration::from_secs(20), lever_joined);
-    let said: Vec<String> = ivan
-        .collect_for(Duration::from_secs(3), lever_in_ops)
-        .into_iter()
-        .map(|l| l.text().to_owned())
-        .collect();
+    let said = ivan.lever_lines_for(Duration::from_secs(3));
     assert_eq!(said.len(), 2, "{said:?}");
     assert_eq!(said[0], "lever is back (on host-b, took over from host-a)");
     like(
@@ -491,11 +479,7 @@ fn a_deploy_cut_off_by_the_death_of_the_active_is_announced_interrupted_once_by_
     signal(a.pid(), "KILL");
     assert!(a.wait_exit(WAIT).is_some());
     gwen.expect_within(Duration::from_secs(20), joined);
-    let said: Vec<String> = gwen
-        .collect_for(Duration::from_secs(3), lever_in_ops)
-        .into_iter()
-        .map(|l| l.text().to_owned())
-        .collect();
+    let said = gwen.lever_lines_for(Duration::from_secs(3));
     let interrupted: Vec<&String> = said.iter().filter(|t| t.contains("INTERRUPTED")).collect();
     assert_eq!(interrupted.len(), 1, "announced once: {said:?}");
     assert!(

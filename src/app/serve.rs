@@ -144,6 +144,10 @@ fn lead(
         })
         .await;
         bot.outbox.speak_until(Some(std::time::Instant::now()));
+        // Nothing more is written either, though the lease may have a moment left by the
+        // database's clock: this lever has stopped acting.
+        bot.store.fence(Some(Fence::standby(bot.role.node())));
+        bot.role.set(Part::Standby { active: None });
         tracing::error!(reason = %why, "lost leadership: stopping runs, leaving IRC and exiting, to come back as a standby");
         bot.deploys.cancel_all("lever (lost leadership)");
         let _ = lost.set(why);

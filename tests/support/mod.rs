@@ -394,6 +394,14 @@ impl Client {
         found
     }
 
+    /// What lever said in #ops within `within`, in order.
+    pub fn lever_lines_for(&mut self, within: Duration) -> Vec<String> {
+        self.collect_for(within, lever_in_ops)
+            .into_iter()
+            .map(|l| l.text().to_owned())
+            .collect()
+    }
+
     /// Says `text` in #ops, the channel every test's lever serves.
     pub fn say_ops(&mut self, text: &str) {
         self.privmsg("#ops", text);
@@ -617,6 +625,23 @@ impl Lever {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.path("lever.log")).unwrap_or_default()
+    }
+
+    /// Waits (against a hang) until lever's log says `what`; the log then, or a failure
+    /// with it.
+    pub fn wait_for_log(&self, what: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let log = self.log();
+            if log.contains(what) {
+                return log;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "lever never logged {what:?}:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
