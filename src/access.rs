@@ -21,17 +21,20 @@ pub enum Role {
     Metrics,
     /// May silence and acknowledge alerts.
     Alerts,
+    /// May change feature flags and kill contingency switches.
+    Flags,
     /// Implies every other role.
     Admin,
 }
 
 impl Role {
-    pub const ALL: [Role; 6] = [
+    pub const ALL: [Role; 7] = [
         Role::Stage,
         Role::Deploy,
         Role::Hold,
         Role::Metrics,
         Role::Alerts,
+        Role::Flags,
         Role::Admin,
     ];
 
@@ -42,6 +45,7 @@ impl Role {
             Role::Hold => "hold",
             Role::Metrics => "metrics",
             Role::Alerts => "alerts",
+            Role::Flags => "flags",
             Role::Admin => "admin",
         }
     }
@@ -88,6 +92,9 @@ pub struct AccessConfig {
     /// May `!silence` and `!ack` alerts.
     #[serde(default)]
     pub alerts: Vec<String>,
+    /// May change feature flags (`!flag NAME …`, `PUT /api/v1/flags`) and `!kill` switches.
+    #[serde(default)]
+    pub flags: Vec<String>,
     /// May do everything, including forcing a deploy through a hold.
     #[serde(default)]
     pub admin: Vec<String>,
@@ -101,6 +108,7 @@ impl AccessConfig {
             Role::Hold => &self.hold,
             Role::Metrics => &self.metrics,
             Role::Alerts => &self.alerts,
+            Role::Flags => &self.flags,
             Role::Admin => &self.admin,
         }
     }

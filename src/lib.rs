@@ -15,6 +15,8 @@
 //!             active or standby)
 //!  plugins/   executables that declare commands: scan, manifest, run one, reply lines
 //!  metrics/   Prometheus/Graphite queries, sparklines, deploy markers and watches, !stats
+//!  flags/     feature flags and contingency switches: declared, changed, evaluated (OFREP),
+//!             exported for flagd
 //!  alerts/    Alertmanager notifications (de-dup, caps, routes, auto-hold) and its API
 //!  deploy/    targets, runs, holds: the one place that decides (gate, holds, status, recover,
 //!             hold_clock); backend/ runs a step (local argv, HTTP engine, Jenkins job)
@@ -45,6 +47,7 @@ pub mod commands;
 pub mod config;
 pub mod deploy;
 pub mod events;
+pub mod flags;
 pub mod http;
 pub mod infra;
 pub mod irc;

@@ -107,7 +107,7 @@ fn whoami_without_access_section_grants_every_role() {
     assert_channel_reply(
         &ask(&mut wren, "!whoami"),
         "wren: you are wren!~wren@127.0.0.1, not logged in to services; \
-         roles: stage, deploy, hold, metrics, alerts, admin \
+         roles: stage, deploy, hold, metrics, alerts, flags, admin \
          (no [access] section: everyone holds every role)",
     );
 }

@@ -316,7 +316,7 @@ fn piped_console_prints_exactly_the_conversation() {
          !ping \u{2014} Checks that lever is alive; it answers pong. Example: !ping\n\
          pong\n\
          tester: you are tester!tester@console, logged in as tester; \
-         roles: stage, deploy, hold, metrics, alerts, admin (the console user holds every role)\n"
+         roles: stage, deploy, hold, metrics, alerts, flags, admin (the console user holds every role)\n"
     );
 }
 

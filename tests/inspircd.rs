@@ -297,7 +297,7 @@ fn rights_follow_the_account(options: support::inspircd::Options) {
     let reply = whoami(&mut alice);
     assert!(reply.contains(", logged in as alice;"), "{reply}");
     assert!(
-        reply.ends_with("; roles: stage, deploy, hold, metrics, alerts, admin"),
+        reply.ends_with("; roles: stage, deploy, hold, metrics, alerts, flags, admin"),
         "{reply}"
     );
 
@@ -326,7 +326,9 @@ fn rights_follow_the_account(options: support::inspircd::Options) {
     // The real alice still has her rights under another nick.
     let reply = whoami(&mut alice);
     assert!(
-        reply.contains("logged in as alice; roles: stage, deploy, hold, metrics, alerts, admin"),
+        reply.contains(
+            "logged in as alice; roles: stage, deploy, hold, metrics, alerts, flags, admin"
+        ),
         "{reply}"
     );
 

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 /// Bottom first: each may import from those before it, never from those after.
 const LAYERS: &[&str] = &[
     "chat", "infra", "process", "access", "store", "config", "events", "irc", "jenkins", "deploy",
-    "alerts", "metrics", "plugins", "bot", "commands", "http", "app",
+    "flags", "alerts", "metrics", "plugins", "bot", "commands", "http", "app",
 ];
 
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -47,6 +47,8 @@ pub struct Bot {
     pub deploys: Arc<Deploys>,
     /// Alertmanager's notifications, de-duplicated and rate-capped.
     pub alerts: Arc<Alerts>,
+    /// Feature flags and contingency switches.
+    pub flags: Arc<crate::flags::Flags>,
     /// Prometheus and Graphite, for `!metric` and `!graph`.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// lever's own counters, for `/metrics`.
@@ -122,6 +124,9 @@ impl Bot {
             activity.clone(),
         );
         let alerts = Alerts::new(config.clone(), deploys.clone(), events.clone());
+        // Every lever serves evaluations, standbys too: each follows the store's state.
+        let flags = crate::flags::Flags::new(&config, store.clone(), events.clone());
+        flags.start_refresh();
         let telemetry = crate::events::telemetry::Telemetry::new();
         telemetry.count_events(&events);
         let metrics = Arc::new(crate::metrics::Metrics::new(config.clone()));
@@ -141,6 +146,7 @@ impl Bot {
             events,
             deploys,
             alerts,
+            flags,
             metrics,
             telemetry,
             plugins: crate::plugins::Plugins::new(config.clone()),

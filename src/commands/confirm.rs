@@ -1,15 +1,15 @@
-//! `!confirm <code>`: goes ahead with a deploy of a `confirm = true` target.
+//! `!confirm <code>`: goes ahead with what asked for a code: a deploy of a `confirm = true`
+//! target, or a `!kill`. Only the person who asked can confirm (their role was checked then).
 
 use super::args::Words;
 use super::{CommandError, Ctx, Example, Spec};
-use crate::access::Role;
 
 pub const SPEC: Spec = Spec {
     name: "confirm",
     aliases: &[],
     usage: "<code>",
-    help: "Confirms a deploy that showed what it will ship and asked for a code; only the person who asked can confirm.",
-    role: Some(Role::Deploy),
+    help: "Confirms a deploy that showed what it will ship, or a !kill, with the code it gave; only the person who asked can confirm.",
+    role: None,
     examples: &[Example {
         input: "!confirm ABCD",
         reply: r"alice: no deploy is waiting for code ABCD",
@@ -19,6 +19,11 @@ pub const SPEC: Spec = Spec {
 
 async fn run(ctx: Ctx) -> Result<(), CommandError> {
     let code = parse(&ctx.args)?;
+    if let Some(killed) = ctx.bot.flags.confirm_kill(code, &ctx.msg.who) {
+        let state = killed.map_err(super::flag::flag_error)?;
+        ctx.ack_if_unheard_everywhere(&format!("{} killed", state.key));
+        return Ok(());
+    }
     let run = ctx.bot.deploys.confirm(code, &ctx.msg.who)?;
     ctx.ack_if_unheard(&run.target, &format!("deploying {}", run.target));
     Ok(())

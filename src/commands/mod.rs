@@ -26,9 +26,11 @@ mod cancel;
 mod changes;
 mod confirm;
 mod deploy;
+mod flag;
 mod graph;
 mod help;
 mod hold;
+mod kill;
 mod log;
 mod metric;
 mod ping;
@@ -62,6 +64,8 @@ pub static COMMANDS: &[&Spec] = &[
     &metric::SPEC,
     &graph::SPEC,
     &stats::SPEC,
+    &flag::SPEC,
+    &kill::SPEC,
     &help::SPEC,
     &reload::SPEC,
     &ping::SPEC,

@@ -12,7 +12,7 @@ pub const SPEC: Spec = Spec {
     role: None,
     examples: &[Example {
         input: "!whoami",
-        reply: r"alice: you are alice!~alice@10\.0\.0\.1, not logged in to services; roles: stage, deploy, hold, metrics, alerts, admin \(no \[access\] section: everyone holds every role\)",
+        reply: r"alice: you are alice!~alice@10\.0\.0\.1, not logged in to services; roles: stage, deploy, hold, metrics, alerts, flags, admin \(no \[access\] section: everyone holds every role\)",
     }],
     run: |ctx| Box::pin(run(ctx)),
 };

@@ -17,6 +17,7 @@ mod alerts;
 mod bot;
 mod cross;
 pub mod example;
+mod flags;
 mod http;
 mod irc;
 mod jenkins;
@@ -27,6 +28,7 @@ mod targets;
 
 pub use alerts::{AlertRoute, AlertmanagerConfig, AlertsConfig, AutoHold};
 pub use bot::BotConfig;
+pub use flags::{is_flag_name, FlagConfig, FlagDefault, FlagsConfig, RESERVED_WORDS};
 pub use http::HttpConfig;
 pub use irc::IrcConfig;
 pub use jenkins::{JenkinsConfig, JenkinsJob};
@@ -81,6 +83,9 @@ pub struct Config {
     /// Commands from executables in any language; no section, no plugins.
     #[serde(default)]
     pub plugins: Option<PluginsConfig>,
+    /// Feature flags and contingency switches (`!flag`, `!kill`, OFREP).
+    #[serde(default)]
+    pub flags: FlagsConfig,
     /// The folder relative paths resolve against: the config file's folder.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -117,6 +122,7 @@ const LIST_KEYS: &[&str] = &[
     "access.admin",
     "access.metrics",
     "access.alerts",
+    "access.flags",
 ];
 
 impl Config {
@@ -265,6 +271,7 @@ impl Config {
         if let Some(plugins) = &self.plugins {
             plugins.validate()?;
         }
+        self.flags.validate()?;
         Ok(())
     }
 }

@@ -53,6 +53,7 @@ fn recorded(event: &Event) -> Option<&LogEntry> {
         | Event::RunFinished { entry, .. }
         | Event::RunEndRecorded { entry, .. }
         | Event::ExternalDeploy { entry, .. }
+        | Event::FlagChanged { entry, .. }
         | Event::Watch { entry, .. } => Some(entry),
         Event::HoldReminder { .. }
         | Event::StepFinished { .. }
@@ -155,7 +156,8 @@ pub fn priority(event: &Event) -> Priority {
         | Event::RunFinished { .. }
         | Event::RunEndUnrecorded { .. }
         | Event::RunEndRecorded { .. }
-        | Event::ExternalDeploy { .. } => Priority::Record,
+        | Event::ExternalDeploy { .. }
+        | Event::FlagChanged { .. } => Priority::Record,
         Event::HoldReminder { .. }
         | Event::StepFinished { .. }
         | Event::Build(_)
@@ -232,12 +234,26 @@ pub fn lines(config: &Config, event: &Event) -> Vec<(String, String)> {
                 .map(|(channel, line)| (channel.clone(), alert_line(line)))
                 .collect()
         }
+        // As the log has it, with who: `FLAG video off by mygrant (transcoder melting)`.
+        Event::FlagChanged { state, entry } => (
+            config.irc.channels.clone(),
+            flag_line(&entry.text, &state.changed_by, &state.reason),
+        ),
         Event::Watch { report, entry } => (
             run_channels(config, &report.deploy().target),
             watch_line(config, report, &entry.text),
         ),
     };
     channels.into_iter().map(|c| (c, text.clone())).collect()
+}
+
+/// A flag's change as the log says it, with who made it before the reason.
+fn flag_line(logged: &str, by: &str, reason: &str) -> String {
+    let suffix = format!(" ({reason})");
+    match logged.strip_suffix(&suffix).filter(|_| !reason.is_empty()) {
+        Some(what) => format!("{what} by {by}{suffix}"),
+        None => format!("{logged} by {by}"),
+    }
 }
 
 /// A watch's finding, as logged (`logged`), with what to do about a regression.

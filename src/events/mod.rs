@@ -22,6 +22,7 @@ use tokio::sync::mpsc;
 
 use crate::infra::activity::{Activity, Busy};
 use crate::store::alerts::AlertMark;
+use crate::store::flags::FlagState;
 use crate::store::{Hold, LogEntry, Phase, Run, StepRecord};
 
 /// Something that happened, already stored (all but [`Event::RunEndUnrecorded`]).
@@ -89,6 +90,11 @@ pub enum Event {
     Alerts {
         lines: Vec<(String, AlertLine)>,
         marks: Vec<AlertMark>,
+    },
+    /// A feature flag changed (`!flag`, `!kill`, `PUT /api/v1/flags/{key}`).
+    FlagChanged {
+        state: FlagState,
+        entry: LogEntry,
     },
     /// What watching a deploy found (a regression, an all-clear, or a metric it could not read).
     Watch {

@@ -186,7 +186,7 @@ mod tests {
         assert!(one(r#""name": "a", "help": "h", "rol": "admin""#).contains("unknown field `rol`"));
         assert_eq!(
             one(r#""name": "a", "help": "h", "role": "root""#),
-            "command 'a': 'root' is not a role (stage, deploy, hold, metrics, alerts, admin)"
+            "command 'a': 'root' is not a role (stage, deploy, hold, metrics, alerts, flags, admin)"
         );
         assert_eq!(
             one(r#""name": "Deploy!", "help": "h""#),

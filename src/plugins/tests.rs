@@ -100,7 +100,7 @@ async fn a_scan_loads_good_plugins_and_says_why_it_skipped_the_others() {
         skipped[2],
         (
             "rooted",
-            "command 'root': 'root' is not a role (stage, deploy, hold, metrics, alerts, admin)"
+            "command 'root': 'root' is not a role (stage, deploy, hold, metrics, alerts, flags, admin)"
         )
     );
     assert_eq!(

@@ -22,6 +22,8 @@ pub enum LogKind {
     RunInterrupted,
     StageStarted,
     RollbackStarted,
+    /// A feature flag changed (`FLAG video off (transcoder melting)`).
+    Flag,
     /// Anything else worth recording (reported by other tools, notes).
     Note,
 }
@@ -40,6 +42,7 @@ impl LogKind {
             LogKind::RunInterrupted => "interrupted",
             LogKind::StageStarted => "stage_started",
             LogKind::RollbackStarted => "rollback_started",
+            LogKind::Flag => "flag",
             LogKind::Note => "note",
         }
     }
@@ -57,6 +60,7 @@ impl LogKind {
             LogKind::RunInterrupted,
             LogKind::StageStarted,
             LogKind::RollbackStarted,
+            LogKind::Flag,
         ]
         .into_iter()
         .find(|k| k.as_str() == text)

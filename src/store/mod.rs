@@ -11,11 +11,13 @@
 //! - [`holds`]: NO DEPLOY PLEASE, per target or for every target
 //! - [`runs`]: stage, deploy and rollback runs, and their steps
 //! - [`alerts`]: with a shared store, alert notifications kept and alert statuses said
+//! - [`flags`]: feature flags' state
 //! - [`lease`]: which of several levers sharing a PostgreSQL store is active
 //! - `sql`: the SQL both engines speak, written once; `sqlite` and `postgres`: the engines
 
 pub mod alerts;
 pub mod copy;
+pub mod flags;
 pub mod holds;
 pub mod json;
 pub mod lease;

@@ -123,6 +123,23 @@ const MIGRATIONS: &[(i64, &str)] = &[
     );
 "#,
     ),
+    (
+        9,
+        r#"
+    -- Feature flags' state: a row once a flag is changed from its configured default.
+    CREATE TABLE flags (
+        key         TEXT PRIMARY KEY,
+        variant     TEXT NOT NULL,
+        enabled     BIGINT NOT NULL,
+        rollout     BIGINT,
+        beta        TEXT NOT NULL,
+        version     BIGINT NOT NULL,
+        changed_by  TEXT NOT NULL,
+        changed_at  BIGINT NOT NULL,
+        reason      TEXT NOT NULL
+    );
+"#,
+    ),
 ];
 
 /// The schema version this lever writes.

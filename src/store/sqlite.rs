@@ -95,6 +95,20 @@ const MIGRATIONS: &[&str] = &[
     r"
     -- Version 8 is PostgreSQL's alert inbox (levers share only a PostgreSQL store); nothing here.
 ",
+    r"
+    -- Feature flags' state: a row once a flag is changed from its configured default.
+    CREATE TABLE flags (
+        key         TEXT PRIMARY KEY,
+        variant     TEXT NOT NULL,
+        enabled     INTEGER NOT NULL,
+        rollout     INTEGER,
+        beta        TEXT NOT NULL,
+        version     INTEGER NOT NULL,
+        changed_by  TEXT NOT NULL,
+        changed_at  INTEGER NOT NULL,
+        reason      TEXT NOT NULL
+    );
+",
 ];
 
 /// The schema version this lever writes: the number of migrations.
