@@ -2,8 +2,10 @@
 # Installs what lever's tests need on a Debian/Ubuntu machine with a Rust toolchain:
 # the IRC servers they start (ngircd; inspircd + atheme-services for the flood and SASL tests),
 # the interpreters of the shipped plugins (python3 with tomllib, perl with JSON::PP) and the
-# rustfmt/clippy components, and PostgreSQL's server (the store's second engine; the tests start
-# a private cluster of their own). Does nothing for what is already there.
+# rustfmt/clippy components, PostgreSQL's server (the store's second engine; the tests start
+# a private cluster of their own), and OpenFeature's own Python SDK with its OFREP and flagd
+# providers (PyPI, in a virtualenv of the tests' own: the flag tests' clients). Does nothing for
+# what is already there.
 set -euo pipefail
 
 need=()
@@ -16,6 +18,7 @@ command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertman
 python3 -c 'import tomllib' >/dev/null 2>&1 || need+=(python3)
 perl -MJSON::PP -MTime::Local -e1 >/dev/null 2>&1 || need+=(perl)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
@@ -33,4 +36,13 @@ if command -v rustup >/dev/null 2>&1; then
   for component in rustfmt clippy; do
     rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component"
   done
+fi
+
+# The flag tests' clients: OpenFeature's SDK and providers, pinned, where tests/flags.rs looks.
+venv="${LEVER_TEST_VENV:-$HOME/.cache/lever/test-venv}"
+if ! "$venv/bin/python" -c 'import openfeature.contrib.provider.ofrep, openfeature.contrib.provider.flagd' >/dev/null 2>&1; then
+  echo "setup: installing OpenFeature's Python SDK and providers in $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check \
+    openfeature-sdk==0.10.0 openfeature-provider-ofrep==0.3.0 openfeature-provider-flagd==0.6.1
 fi

@@ -20,7 +20,7 @@ use subtle::ConstantTimeEq;
 
 use super::ApiError;
 use crate::chat::text::truncate_chars;
-use crate::config::HttpConfig;
+use crate::config::{FlagsConfig, HttpConfig};
 
 /// The credential a request proved it holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,6 +127,91 @@ pub fn authenticate_bearer(
     headers: &HeaderMap,
 ) -> Result<Caller, ApiError> {
     check(http, headers, b"", false, &ACCEPTED, unix_now())
+}
+
+/// A credential that may read flags: `[flags] tokens` only read; `[http]` tokens may write too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reader {
+    pub name: String,
+    pub may_write: bool,
+}
+
+/// Checks a flag read's credential: `Authorization: Bearer <token>` or `X-API-Key: <token>`
+/// (OFREP's two schemes), against `[flags] tokens` and `[http]` tokens.
+pub fn authenticate_reader(
+    http: Option<&HttpConfig>,
+    flags: &FlagsConfig,
+    headers: &HeaderMap,
+) -> Result<Reader, ApiError> {
+    let token = match (
+        headers.get(axum::http::header::AUTHORIZATION),
+        headers.get("x-api-key"),
+    ) {
+        (Some(value), _) => value
+            .to_str()
+            .ok()
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
+            .ok_or_else(|| unauthorized("Authorization must be 'Bearer <token>'"))?,
+        (None, Some(value)) => value
+            .to_str()
+            .map(str::trim)
+            .map_err(|_| unauthorized("X-API-Key must be a token"))?,
+        (None, None) => {
+            return Err(unauthorized(
+                "missing credentials: send 'Authorization: Bearer <token>' or 'X-API-Key: <token>' with a [flags] or [http] token",
+            ))
+        }
+    };
+    let readers = flags
+        .tokens
+        .iter()
+        .map(|(name, t)| (name.as_str(), t, false));
+    let writers = http
+        .into_iter()
+        .flat_map(|h| h.bearer_tokens())
+        .map(|(name, t)| (name, t, true));
+    match_token(token, readers.chain(writers))
+        .map(|(name, may_write)| Reader {
+            name: name.to_owned(),
+            may_write,
+        })
+        .ok_or_else(|| unauthorized("bad token"))
+}
+
+/// Whether `headers` carry one of `[flags] tokens`, which may only read (a write with one is
+/// forbidden, not unauthenticated).
+pub fn is_read_only_token(flags: &FlagsConfig, headers: &HeaderMap) -> bool {
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .map(|(_, token)| token.trim());
+    token.is_some_and(|token| {
+        match_token(
+            token,
+            flags.tokens.iter().map(|(n, t)| (n.as_str(), t, false)),
+        )
+        .is_some()
+    })
+}
+
+/// The name (and flag) of the token `offered` matches, compared in constant time.
+fn match_token<'a>(
+    offered: &str,
+    tokens: impl Iterator<Item = (&'a str, &'a crate::config::Secret, bool)>,
+) -> Option<(&'a str, bool)> {
+    // Hashing first makes every comparison the same length, so timing says nothing.
+    let offered = Sha256::digest(offered.as_bytes());
+    let mut matched = None;
+    for (name, secret, flag) in tokens {
+        let expected = Sha256::digest(secret.expose().as_bytes());
+        if bool::from(offered.ct_eq(&expected)) && matched.is_none() {
+            matched = Some((name, flag));
+        }
+    }
+    matched
 }
 
 fn unauthorized(why: impl Into<String>) -> ApiError {
@@ -283,17 +368,8 @@ fn bearer(http: &HttpConfig, value: &axum::http::HeaderValue) -> Result<Caller, 
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim())
         .ok_or_else(|| unauthorized("Authorization must be 'Bearer <token>'"))?;
-    // Hashing first makes every comparison the same length, so timing says nothing.
-    let offered = Sha256::digest(token.as_bytes());
-    let mut matched = None;
-    for (name, secret) in http.bearer_tokens() {
-        let expected = Sha256::digest(secret.expose().as_bytes());
-        if bool::from(offered.ct_eq(&expected)) && matched.is_none() {
-            matched = Some(name);
-        }
-    }
-    matched
-        .map(|name| Caller {
+    match_token(token, http.bearer_tokens().map(|(name, t)| (name, t, true)))
+        .map(|(name, _)| Caller {
             name: name.to_owned(),
         })
         .ok_or_else(|| unauthorized("bad bearer token"))

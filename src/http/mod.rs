@@ -5,6 +5,8 @@
 //! exactly the code `!hold`/`!unhold` use, so they are logged and announced the same way.
 //!
 //! - [`api`]: `/api/v1/status`, `/log`, `/holds` (and the gate a deploy script checks)
+//! - [`ofrep`]: OpenFeature's remote evaluation protocol over lever's feature flags
+//! - [`flags`]: `/api/v1/flags` (read, and change like `!flag`), `/flags/flagd.json`
 //! - [`hooks`]: `/hooks/deploy` (deploys by other tools), `/hooks/build` (CI results),
 //!   `/hooks/alertmanager` (alerts)
 //! - `/healthz` (alive: its role, node and epoch), `/readyz` (the active lever, its store
@@ -16,7 +18,9 @@
 pub mod api;
 pub mod auth;
 mod error;
+pub mod flags;
 pub mod hooks;
+pub mod ofrep;
 
 use std::sync::Arc;
 
@@ -119,6 +123,11 @@ pub fn router(bot: Arc<Bot>) -> Router {
             "/api/v1/holds/{target}",
             get(api::gate).delete(api::lift_hold),
         )
+        .route("/api/v1/flags", get(flags::list))
+        .route("/api/v1/flags/{key}", get(flags::show).put(flags::change))
+        .route("/flags/flagd.json", get(flags::flagd))
+        .route("/ofrep/v1/evaluate/flags", post(ofrep::evaluate_all))
+        .route("/ofrep/v1/evaluate/flags/{key}", post(ofrep::evaluate_one))
         .route("/hooks/deploy", post(hooks::deploy))
         .route("/hooks/build", post(hooks::build))
         .route("/hooks/alertmanager", post(hooks::alertmanager))
@@ -194,9 +203,12 @@ async fn standby_refuses_writes(
 ) -> axum::response::Response {
     use axum::http::Method;
     use axum::response::IntoResponse;
-    // Alertmanager notifies every lever; a standby keeps what it is sent (`hooks`).
+    // Alertmanager notifies every lever; a standby keeps what it is sent (`hooks`). An OFREP
+    // evaluation is a POST that only reads.
+    let path = request.uri().path();
     let allowed = matches!(*request.method(), Method::GET | Method::HEAD)
-        || request.uri().path() == "/hooks/alertmanager";
+        || path == "/hooks/alertmanager"
+        || path.starts_with("/ofrep/");
     let Part::Standby { active } = bot.role.part() else {
         return next.run(request).await;
     };
