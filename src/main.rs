@@ -154,11 +154,12 @@ fn copy_store(from: &str, to: &str) -> Result<String, String> {
     let (source, target) = (open(from)?, open(to)?);
     let copied = lever::store::copy::copy(&source, &target).map_err(|e| e.to_string())?;
     Ok(format!(
-        "copied {} log entries, {} hold(s), {} run(s) and {} step(s) from {} to {}",
+        "copied {} log entries, {} hold(s), {} run(s), {} step(s) and {} flag(s) from {} to {}",
         copied.log,
         copied.holds,
         copied.runs,
         copied.steps,
+        copied.flags,
         source.location(),
         target.location()
     ))

@@ -423,3 +423,61 @@ fn a_credential_past_its_rate_gets_429_with_retry_after() {
         "{statuses:?}"
     );
 }
+
+#[test]
+fn flags_are_served_by_a_standby_and_survive_a_takeover() {
+    use support::shared_store::{lever_joined, pg_config, setup};
+    let (url, _db, server, mut eve) = setup("eve");
+    let start = |node: &str| {
+        let (lever, http, ()) = start_serving_http(|http| {
+            let config = pg_config(server.port, &url, "3s", "ship", r#"["true"]"#)
+                + &format!("[http]\nlisten = \"127.0.0.1:{http}\"\ntoken = \"{TOKEN}\"\n{FLAGS}");
+            let mut lever = Lever::prepare(&config);
+            lever.set_env(&[("LEVER_STORE__NODE", node)]);
+            (lever, ())
+        });
+        (lever, http)
+    };
+    let (mut a, _) = start("host-a");
+    eve.expect(lever_joined);
+    let (b, http_b) = start("host-b");
+    b.wait_for_log("standby: another lever is active");
+    let video_on_b = || {
+        let reply = request(
+            http_b,
+            "POST",
+            "/ofrep/v1/evaluate/flags/video",
+            &auth(READER),
+            br#"{"context":{"targetingKey":"alice"}}"#,
+        );
+        reply.expect(200)["value"].clone()
+    };
+    assert_eq!(video_on_b(), json!(false));
+    eve.say_ops("!flag video on launch day");
+    assert_eq!(eve.lever_says(), "FLAG video on by eve (launch day)");
+    // The standby follows the store within its refresh.
+    let deadline = std::time::Instant::now() + WAIT;
+    while video_on_b() != json!(true) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the standby never served the flip"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    signal(a.pid(), "KILL");
+    assert!(a.wait_exit(WAIT).is_some());
+    eve.expect_within(Duration::from_secs(20), lever_joined);
+    assert_eq!(
+        eve.lever_says(),
+        "lever is back (on host-b, took over from host-a)"
+    );
+    eve.say_ops("!flag video");
+    let shown = eve.lever_says();
+    assert!(
+        shown.starts_with("video: on · contingency switch (safe: off) · set by eve at "),
+        "{shown}"
+    );
+    assert!(shown.contains(": launch day · version 1"), "{shown}");
+    assert_eq!(video_on_b(), json!(true));
+}

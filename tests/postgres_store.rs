@@ -146,7 +146,7 @@ fn lever_store_copy_moves_a_file_store_into_postgres_and_refuses_to_mix_two() {
     assert_eq!(
         stdout(&done).trim(),
         format!(
-            "copied 1 log entries, 1 hold(s), 0 run(s) and 0 step(s) from {} to {url}",
+            "copied 1 log entries, 1 hold(s), 0 run(s), 0 step(s) and 0 flag(s) from {} to {url}",
             file.display()
         )
     );

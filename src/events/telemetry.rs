@@ -33,6 +33,11 @@ const HELP: &[(&str, &str)] = &[
         "lever_http_requests_total",
         "HTTP requests answered, by route and status.",
     ),
+    ("lever_flag_changes_total", "Feature flag changes, by flag."),
+    (
+        "lever_ofrep_evaluations_total",
+        "OFREP evaluation requests, by kind (single, bulk) and result.",
+    ),
     (
         "lever_deploy_markers_total",
         "Deploy markers sent to metrics systems, by sink and result.",
@@ -54,12 +59,18 @@ impl Telemetry {
             .or_default() += 1;
     }
 
-    /// Counts finished runs from the event bus.
+    /// Counts finished runs and flag changes from the event bus.
     pub fn count_events(self: &Arc<Self>, events: &Events) {
         let mut deliveries = events.subscribe();
         let telemetry = self.clone();
         tokio::spawn(async move {
             while let Some(delivery) = deliveries.recv().await {
+                if let Event::FlagChanged { state, .. } = &delivery.event {
+                    telemetry.count(
+                        "lever_flag_changes_total",
+                        vec![("flag", state.key.clone())],
+                    );
+                }
                 if let Event::RunFinished { run, .. } = &delivery.event {
                     let phase = match run.phase {
                         Phase::Stage => "stage",

@@ -42,6 +42,11 @@ const TABLES: &[Table] = &[
         columns: "scope, by_nick, by_account, by_source, reason, placed_at, expires_at",
         key: &["scope"],
     },
+    Table {
+        name: "flags",
+        columns: "key, variant, enabled, rollout, beta, version, changed_by, changed_at, reason",
+        key: &["key"],
+    },
 ];
 
 /// What a copy moved.
@@ -51,6 +56,7 @@ pub struct Copied {
     pub holds: usize,
     pub runs: usize,
     pub steps: usize,
+    pub flags: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +98,7 @@ pub fn copy(from: &Store, to: &Store) -> Result<Copied, CopyError> {
                 "runs" => copied.runs = n,
                 "steps" => copied.steps = n,
                 "log" => copied.log = n,
+                "flags" => copied.flags = n,
                 _ => copied.holds = n,
             }
         }
@@ -207,10 +214,34 @@ mod tests {
                 "NO DEPLOY PLEASE (db migration)",
             )
             .unwrap();
+        let video = crate::store::flags::FlagState {
+            key: "video".into(),
+            variant: "on".into(),
+            enabled: true,
+            rollout: Some(10),
+            beta: vec!["alice".into()],
+            version: 1,
+            changed_by: "mygrant".into(),
+            changed_at: 2_000,
+            reason: "dark launch".into(),
+        };
+        store
+            .save_flag(
+                &video,
+                &NewEntry::note("mygrant", None, "FLAG video on 10%"),
+            )
+            .unwrap();
     }
 
     /// Everything a store says, for comparing two.
-    fn contents(store: &Store) -> (Vec<String>, Vec<Hold>, Vec<String>) {
+    fn contents(
+        store: &Store,
+    ) -> (
+        Vec<String>,
+        Vec<Hold>,
+        Vec<String>,
+        Vec<crate::store::flags::FlagState>,
+    ) {
         let log = store
             .log(100_000, None)
             .unwrap()
@@ -223,7 +254,12 @@ mod tests {
             .iter()
             .map(|r| format!("{r:?} {:?}", store.steps(r.id).unwrap()))
             .collect();
-        (log, store.holds().unwrap(), runs)
+        (
+            log,
+            store.holds().unwrap(),
+            runs,
+            store.flag_states().unwrap(),
+        )
     }
 
     #[test]
@@ -235,10 +271,11 @@ mod tests {
         assert_eq!(
             copied,
             Copied {
-                log: BATCH + 7 + 3,
+                log: BATCH + 7 + 4,
                 holds: 1,
                 runs: 1,
-                steps: 1
+                steps: 1,
+                flags: 1,
             }
         );
         assert_eq!(contents(&database), contents(&file));
@@ -246,7 +283,7 @@ mod tests {
         let next = database
             .append_log(&NewEntry::note("lever", None, "after the copy"))
             .unwrap();
-        assert_eq!(next.id, (BATCH + 7 + 3 + 1) as i64);
+        assert_eq!(next.id, (BATCH + 7 + 4 + 1) as i64);
 
         let (back, _dir2) = temp_store();
         copy(&database, &back).unwrap();
