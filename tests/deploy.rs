@@ -316,8 +316,6 @@ fn a_hold_stored_but_not_yet_said_when_lever_is_killed_is_said_once_after_the_re
     ]);
     bot.launch();
     sees_lever_join(&mut bob);
-    alice.say_ops("!hold site payments outage");
-    alice.say_ops("!stage site");
     let db = bot.path("lever.db");
     let pending = || {
         let db = rusqlite::Connection::open(&db).unwrap();
@@ -326,15 +324,23 @@ fn a_hold_stored_but_not_yet_said_when_lever_is_killed_is_said_once_after_the_re
         })
         .unwrap()
     };
-    let deadline = Instant::now() + WAIT;
-    while pending() < 3 {
-        assert!(
-            Instant::now() < deadline,
-            "the hold and the stage never reached the log:\n{}",
-            bot.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    // Each command runs in a task of its own: the stage waits until the hold is stored, so the
+    // order the log (and the test) expects is the order they happened.
+    let stored = |n: i64| {
+        let deadline = Instant::now() + WAIT;
+        while pending() < n {
+            assert!(
+                Instant::now() < deadline,
+                "the log never had {n} entries to announce:\n{}",
+                bot.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    alice.say_ops("!hold site payments outage");
+    stored(1);
+    alice.say_ops("!stage site");
+    stored(3);
     assert!(
         bob.collect_for(Duration::from_millis(300), lever_in_ops)
             .is_empty(),
