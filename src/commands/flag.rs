@@ -339,6 +339,8 @@ mod tests {
             run(&bot, chan("!flag")).await,
             ["video: on · contingency switch (safe: on)", "search: solr"]
         );
+        // A hold stops deploys, not switches: that is what they are for.
+        run(&bot, chan("!hold all incident")).await;
         assert_eq!(
             run(&bot, chan("!flag video off transcoder melting")).await,
             ["FLAG video off by alice (transcoder melting)"]
