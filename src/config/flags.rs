@@ -6,7 +6,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use indexmap::IndexMap;
-use serde::de::{self, MapAccess, Visitor};
+use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use super::{Invalid, Secret};
@@ -76,10 +76,9 @@ impl<'de> Deserialize<'de> for FlagsConfig {
                         "file" => flags.file = Some(map.next_value()?),
                         "tokens" => flags.tokens = map.next_value()?,
                         "rate_limit" => flags.rate_limit = Some(map.next_value()?),
+                        // Errors inside carry their path (`flags.video.defualt`) already.
                         _ => {
-                            let flag = map
-                                .next_value::<FlagConfig>()
-                                .map_err(|e| de::Error::custom(format!("flags.{key}: {e}")))?;
+                            let flag = map.next_value::<FlagConfig>()?;
                             flags.flags.insert(key, flag);
                         }
                     }
@@ -205,8 +204,17 @@ mod tests {
     #[test]
     fn a_bad_flag_is_refused_naming_its_key() {
         let refused = |text: &str| flags(text).unwrap_err();
-        assert!(refused("[video]\ndefault = true\ncolor = 1\n")
-            .contains("flags.video: unknown field `color`"));
+        let typo = crate::config::Config::from_toml(
+            "[irc]\nserver = \"h\"\n[flags.video]\ndefault = true\ncolor = 1\n",
+            "t",
+            PathBuf::from("."),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            typo.starts_with("t: flags.video.color: unknown field `color`"),
+            "{typo}"
+        );
         assert_eq!(
             refused("[search]\ndefault = \"es\"\nvariants = { solr = \"solr\" }\n"),
             "flags.search.default: 'es' is not one of its variants (solr)"
