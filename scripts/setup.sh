@@ -38,8 +38,9 @@ if command -v rustup >/dev/null 2>&1; then
   done
 fi
 
-# The flag tests' clients: OpenFeature's SDK and providers, pinned, where tests/flags.rs looks.
-venv="${LEVER_TEST_VENV:-$HOME/.cache/lever/test-venv}"
+# The flag tests' clients: OpenFeature's SDK and providers, pinned, where tests/flags.rs looks
+# (not a LEVER_* variable: lever reads every one of those as a config key).
+venv="${OPENFEATURE_TEST_VENV:-$HOME/.cache/lever/test-venv}"
 if ! "$venv/bin/python" -c 'import openfeature.contrib.provider.ofrep, openfeature.contrib.provider.flagd' >/dev/null 2>&1; then
   echo "setup: installing OpenFeature's Python SDK and providers in $venv"
   python3 -m venv "$venv"

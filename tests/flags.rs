@@ -37,7 +37,7 @@ fn lever_with_flags(nick: &str, extra: &str) -> (Ngircd, Client, Lever, u16) {
 
 /// The virtualenv `scripts/setup.sh` makes for the OpenFeature clients.
 fn venv_python() -> PathBuf {
-    let venv = std::env::var_os("LEVER_TEST_VENV").map_or_else(
+    let venv = std::env::var_os("OPENFEATURE_TEST_VENV").map_or_else(
         || PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/lever/test-venv"),
         PathBuf::from,
     );
