@@ -462,7 +462,7 @@ fn bad_input_gets_clear_messages_never_a_crash() {
          harmes: say why: !hold [target|all] [duration] <reason>\n\
          harmes: no target 'abc'; targets: site, api\n\
          harmes: usage: !log [n] [target]\n\
-         harmes: usage: !deploy [target] [force]\n\
+         harmes: usage: !deploy [target] [force] [emergency <reason>]\n\
          harmes: usage: !confirm <code>\n\
          harmes: no target '\u{fffd}'; targets: site, api\n\
          pong\n"

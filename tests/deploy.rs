@@ -441,7 +441,7 @@ fn injection_attempts_run_nothing_and_are_refused_or_kept_literally() {
         }
         // Commands that take at most one word (or `[target] [force]`).
         for (command, synopsis) in [
-            ("deploy", "!deploy [target] [force]"),
+            ("deploy", "!deploy [target] [force] [emergency <reason>]"),
             ("rollback", "!rollback [target] [force]"),
             ("status", "!status [target]"),
             ("cancel", "!cancel [target]"),
@@ -455,7 +455,10 @@ fn injection_attempts_run_nothing_and_are_refused_or_kept_literally() {
             assert_eq!(x.lever_says(), expected, "!{command} {p}");
         }
         x.say_ops(&format!("!deploy site {p}"));
-        assert_eq!(x.lever_says(), usage("!deploy [target] [force]"));
+        assert_eq!(
+            x.lever_says(),
+            usage("!deploy [target] [force] [emergency <reason>]")
+        );
         // A code is one word of at most 16 characters.
         assert!(!one_word || p.len() > 16);
         x.say_ops(&format!("!confirm {p}"));

@@ -25,6 +25,7 @@ mod metrics;
 mod plugins;
 mod shared;
 mod targets;
+mod windows;
 
 pub use alerts::{AlertRoute, AlertmanagerConfig, AlertsConfig, AutoHold};
 pub use bot::BotConfig;
@@ -38,6 +39,7 @@ pub use shared::Secret;
 pub use targets::{
     Announce, BackendKind, DeployConfig, StepConfig, StoreConfig, TargetConfig, PHASES,
 };
+pub use windows::{weekday_name, Closed, FreezeConfig, Schedule};
 
 pub(crate) use shared::{duration, is_word, resolve, yes, Invalid};
 

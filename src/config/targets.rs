@@ -211,6 +211,27 @@ pub struct TargetConfig {
     /// for = "10m" }]` (see `[metrics]`).
     #[serde(default)]
     pub watch: Vec<WatchRule>,
+    /// When `!deploy` may run: `["Mon-Thu 09:00-16:00", "Fri 09:00-12:00"]` in `timezone`;
+    /// outside them only `!deploy NAME emergency <reason>`. Default: any time.
+    #[serde(default)]
+    pub windows: Vec<String>,
+    /// The time zone of `windows` and `freezes`: "Europe/Berlin". Default: UTC.
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// Dated freezes: `[[targets.NAME.freezes]] from = "2026-12-20", until = "2027-01-04",
+    /// reason = "holidays"` (both days included).
+    #[serde(default)]
+    pub freezes: Vec<super::FreezeConfig>,
+}
+
+impl TargetConfig {
+    /// When the target may be deployed (checked at load, so this cannot fail then).
+    pub fn schedule(&self) -> super::Schedule {
+        super::Schedule::parse(&self.windows, self.timezone.as_deref(), &self.freezes)
+            .unwrap_or_else(|_| {
+                super::Schedule::parse(&[], None, &[]).expect("an empty schedule parses")
+            })
+    }
 }
 
 /// What executes a target's phases.
@@ -258,7 +279,7 @@ fn default_step_timeout() -> Duration {
 }
 
 /// Words that cannot name a target, because commands read them as something else.
-const RESERVED: &[&str] = &["force", "all", "every"];
+const RESERVED: &[&str] = &["force", "all", "every", "emergency"];
 
 impl TargetConfig {
     /// Checks the target called `name`: its name, backend, steps and environment; its
@@ -283,6 +304,8 @@ impl TargetConfig {
                 format!("'{name}' reads as a command word; pick another name"),
             ));
         }
+        super::Schedule::parse(&self.windows, self.timezone.as_deref(), &self.freezes)
+            .map_err(|(field, why)| Invalid::new(key(&format!(".{field}")), why))?;
         for (i, channel) in self.channels.iter().enumerate() {
             if !irc_channels.contains(channel) {
                 return Err(Invalid::new(

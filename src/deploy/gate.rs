@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::{plan, refused, runner, same_person, Active, DeployError, Deploys, Pending, State};
 use crate::chat::message::Identity;
 use crate::chat::text::human_duration;
+use crate::config::{Closed, TargetConfig};
 use crate::deploy::backend::OutputTail;
 use crate::events::Event;
 use crate::store::runs::NewRun;
@@ -70,12 +71,14 @@ impl Deploys {
     }
 
     /// Starts deploying `target` (or asks for a confirmation first). `force` passes anyone's
-    /// hold; the caller has checked that the user may force.
+    /// hold; the caller has checked that the user may force. An `emergency` (its reason)
+    /// passes the deploy windows, logged and announced as such.
     pub fn deploy(
         self: &Arc<Self>,
         target: &str,
         who: &Identity,
         force: bool,
+        emergency: Option<&str>,
     ) -> Result<DeployStart, DeployError> {
         let config = self.target(target)?;
         if !plan::supports(config, Phase::Deploy) {
@@ -83,6 +86,9 @@ impl Deploys {
         }
         let _gate = self.gate()?;
         check_free(&self.lock(), target)?;
+        if emergency.is_none() {
+            window_gate(target, config)?;
+        }
         // Checked now so the user hears at once; checked again at !confirm.
         self.hold_gate(target, who, force)?;
         let (version, prev) = self.shipping(target, config)?;
@@ -97,6 +103,7 @@ impl Deploys {
                     target: target.to_owned(),
                     who: who.clone(),
                     force,
+                    emergency: emergency.map(str::to_owned),
                     expires: Instant::now() + within,
                 },
             );
@@ -109,7 +116,7 @@ impl Deploys {
             return Ok(DeployStart::NeedsConfirm { code, summary });
         }
         let note = self.hold_gate(target, who, force)?;
-        self.begin_deploy(target, who, (version, prev), note)
+        self.begin_deploy(target, who, (version, prev), notes(note, emergency))
             .map(DeployStart::Started)
     }
 
@@ -159,10 +166,14 @@ impl Deploys {
         let config = self.target(&target)?;
         check_free(&state, &target)?;
         drop(state);
-        // A hold placed since the request counts too.
+        // A window closed or a hold placed since the request counts too.
+        if pending.emergency.is_none() {
+            window_gate(&target, config)?;
+        }
         let note = self.hold_gate(&target, who, pending.force)?;
         let (version, prev) = self.shipping(&target, config)?;
         self.lock().pending.remove(&code);
+        let note = notes(note, pending.emergency.as_deref());
         self.begin_deploy(&target, who, (version, prev), note)
     }
 
@@ -343,6 +354,51 @@ fn check_free(state: &State, target: &str) -> Result<(), DeployError> {
     ))
 }
 
+/// The hold gate's note and an emergency's, as the run records them.
+fn notes(hold: Option<String>, emergency: Option<&str>) -> Option<String> {
+    let emergency = emergency.map(|why| format!("EMERGENCY: {why}"));
+    match (hold, emergency) {
+        (Some(hold), Some(emergency)) => Some(format!("{emergency}; {hold}")),
+        (hold, emergency) => emergency.or(hold),
+    }
+}
+
+/// Refuses a deploy outside `target`'s windows or in a freeze, saying when it may go.
+fn window_gate(target: &str, config: &TargetConfig) -> Result<(), DeployError> {
+    let emergency = format!("for an emergency: !deploy {target} emergency <reason>");
+    match config.schedule().check(jiff::Timestamp::now()) {
+        Ok(()) => Ok(()),
+        Err(Closed::Frozen { until, reason }) => {
+            let why = if reason.is_empty() {
+                String::new()
+            } else {
+                format!(" ({reason})")
+            };
+            refused(format!(
+                "{target} is frozen until {until} included{why}; {emergency}"
+            ))
+        }
+        Err(Closed::Outside { next }) => {
+            let when = match next {
+                Some(next) => format!(
+                    "; the next window opens {} {} ({} from now)",
+                    crate::config::weekday_name(next.weekday()),
+                    next.strftime("%Y-%m-%d %H:%M %Z"),
+                    human_duration(std::time::Duration::from_secs(
+                        (next.timestamp().as_second() - jiff::Timestamp::now().as_second()).max(0)
+                            as u64
+                    ))
+                ),
+                None => "; no window opens within a year".to_owned(),
+            };
+            refused(format!(
+                "{target} deploys only {}{when}; {emergency}",
+                config.schedule().windows_text()
+            ))
+        }
+    }
+}
+
 /// A short code for `!confirm`, unique among those pending; no easily confused characters.
 fn new_code(state: &State) -> String {
     const ALPHABET: &[u8] = b"ACDEFGHJKLMNPQRTUVWXY34679";
@@ -378,7 +434,7 @@ mod tests {
                 std::thread::spawn(move || {
                     let _entered = runtime.enter();
                     barrier.wait();
-                    deploys.deploy("site", &person(&format!("user{i}"), None), false)
+                    deploys.deploy("site", &person(&format!("user{i}"), None), false, None)
                 })
             })
             .collect();
@@ -406,7 +462,7 @@ mod tests {
         let bot = bot("[targets.site]\nconfirm = true\n[[targets.site.deploy]]\nname = \"ok\"\nrun = [\"true\"]\n");
         let alice = person("alice", Some("alice"));
         let DeployStart::NeedsConfirm { code, summary } =
-            bot.deploys.deploy("site", &alice, false).unwrap()
+            bot.deploys.deploy("site", &alice, false, None).unwrap()
         else {
             panic!("confirm = true must ask first");
         };
@@ -449,7 +505,7 @@ mod tests {
         for _ in 0..2 {
             bot.deploys.stage("site", &who).unwrap();
             bot.activity.idle().await;
-            bot.deploys.deploy("site", &who, false).unwrap();
+            bot.deploys.deploy("site", &who, false, None).unwrap();
             bot.activity.idle().await;
         }
         let live = bot.deploys.status("site").unwrap().live.unwrap();

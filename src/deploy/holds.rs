@@ -257,7 +257,7 @@ mod tests {
         let mygrant = person("mygrant", Some("mygrant"));
         deploys.hold(None, &mygrant, "db migration", None).unwrap();
         let Err(DeployError::Refused(why)) =
-            deploys.deploy("site", &person("harmes", Some("harmes")), false)
+            deploys.deploy("site", &person("harmes", Some("harmes")), false, None)
         else {
             panic!("a held target deployed");
         };
@@ -271,7 +271,12 @@ mod tests {
         );
         // The same account under another nick is the same person.
         let DeployStart::Started(run) = deploys
-            .deploy("site", &person("mygrant_away", Some("mygrant")), false)
+            .deploy(
+                "site",
+                &person("mygrant_away", Some("mygrant")),
+                false,
+                None,
+            )
             .unwrap()
         else {
             panic!("no confirm configured");
@@ -282,7 +287,7 @@ mod tests {
         );
         bot.activity.idle().await;
         let DeployStart::Started(run) = deploys
-            .deploy("site", &person("root", Some("root")), true)
+            .deploy("site", &person("root", Some("root")), true, None)
             .unwrap()
         else {
             panic!("no confirm configured");
@@ -311,7 +316,7 @@ mod tests {
             .unwrap();
         let impostor = person("alice", None);
         assert!(matches!(
-            bot.deploys.deploy("site", &impostor, false),
+            bot.deploys.deploy("site", &impostor, false, None),
             Err(DeployError::Refused(_))
         ));
         assert!(matches!(

@@ -85,6 +85,8 @@ struct Pending {
     target: String,
     who: Identity,
     force: bool,
+    /// Why it is an emergency, if it is one: it passes the deploy windows.
+    emergency: Option<String>,
     expires: Instant,
 }
 
