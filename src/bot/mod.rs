@@ -176,7 +176,7 @@ impl Bot {
                 "runs left unfinished by the last stop are marked interrupted"
             );
         }
-        self.deploys.start_hold_clock();
+        self.deploys.start_clocks();
         self.alerts.start_summaries();
         self.alerts.start_inbox();
         Ok(())

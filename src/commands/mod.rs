@@ -35,6 +35,7 @@ mod log;
 mod metric;
 mod ping;
 mod plugin;
+mod queue;
 mod reload;
 mod rollback;
 mod silence;
@@ -50,6 +51,7 @@ pub static COMMANDS: &[&Spec] = &[
     &stage::SPEC,
     &deploy::SPEC,
     &confirm::SPEC,
+    &queue::SPEC,
     &hold::SPEC,
     &unhold::SPEC,
     &log::SPEC,

@@ -23,6 +23,7 @@ mod irc;
 mod jenkins;
 mod metrics;
 mod plugins;
+mod queue;
 mod shared;
 mod targets;
 mod windows;
@@ -35,6 +36,7 @@ pub use irc::IrcConfig;
 pub use jenkins::{JenkinsConfig, JenkinsJob};
 pub use metrics::{MarkersConfig, MetricsConfig, QueryConfig, SourceConfig, SourceKind, WatchRule};
 pub use plugins::{PluginConfig, PluginsConfig};
+pub use queue::QueueConfig;
 pub use shared::Secret;
 pub use targets::{
     Announce, BackendKind, DeployConfig, StepConfig, StoreConfig, TargetConfig, PHASES,
@@ -88,6 +90,9 @@ pub struct Config {
     /// Feature flags and contingency switches (`!flag`, `!kill`, OFREP).
     #[serde(default)]
     pub flags: FlagsConfig,
+    /// The push queue: whose turn it is to stage and deploy.
+    #[serde(default)]
+    pub queue: QueueConfig,
     /// The folder relative paths resolve against: the config file's folder.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -274,6 +279,7 @@ impl Config {
             plugins.validate()?;
         }
         self.flags.validate()?;
+        self.queue.validate()?;
         Ok(())
     }
 }

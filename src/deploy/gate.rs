@@ -58,6 +58,7 @@ impl Deploys {
         }
         let _gate = self.gate()?;
         check_free(&self.lock(), target)?;
+        self.turn_gate(target, who)?;
         let live = self.live(target)?;
         self.begin(
             target,
@@ -88,6 +89,7 @@ impl Deploys {
         check_free(&self.lock(), target)?;
         if emergency.is_none() {
             window_gate(target, config)?;
+            self.turn_gate(target, who)?;
         }
         // Checked now so the user hears at once; checked again at !confirm.
         self.hold_gate(target, who, force)?;
@@ -169,6 +171,7 @@ impl Deploys {
         // A window closed or a hold placed since the request counts too.
         if pending.emergency.is_none() {
             window_gate(&target, config)?;
+            self.turn_gate(&target, who)?;
         }
         let note = self.hold_gate(&target, who, pending.force)?;
         let (version, prev) = self.shipping(&target, config)?;

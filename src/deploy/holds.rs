@@ -1,7 +1,7 @@
 //! Holds: NO DEPLOY PLEASE and DEPLOY OK. Placing and lifting a hold take the run gate, so a
 //! hold and a deploy cannot cross; [`Deploys::hold_gate`] is what a hold refuses when a run
 //! would start. Expiry and reminders run in [`super::hold_clock`], started by
-//! [`Deploys::start_hold_clock`].
+//! [`Deploys::start_clocks`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,11 +16,12 @@ use crate::store::{format_time, now_ms, Hold, StoreError};
 pub const MAX_HOLD: Duration = Duration::from_secs(366 * 24 * 3600);
 
 impl Deploys {
-    /// Starts the background tasks: expiring holds and reminding of old ones, and writing run
-    /// ends the store could not take when they happened.
-    pub fn start_hold_clock(self: &Arc<Self>) {
+    /// Starts the background tasks: expiring holds and reminding of old ones, writing run ends
+    /// the store could not take when they happened, and moving the push queues' turns on.
+    pub fn start_clocks(self: &Arc<Self>) {
         tokio::spawn(hold_clock::run(self.clone()));
         tokio::spawn(unrecorded::retry(self.clone()));
+        tokio::spawn(super::queue::run(self.clone()));
     }
 
     /// NO DEPLOY PLEASE: holds `target` (`None`: every target) until lifted or, with a

@@ -19,6 +19,7 @@
 //! - [`runner`]: runs the steps of one run in order, recording and publishing each
 //! - [`unrecorded`]: run ends the store could not take, kept and written later
 //! - [`hold_clock`]: expires holds placed with a duration and reminds the channel of the others
+//! - `queue`: each target's push queue, whose turn it is, and the clock that moves turns on
 
 pub mod backend;
 pub mod external;
@@ -26,6 +27,7 @@ mod gate;
 mod hold_clock;
 mod holds;
 pub mod plan;
+mod queue;
 mod recover;
 mod runner;
 mod status;

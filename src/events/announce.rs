@@ -17,7 +17,7 @@ use crate::chat::text::{human_duration, truncate_chars};
 use crate::config::Config;
 use crate::events::{
     AlertGroup, AlertLine, BuildReport, Event, Events, ExternalDeploy, ExternalStatus, HeldBack,
-    WatchReport,
+    QueueNews, Removal, WatchReport,
 };
 use crate::store::{
     format_time, Hold, LogEntry, Phase, Run, RunState, StepRecord, Store, StoreError,
@@ -59,6 +59,7 @@ fn recorded(event: &Event) -> Option<&LogEntry> {
         | Event::StepFinished { .. }
         | Event::RunEndUnrecorded { .. }
         | Event::Build(_)
+        | Event::Queue(_)
         | Event::Alerts { .. } => None,
     }
 }
@@ -161,6 +162,7 @@ pub fn priority(event: &Event) -> Priority {
         Event::HoldReminder { .. }
         | Event::StepFinished { .. }
         | Event::Build(_)
+        | Event::Queue(_)
         | Event::Alerts { .. }
         | Event::Watch { .. } => Priority::Announce,
     }
@@ -234,6 +236,7 @@ pub fn lines(config: &Config, event: &Event) -> Vec<(String, String)> {
                 .map(|(channel, line)| (channel.clone(), alert_line(line)))
                 .collect()
         }
+        Event::Queue(news) => (run_channels(config, news.target()), queue_line(news)),
         // As the log has it, with who: `FLAG video off by mygrant (transcoder melting)`.
         Event::FlagChanged { state, entry } => (
             config.irc.channels.clone(),
@@ -245,6 +248,68 @@ pub fn lines(config: &Config, event: &Event) -> Vec<(String, String)> {
         ),
     };
     channels.into_iter().map(|c| (c, text.clone())).collect()
+}
+
+/// What the push queue says: turns start, end and are warned by name, so the person is pinged.
+fn queue_line(news: &QueueNews) -> String {
+    let with = |with: &Option<String>| {
+        with.as_ref()
+            .map(|w| format!(" (with {w})"))
+            .unwrap_or_default()
+    };
+    match news {
+        QueueNews::Joined {
+            target,
+            nick,
+            with: w,
+            position,
+            note,
+        } => {
+            let note = if note.is_empty() {
+                String::new()
+            } else {
+                format!(": {note}")
+            };
+            format!(
+                "{nick}{} joined the {target} queue at #{position}{note}",
+                with(w)
+            )
+        }
+        QueueNews::Up {
+            target,
+            nick,
+            with: w,
+            lease,
+        } => format!(
+            "{nick}{}: your turn on {target} ({} to stage and deploy; !queue done when finished)",
+            with(w),
+            human_duration(*lease)
+        ),
+        QueueNews::Warned { target, nick, left } => format!(
+            "{nick}: your turn on {target} ends in {}; a run in progress extends it",
+            human_duration(*left)
+        ),
+        QueueNews::Extended { target, nick } => {
+            format!("{nick}'s turn on {target} goes on while their run does")
+        }
+        QueueNews::Ready {
+            target,
+            nick,
+            ready,
+        } => match ready {
+            true => format!("{nick} is ready on {target}"),
+            false => format!("{nick} is NOT ready on {target}"),
+        },
+        QueueNews::Removed { target, nick, why } => match why {
+            Removal::Left => format!("{nick} left the {target} queue"),
+            Removal::Done => format!("{nick} is done with {target}"),
+            Removal::Kicked { by } => format!("{by} took {nick} out of the {target} queue"),
+            Removal::Expired { lasted } => format!(
+                "{nick}'s turn on {target} is over ({} passed); next in line is up",
+                human_duration(*lasted)
+            ),
+        },
+    }
 }
 
 /// A flag's change as the log says it, with who made it before the reason.

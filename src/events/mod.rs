@@ -11,8 +11,8 @@ pub mod reports;
 pub mod telemetry;
 
 pub use reports::{
-    AlertGroup, AlertLine, BuildReport, ExternalDeploy, ExternalStatus, HeldBack, WatchReport,
-    Watched,
+    AlertGroup, AlertLine, BuildReport, ExternalDeploy, ExternalStatus, HeldBack, QueueNews,
+    Removal, WatchReport, Watched,
 };
 
 use std::sync::{Arc, Mutex};
@@ -91,6 +91,8 @@ pub enum Event {
         lines: Vec<(String, AlertLine)>,
         marks: Vec<AlertMark>,
     },
+    /// The push queue moved: someone joined, is up, is warned, or left.
+    Queue(QueueNews),
     /// A feature flag changed (`!flag`, `!kill`, `PUT /api/v1/flags/{key}`).
     FlagChanged {
         state: FlagState,

@@ -145,3 +145,70 @@ pub struct HeldBack {
     pub lines: usize,
     pub critical: bool,
 }
+
+/// Something the push queue says (see `deploy::queue`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueNews {
+    /// `nick` (with `with`) joined `target`'s queue at `position` (1 = up now).
+    Joined {
+        target: String,
+        nick: String,
+        with: Option<String>,
+        position: usize,
+        note: String,
+    },
+    /// Their turn starts now, for `lease`.
+    Up {
+        target: String,
+        nick: String,
+        with: Option<String>,
+        lease: Duration,
+    },
+    /// Their turn ends in `left`.
+    Warned {
+        target: String,
+        nick: String,
+        left: Duration,
+    },
+    /// Their turn went past its end while their run goes on: it lasts until the run is over.
+    Extended { target: String, nick: String },
+    /// `nick` left `target`'s queue, and why.
+    Removed {
+        target: String,
+        nick: String,
+        why: Removal,
+    },
+    /// `nick` said ready (or not).
+    Ready {
+        target: String,
+        nick: String,
+        ready: bool,
+    },
+}
+
+/// Why someone left a queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removal {
+    Left,
+    Done,
+    Kicked {
+        by: String,
+    },
+    /// Their turn ran out (it lasted this long).
+    Expired {
+        lasted: Duration,
+    },
+}
+
+impl QueueNews {
+    pub fn target(&self) -> &str {
+        match self {
+            QueueNews::Joined { target, .. }
+            | QueueNews::Up { target, .. }
+            | QueueNews::Warned { target, .. }
+            | QueueNews::Extended { target, .. }
+            | QueueNews::Removed { target, .. }
+            | QueueNews::Ready { target, .. } => target,
+        }
+    }
+}

@@ -12,6 +12,7 @@
 //! - [`runs`]: stage, deploy and rollback runs, and their steps
 //! - [`alerts`]: with a shared store, alert notifications kept and alert statuses said
 //! - [`flags`]: feature flags' state
+//! - [`queue`]: each target's push queue
 //! - [`lease`]: which of several levers sharing a PostgreSQL store is active
 //! - `sql`: the SQL both engines speak, written once; `sqlite` and `postgres`: the engines
 
@@ -23,6 +24,7 @@ pub mod json;
 pub mod lease;
 pub mod log;
 mod postgres;
+pub mod queue;
 pub mod runs;
 pub(crate) mod sql;
 mod sqlite;

@@ -109,6 +109,24 @@ const MIGRATIONS: &[&str] = &[
         reason      TEXT NOT NULL
     );
 ",
+    r"
+    -- Each target's push queue, in order, with the head's turn.
+    CREATE TABLE queue (
+        id          INTEGER PRIMARY KEY,
+        target      TEXT NOT NULL,
+        nick        TEXT NOT NULL,
+        source      TEXT NOT NULL,
+        account     TEXT,
+        with_nick   TEXT,
+        note        TEXT NOT NULL,
+        ready       INTEGER NOT NULL,
+        joined_at   INTEGER NOT NULL,
+        up_since    INTEGER,
+        until       INTEGER,
+        warned      INTEGER NOT NULL
+    );
+    CREATE INDEX queue_by_target ON queue(target, id);
+",
 ];
 
 /// The schema version this lever writes: the number of migrations.

@@ -1,0 +1,181 @@
+//! The push queue through IRC on a real ngIRCd, with several people in #ops: PushBot's README
+//! session (join, join with a partner, out-of-turn refusals, ready, done, the next one pinged),
+//! a turn running out with short durations (warned, extended while a run goes on, passed on),
+//! a kick, and a restart with three in line.
+
+mod support;
+use support::*;
+
+/// lever with a quick `site` target and `[queue]` set to `queue`; `people` in #ops.
+fn with_queue<const N: usize>(queue: &str, people: [&str; N]) -> (Ngircd, [Client; N], Lever) {
+    let server = Ngircd::start();
+    let mut clients = people.map(|nick| {
+        let mut client = Client::connect(server.port, nick);
+        client.join("#ops");
+        client
+    });
+    let lever = Lever::prepare(&bot_config(
+        server.port,
+        "",
+        &format!(
+            "[queue]\n{queue}\n[targets.site]\n[[targets.site.stage]]\nname = \"build\"\nrun = [\"./step.sh\"]\n\
+             [[targets.site.deploy]]\nname = \"ship\"\nrun = [\"true\"]\n"
+        ),
+    ));
+    lever.script("step.sh", "true\n");
+    let mut lever = lever;
+    lever.launch();
+    for client in &mut clients {
+        client.expect(|l| l.verb == "JOIN" && l.from == "lever");
+    }
+    (server, clients, lever)
+}
+
+#[test]
+fn pushbots_readme_session_one_turn_at_a_time() {
+    let (_server, [mut alice, mut bob, mut carol, mut dave], _lever) =
+        with_queue("lease = \"10m\"", ["alice", "bob", "carol", "dave"]);
+    alice.say_ops("!queue join");
+    assert_eq!(
+        dave.lever_says(),
+        "alice: your turn on site (10 min to stage and deploy; !queue done when finished)"
+    );
+    bob.say_ops("!q join with carol hotfix for checkout");
+    assert_eq!(
+        dave.lever_says(),
+        "bob (with carol) joined the site queue at #2: hotfix for checkout"
+    );
+    dave.say_ops("!stage");
+    assert_eq!(
+        dave.lever_says(),
+        "dave: it is alice's turn on site; you are not in its queue: !queue site join"
+    );
+    bob.say_ops("!deploy");
+    assert_eq!(
+        dave.lever_says(),
+        "bob: it is alice's turn on site; you are #2 in its queue"
+    );
+    alice.say_ops("!stage");
+    assert_eq!(dave.lever_says(), "alice is staging site (1 step)");
+    like(&dave.lever_says(), "site staged by alice in {dur}");
+    alice.say_ops("!queue ready");
+    assert_eq!(dave.lever_says(), "alice is ready on site");
+    alice.say_ops("!deploy");
+    like(&dave.lever_says(), "alice is deploying site{*}");
+    like(&dave.lever_says(), "site deployed by alice in {dur}");
+    dave.say_ops("!queue");
+    like(
+        &dave.lever_says(),
+        "site: 1. alice up {dur}, {dur} left, ready · 2. bob (with carol): hotfix for checkout",
+    );
+    bob.say_ops("!queue done");
+    assert_eq!(
+        dave.lever_says(),
+        "bob: it is not your turn on site (you are #2): !queue site leave to leave the queue"
+    );
+    alice.say_ops("!queue done");
+    assert_eq!(dave.lever_says(), "alice is done with site");
+    assert_eq!(
+        dave.lever_says(),
+        "bob (with carol): your turn on site (10 min to stage and deploy; !queue done when finished)"
+    );
+    // The partner shares the turn.
+    carol.say_ops("!stage");
+    assert_eq!(dave.lever_says(), "carol is staging site (1 step)");
+    like(&dave.lever_says(), "site staged by carol in {dur}");
+    bob.say_ops("!queue done");
+    assert_eq!(dave.lever_says(), "bob is done with site");
+    // An empty queue holds no one back.
+    dave.say_ops("!stage");
+    assert_eq!(dave.lever_says(), "dave is staging site (1 step)");
+    like(&dave.lever_says(), "site staged by dave in {dur}");
+    dave.say_ops("!queue");
+    assert_eq!(
+        dave.lever_says(),
+        "no one is in a queue: !queue join to take a turn"
+    );
+}
+
+#[test]
+fn a_turn_is_warned_goes_on_while_its_run_does_then_passes_to_the_next() {
+    let (_server, [mut eve, mut finn, mut gus], lever) = with_queue(
+        "lease = \"3s\"\nwarn_before = \"1s\"",
+        ["eve", "finn", "gus"],
+    );
+    eve.say_ops("!queue join");
+    like(
+        &gus.lever_says(),
+        "eve: your turn on site ({dur} to stage and deploy;{*}",
+    );
+    finn.say_ops("!queue join");
+    like(&gus.lever_says(), "finn joined the site queue at #2");
+    like(
+        &gus.lever_says_within(WAIT, "eve: your turn on site ends"),
+        "eve: your turn on site ends in {dur}; a run in progress extends it",
+    );
+    like(
+        &gus.lever_says_within(WAIT, "eve's turn"),
+        "eve's turn on site is over ({dur} passed); next in line is up",
+    );
+    like(
+        &gus.lever_says(),
+        "finn: your turn on site ({dur} to stage and deploy; !queue done when finished)",
+    );
+    // finn's stage outlasts the turn: it goes on until the run is over.
+    std::fs::write(lever.path("step.sh"), "#!/bin/sh\nsleep 5\n").unwrap();
+    finn.say_ops("!stage");
+    assert_eq!(gus.lever_says(), "finn is staging site (1 step)");
+    like(
+        &gus.lever_says(),
+        "finn: your turn on site ends in {dur}{*}",
+    );
+    assert_eq!(
+        gus.lever_says_within(WAIT, "finn's turn"),
+        "finn's turn on site goes on while their run does"
+    );
+    like(
+        &gus.lever_says_within(WAIT, "site staged"),
+        "site staged by finn in {dur}",
+    );
+    like(
+        &gus.lever_says_within(WAIT, "finn's turn"),
+        "finn's turn on site is over ({dur} passed); next in line is up",
+    );
+}
+
+#[test]
+fn a_kick_and_a_restart_with_three_in_line() {
+    let (_server, [mut hal, mut ivy, mut jan, mut kim], mut lever) =
+        with_queue("", ["hal", "ivy", "jan", "kim"]);
+    for (client, nick) in [(&mut hal, "hal"), (&mut ivy, "ivy"), (&mut jan, "jan")] {
+        client.say_ops("!queue join");
+        let said = kim.lever_says();
+        assert!(said.starts_with(nick), "{said}");
+    }
+    kim.say_ops("!queue kick ivy");
+    assert_eq!(kim.lever_says(), "kim took ivy out of the site queue");
+    ivy.say_ops("!queue join back again");
+    assert_eq!(
+        kim.lever_says(),
+        "ivy joined the site queue at #3: back again"
+    );
+
+    lever.terminate();
+    lever.launch();
+    kim.expect(|l| l.verb == "JOIN" && l.from == "lever");
+    kim.say_ops("!queue");
+    like(
+        &kim.lever_says(),
+        "site: 1. hal up {dur}, {dur} left · 2. jan · 3. ivy: back again",
+    );
+    kim.say_ops("!stage");
+    assert_eq!(
+        kim.lever_says(),
+        "kim: it is hal's turn on site; you are not in its queue: !queue site join"
+    );
+    jan.say_ops("!stage");
+    assert_eq!(
+        kim.lever_says(),
+        "jan: it is hal's turn on site; you are #2 in its queue"
+    );
+}
