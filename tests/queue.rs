@@ -179,3 +179,89 @@ fn a_kick_and_a_restart_with_three_in_line() {
         "jan: it is hal's turn on site; you are #2 in its queue"
     );
 }
+
+#[test]
+fn the_gate_answers_a_deploy_script_held_closed_someone_elses_turn_or_free() {
+    use jiff::ToSpan;
+    let server = Ngircd::start();
+    let mut lou = Client::connect(server.port, "lou");
+    lou.join("#ops");
+    let day = jiff::Zoned::now()
+        .with_time_zone(jiff::tz::TimeZone::UTC)
+        .date()
+        + 2.days();
+    let name = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+        [day.weekday().to_monday_zero_offset() as usize];
+    let (_lever, http) = start_with_http(
+        server.port,
+        "",
+        "gate-token-0123456789abcdef",
+        &format!(
+            "[targets.site]\n[[targets.site.deploy]]\nname = \"ship\"\nrun = [\"true\"]\n\
+             [targets.api]\nwindows = [\"{name} 09:00-10:00\"]\n[[targets.api.deploy]]\nname = \"ship\"\nrun = [\"true\"]\n"
+        ),
+    );
+    lou.expect(|l| l.verb == "JOIN" && l.from == "lever");
+    let gate = |path: &str| request(http, "GET", path, &[], b"");
+    let free = gate("/api/v1/targets/site/gate?by=mo");
+    assert_eq!(free.status, 200);
+    assert_eq!(free.json()["free"], true);
+
+    lou.say_ops("!queue join");
+    lou.lever_says();
+    let turn = gate("/api/v1/targets/site/gate?by=mo");
+    assert_eq!(turn.status, 423);
+    assert_eq!(
+        turn.json()["why"],
+        serde_json::json!(["it is lou's turn in the site queue"])
+    );
+    assert_eq!(turn.json()["turn"]["position"], serde_json::Value::Null);
+    assert_eq!(
+        gate("/api/v1/targets/site/gate?by=lou").status,
+        200,
+        "lou's own turn"
+    );
+
+    lou.say_ops("!hold site db migration");
+    lou.lever_says();
+    let held = gate("/api/v1/targets/site/gate?by=lou").json();
+    assert_eq!(held["held"], true);
+    assert_eq!(held["free"], false);
+
+    let closed = gate("/api/v1/targets/api/gate");
+    assert_eq!(closed.status, 423);
+    let window = &closed.json()["window"];
+    assert_eq!(window["open"], false);
+    assert!(
+        window["next"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{day}T09:00:00")),
+        "{window}"
+    );
+    assert_eq!(gate("/api/v1/targets/nosuch/gate").status, 404);
+}
+
+#[test]
+fn with_topic_on_the_queue_is_the_channels_topic_changed_at_most_so_often() {
+    let (_server, [mut op, mut pat], _lever) =
+        with_queue("topic = true\ntopic_every = \"2s\"", ["op", "pat"]);
+    // The first to join a channel on ngIRCd is its operator: op lets lever set the topic.
+    op.send("MODE #ops +o lever");
+    op.expect(|l| l.verb == "MODE" && l.params.get(1).is_some_and(|m| m == "+o"));
+    pat.say_ops("!queue join");
+    let topic = |client: &mut Client| client.expect(|l| l.verb == "TOPIC" && l.from == "lever");
+    assert_eq!(topic(&mut op).text(), "queue: site: pat");
+    // A person's topic stands until the queue moves.
+    op.send("TOPIC #ops :deploy party at noon");
+    op.expect(|l| l.verb == "TOPIC" && l.from == "op");
+    op.say_ops("!queue join with pat release notes");
+    let moved = std::time::Instant::now();
+    assert_eq!(topic(&mut op).text(), "queue: site: pat → op (with pat)");
+    assert!(
+        moved.elapsed() >= std::time::Duration::from_millis(500),
+        "not sooner than topic_every after the last change"
+    );
+    pat.say_ops("!queue done");
+    assert_eq!(topic(&mut op).text(), "queue: site: op (with pat)");
+}

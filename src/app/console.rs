@@ -161,10 +161,10 @@ async fn print_outbox(bot: Arc<Bot>, channel: String) {
 
 fn print_line(line: &OutLine, channel: &str) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
-    let notice = if line.kind == Kind::Notice {
-        "(notice) "
-    } else {
-        ""
+    let notice = match line.kind {
+        Kind::Notice => "(notice) ",
+        Kind::Topic => "(topic) ",
+        Kind::Privmsg => "",
     };
     if line.target == channel {
         writeln!(out, "{notice}{}", line.text)?;

@@ -46,11 +46,13 @@ impl Priority {
     }
 }
 
-/// PRIVMSG or NOTICE.
+/// PRIVMSG, NOTICE, or a channel's TOPIC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Privmsg,
     Notice,
+    /// Sets the channel's topic to the text (cut to fit, never split).
+    Topic,
 }
 
 /// One line waiting to be said. `text` is already sanitized and free of line breaks, but may
@@ -209,6 +211,12 @@ impl Outbox {
     /// Queues `text` for `target` as NOTICEs, one per line of text.
     pub fn notice(&self, target: &str, text: &str, priority: Priority) {
         self.queue(target, text, Kind::Notice, priority, None);
+    }
+
+    /// Queues setting `channel`'s topic to `text` (its first line).
+    pub fn topic(&self, channel: &str, text: &str) {
+        let first = text::lines(text).next().unwrap_or_default();
+        self.queue(channel, &first, Kind::Topic, Priority::Announce, None);
     }
 
     fn queue(

@@ -21,6 +21,9 @@ pub struct QueueConfig {
     /// most one change a channel every 30 s; edits by people are left alone. Default: false.
     #[serde(default)]
     pub topic: bool,
+    /// With `topic`: the least time between two topic changes of one channel. Default: "30s".
+    #[serde(default = "default_topic_every", with = "duration")]
+    pub topic_every: Duration,
 }
 
 impl Default for QueueConfig {
@@ -29,12 +32,17 @@ impl Default for QueueConfig {
             lease: default_lease(),
             warn_before: default_warn_before(),
             topic: false,
+            topic_every: default_topic_every(),
         }
     }
 }
 
 fn default_lease() -> Duration {
     Duration::from_secs(55 * 60)
+}
+
+fn default_topic_every() -> Duration {
+    Duration::from_secs(30)
 }
 
 fn default_warn_before() -> Duration {
@@ -51,6 +59,9 @@ impl QueueConfig {
                 "queue.warn_before",
                 "must be shorter than queue.lease",
             ));
+        }
+        if self.topic_every < Duration::from_secs(1) {
+            return Err(Invalid::new("queue.topic_every", "must be at least 1s"));
         }
         Ok(())
     }

@@ -5,6 +5,7 @@
 //! to the next in line, who is pinged by name. Every removal is announced with why. The queue
 //! is in the store, so it survives a restart and a takeover; an emergency deploy passes it.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -280,20 +281,95 @@ impl Deploys {
     }
 }
 
-/// Keeps turns moving for as long as lever acts.
+impl Deploys {
+    /// What each channel's topic says of the queues of the targets announced there:
+    /// `queue: site: alice (with bob) → carol · api: dave`, or `queue: empty`.
+    fn queue_topics(&self) -> Result<HashMap<String, String>, StoreError> {
+        let all = self.store.queue(None)?;
+        let mut topics: HashMap<String, Vec<String>> = self
+            .config
+            .irc
+            .channels
+            .iter()
+            .map(|c| (c.clone(), Vec::new()))
+            .collect();
+        for target in self.config.targets.keys() {
+            let people: Vec<String> = all
+                .iter()
+                .filter(|e| &e.target == target)
+                .map(|e| match &e.with_nick {
+                    Some(with) => format!("{} (with {with})", e.nick),
+                    None => e.nick.clone(),
+                })
+                .collect();
+            if people.is_empty() {
+                continue;
+            }
+            for channel in self.config.target_channels(target) {
+                if let Some(parts) = topics.get_mut(channel) {
+                    parts.push(format!("{target}: {}", people.join(" → ")));
+                }
+            }
+        }
+        Ok(topics
+            .into_iter()
+            .map(|(channel, parts)| {
+                let text = match parts.is_empty() {
+                    true => "queue: empty".to_owned(),
+                    false => format!("queue: {}", parts.join(" · ")),
+                };
+                (channel, text)
+            })
+            .collect())
+    }
+}
+
+/// Each channel's last topic set, and when: a channel's topic changes at most every
+/// `[queue] topic_every`, and only when the queue's words change (a person's edit stands until
+/// the queue moves).
+#[derive(Default)]
+struct Topics(HashMap<String, (String, Option<tokio::time::Instant>)>);
+
+impl Topics {
+    fn update(&mut self, deploys: &Deploys) -> Result<(), StoreError> {
+        let every = deploys.config.queue.topic_every;
+        for (channel, text) in deploys.queue_topics()? {
+            let (last, at) = self.0.entry(channel.clone()).or_default();
+            if *last == text || at.is_some_and(|at| at.elapsed() < every) {
+                continue;
+            }
+            *last = text.clone();
+            *at = Some(tokio::time::Instant::now());
+            deploys.events.publish(Event::Topic { channel, text });
+        }
+        Ok(())
+    }
+}
+
+/// Keeps turns moving (and, with `[queue] topic`, the topics saying so) for as long as lever
+/// acts.
 pub(super) async fn run(deploys: Arc<Deploys>) {
     let mut ticker = tokio::time::interval(CHECK_EVERY);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // What the topics say already (set by this lever before a restart, or by the last one):
+    // nothing is set until the queue moves, so a restart does not overwrite a person's topic.
+    let mut topics = Topics::default();
+    if let Ok(now) = deploys.queue_topics() {
+        topics.0 = now.into_iter().map(|(c, text)| (c, (text, None))).collect();
+    }
     loop {
         ticker.tick().await;
-        let result = {
-            match deploys.gate() {
-                Ok(_gate) => deploys.turns(now_ms()).map_err(DeployError::from),
-                Err(e) => Err(e),
-            }
+        let result = match deploys.gate() {
+            Ok(_gate) => deploys.turns(now_ms()).map_err(DeployError::from),
+            Err(e) => Err(e),
         };
         if let Err(e) = result {
             tracing::warn!(error = %e, "checking the push queues failed; retrying");
+        }
+        if deploys.config.queue.topic {
+            if let Err(e) = topics.update(&deploys) {
+                tracing::debug!(error = %e, "cannot read the queues for the topic");
+            }
         }
     }
 }

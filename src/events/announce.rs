@@ -31,6 +31,10 @@ pub fn spawn(config: Arc<Config>, events: &Events, outbox: Outbox, store: Arc<St
     let mut deliveries = events.subscribe();
     tokio::spawn(async move {
         while let Some(delivery) = deliveries.recv().await {
+            if let Event::Topic { channel, text } = &delivery.event {
+                outbox.topic(channel, text);
+                continue;
+            }
             let priority = priority(&delivery.event);
             let claim = claim_for(&store, &delivery.event);
             for (channel, line) in lines(&config, &delivery.event) {
@@ -60,6 +64,7 @@ fn recorded(event: &Event) -> Option<&LogEntry> {
         | Event::RunEndUnrecorded { .. }
         | Event::Build(_)
         | Event::Queue(_)
+        | Event::Topic { .. }
         | Event::Alerts { .. } => None,
     }
 }
@@ -163,6 +168,7 @@ pub fn priority(event: &Event) -> Priority {
         | Event::StepFinished { .. }
         | Event::Build(_)
         | Event::Queue(_)
+        | Event::Topic { .. }
         | Event::Alerts { .. }
         | Event::Watch { .. } => Priority::Announce,
     }
@@ -237,6 +243,8 @@ pub fn lines(config: &Config, event: &Event) -> Vec<(String, String)> {
                 .collect()
         }
         Event::Queue(news) => (run_channels(config, news.target()), queue_line(news)),
+        // Set as a topic by the announcer's task, not said.
+        Event::Topic { .. } => return Vec::new(),
         // As the log has it, with who: `FLAG video off by mygrant (transcoder melting)`.
         Event::FlagChanged { state, entry } => (
             config.irc.channels.clone(),

@@ -93,6 +93,11 @@ pub enum Event {
     },
     /// The push queue moved: someone joined, is up, is warned, or left.
     Queue(QueueNews),
+    /// A channel's topic is to read `text` (the push queue's, with `[queue] topic`).
+    Topic {
+        channel: String,
+        text: String,
+    },
     /// A feature flag changed (`!flag`, `!kill`, `PUT /api/v1/flags/{key}`).
     FlagChanged {
         state: FlagState,

@@ -147,6 +147,91 @@ pub async fn gate(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct GateQuery {
+    /// Who would deploy: their turn in the push queue counts.
+    by: Option<String>,
+}
+
+/// `GET /api/v1/targets/{target}/gate?by=NAME`: everything that decides whether a deploy of
+/// `target` may start now, in one answer for a deploy script: 200 `{"free": true}`, or 423
+/// naming each thing in the way (a hold, a closed window or freeze, someone else's turn).
+pub async fn target_gate(
+    State(bot): State<Arc<Bot>>,
+    Path(target): Path<String>,
+    Query(query): Query<GateQuery>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Some(config) = bot.config.targets.get(&target) else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no target '{}'", truncate_chars(&target, 64)),
+        ));
+    };
+    let mut why = Vec::new();
+    let holds = bot.deploys.status(&target)?.holds;
+    if let Some(first) = holds.first() {
+        why.push(format!(
+            "NO DEPLOY PLEASE: {} held by {} since {} UTC: {}",
+            first.scope(),
+            first.by_nick,
+            format_time(first.placed_at),
+            first.reason
+        ));
+    }
+    let window = match config.schedule().check(jiff::Timestamp::now()) {
+        Ok(()) => Value::Null,
+        Err(crate::config::Closed::Frozen { until, reason }) => {
+            why.push(format!("frozen until {until} included: {reason}"));
+            json!({ "open": false, "frozen_until": until.to_string(), "reason": reason })
+        }
+        Err(crate::config::Closed::Outside { next }) => {
+            let next = next.map(|n| n.timestamp().to_string());
+            why.push(format!(
+                "outside its deploy windows ({}); next opens {}",
+                config.schedule().windows_text(),
+                next.as_deref().unwrap_or("not within a year")
+            ));
+            json!({ "open": false, "next": next, "windows": config.schedule().windows_text() })
+        }
+    };
+    let queue = bot.deploys.queue_of(&target)?;
+    let by = query.by.as_deref().map(str::trim).filter(|b| !b.is_empty());
+    let turn = match queue.first() {
+        None => Value::Null,
+        Some(head) => {
+            let theirs = |e: &crate::store::queue::QueueEntry, nick: &str| {
+                e.nick.eq_ignore_ascii_case(nick)
+                    || e.with_nick
+                        .as_ref()
+                        .is_some_and(|w| w.eq_ignore_ascii_case(nick))
+            };
+            let mine = by.is_some_and(|b| theirs(head, b));
+            if !mine {
+                why.push(format!("it is {}'s turn in the {target} queue", head.nick));
+            }
+            let position = by.and_then(|b| queue.iter().position(|e| theirs(e, b)).map(|i| i + 1));
+            json!({ "head": head.nick, "with": head.with_nick, "yours": mine, "position": position })
+        }
+    };
+    let free = why.is_empty();
+    let body = json!({
+        "target": target,
+        "free": free,
+        "held": !holds.is_empty(),
+        "holds": holds.iter().map(json::hold).collect::<Vec<_>>(),
+        "window": window,
+        "turn": turn,
+        "why": why,
+    });
+    let status = if free {
+        StatusCode::OK
+    } else {
+        StatusCode::LOCKED
+    };
+    Ok((status, Json(body)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct HoldRequest {
     /// A target; absent (or "all") holds every target.
     target: Option<String>,

@@ -123,6 +123,7 @@ pub fn router(bot: Arc<Bot>) -> Router {
             "/api/v1/holds/{target}",
             get(api::gate).delete(api::lift_hold),
         )
+        .route("/api/v1/targets/{target}/gate", get(api::target_gate))
         .route("/api/v1/flags", get(flags::list))
         .route("/api/v1/flags/{key}", get(flags::show).put(flags::change))
         .route("/flags/flagd.json", get(flags::flagd))

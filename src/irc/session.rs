@@ -306,10 +306,16 @@ impl Session {
         delivery: &mut Delivery,
         line: OutLine,
     ) {
-        let notice = line.kind == Kind::Notice;
-        let max = conn.max_text_bytes(if notice { "NOTICE" } else { "PRIVMSG" }, &line.target);
+        let verb = match line.kind {
+            Kind::Notice => "NOTICE",
+            Kind::Privmsg => "PRIVMSG",
+            Kind::Topic => "TOPIC",
+        };
+        let max = conn.max_text_bytes(verb, &line.target);
         let (piece, rest) = text::split_to_fit(&line.text, max);
-        let out = message_line(notice, &line.target, piece);
+        // A topic is one line: what does not fit is cut, not said as a second topic.
+        let rest = if line.kind == Kind::Topic { "" } else { rest };
+        let out = message_line(line.kind, &line.target, piece);
         tracing::trace!(line = %out.trim_end(), ">>");
         throttle.charge(Instant::now());
         let _ = wire.send(out);

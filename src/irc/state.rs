@@ -18,6 +18,7 @@ use super::ctcp;
 use super::delivery::Delivery;
 use crate::chat::mask::{self, CaseMapping};
 use crate::chat::message::{Identity, Message, Place};
+use crate::chat::outbox::Kind;
 use crate::config::Config;
 
 /// Capabilities lever asks for when the server offers them.
@@ -491,6 +492,11 @@ impl Conn {
                     self.join_due.insert(channel, now + JOIN_RETRY);
                 }
             }
+            // ERR_CHANOPRIVSNEEDED: most likely a topic lever may not set ([queue] topic).
+            482 => tracing::warn!(
+                channel = arg(1), reason = text,
+                "the server refused lever a channel operator's change (is it allowed to set the topic?)"
+            ),
             // RPL_LOGGEDIN: account name is the third parameter
             900 => {
                 tracing::info!(account = arg(2), "logged in to services");
@@ -813,11 +819,11 @@ fn numeric(command: &Command) -> Option<(u16, &[String])> {
 }
 
 /// The wire line for an outgoing PRIVMSG or NOTICE, with CRLF.
-pub fn message_line(notice: bool, target: &str, text: &str) -> String {
-    let command = if notice {
-        Command::NOTICE(target.to_owned(), text.to_owned())
-    } else {
-        Command::PRIVMSG(target.to_owned(), text.to_owned())
+pub fn message_line(kind: Kind, target: &str, text: &str) -> String {
+    let command = match kind {
+        Kind::Notice => Command::NOTICE(target.to_owned(), text.to_owned()),
+        Kind::Privmsg => Command::PRIVMSG(target.to_owned(), text.to_owned()),
+        Kind::Topic => Command::TOPIC(target.to_owned(), Some(text.to_owned())),
     };
     let mut line = String::from(&command);
     line.push_str("\r\n");
