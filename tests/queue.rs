@@ -265,3 +265,49 @@ fn with_topic_on_the_queue_is_the_channels_topic_changed_at_most_so_often() {
     pat.say_ops("!queue done");
     assert_eq!(topic(&mut op).text(), "queue: site: op (with pat)");
 }
+
+#[test]
+fn a_queue_and_its_turn_survive_a_takeover() {
+    use support::shared_store::{lever_joined, pg_config, setup};
+    let (url, _db, server, mut mo) = setup("mo");
+    let config =
+        pg_config(server.port, &url, "3s", "ship", r#"["true"]"#) + "[queue]\nlease = \"10m\"\n";
+    let mut a = Lever::start_with_env(&config, &[("LEVER_STORE__NODE", "host-a")]);
+    mo.expect(lever_joined);
+    let b = Lever::start_with_env(&config, &[("LEVER_STORE__NODE", "host-b")]);
+    b.wait_for_log("standby: another lever is active");
+    let mut nell = Client::connect(server.port, "nell");
+    nell.join("#ops");
+    mo.say_ops("!queue join");
+    like(
+        &nell.lever_says(),
+        "mo: your turn on site ({dur} to stage and deploy;{*}",
+    );
+    nell.say_ops("!queue join");
+    assert_eq!(nell.lever_says(), "nell joined the site queue at #2");
+
+    signal(a.pid(), "KILL");
+    assert!(a.wait_exit(WAIT).is_some());
+    nell.expect_within(std::time::Duration::from_secs(20), lever_joined);
+    assert_eq!(
+        nell.lever_says(),
+        "lever is back (on host-b, took over from host-a)"
+    );
+    nell.say_ops("!deploy");
+    assert_eq!(
+        nell.lever_says(),
+        "nell: it is mo's turn on site; you are #2 in its queue"
+    );
+    nell.say_ops("!queue");
+    // The turn goes on from where it was, not from the takeover.
+    like(
+        &nell.lever_says(),
+        "site: 1. mo up {dur}, {dur} left · 2. nell",
+    );
+    let turns = nell
+        .seen
+        .iter()
+        .filter(|l| l.contains("mo: your turn"))
+        .count();
+    assert_eq!(turns, 1, "the new active does not start mo's turn again");
+}
