@@ -103,7 +103,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let code: u8 = runtime.block_on(async {
+    // The work runs as a task on the runtime's workers, not in `block_on` on this thread: this
+    // thread polls no sockets, so everything it awaited would be woken through another thread
+    // (a futex hop on every line lever reads).
+    let work = runtime.spawn(async move {
         let result = match command {
             Command::Console => match lever::app::console::open(config) {
                 Ok(bot) => lever::app::console::run(bot)
@@ -129,6 +132,10 @@ fn main() -> ExitCode {
                 1
             }
         }
+    });
+    let code: u8 = runtime.block_on(work).unwrap_or_else(|e| {
+        eprintln!("lever: stopped by an internal error: {e}");
+        1
     });
     // Everything worth ending cleanly has ended (IRC quit, HTTP drained, runs stopped): exit
     // now, rather than shut the runtime down under tasks caught mid-wait on the store.
