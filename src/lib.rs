@@ -27,7 +27,8 @@
 //!  store/     deploy log, holds, runs, steps: the source of truth, on SQLite or PostgreSQL (one SQL)
 //!  access     roles from nick!user@host masks and services accounts
 //!  process/   child processes in groups of their own, tied to lever's life, bounded output
-//!  infra/     blocking (waits off the runtime), activity (work in flight), http_client
+//!  infra/     blocking (waits off the runtime), activity (work in flight), http_client,
+//!             resident (start-up code given back)
 //!  chat/      the chat contract: message (who said what, where), mask (IRC names), outbox
 //!             (ordered, bounded, fair), claim (said by one lever, once), text (what may go
 //!             on the wire)

@@ -278,3 +278,60 @@ fn a_number_like_password_from_the_environment_arrives_unchanged() {
     tom.expect(|l| l.verb == "JOIN" && l.from == "lever" && l.text() == "#ops");
     lever.kill();
 }
+
+#[test]
+fn once_joined_lever_gives_back_its_start_up_code_and_still_answers() {
+    let (_server, mut alice, lever) = setup("alice", "", "");
+    let log = lever.wait_for_log("start-up code given back to the kernel");
+    let line = log
+        .lines()
+        .find(|l| l.contains("start-up code given back"))
+        .expect("the line");
+    let given_back: u64 = line
+        .split("kb=")
+        .nth(1)
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("kb=N in {line:?}"));
+    // What lever's executable has resident now from the file (read-only mappings, less their
+    // relocated, private part), as it was given back.
+    let exe = std::fs::read_link(format!("/proc/{}/exe", lever.pid())).expect("exe");
+    let resident_code = || -> u64 {
+        let smaps = std::fs::read_to_string(format!("/proc/{}/smaps", lever.pid())).unwrap();
+        let mut total = 0;
+        let mut counting = false;
+        for l in smaps.lines() {
+            let mut words = l.split_whitespace();
+            let first = words.next().unwrap_or("");
+            if first.contains('-') && first.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+                let perms = words.next().unwrap_or("");
+                counting = !perms.contains('w') && l.ends_with(exe.to_str().unwrap());
+            } else if counting && (first == "Rss:" || first == "Anonymous:") {
+                let kb = words
+                    .next()
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0);
+                total = if first == "Rss:" {
+                    total + kb
+                } else {
+                    total - kb
+                };
+            }
+        }
+        total
+    };
+    assert!(given_back > 1024, "{line}");
+    let now = resident_code();
+    assert!(
+        now < given_back / 2,
+        "gave back {given_back} kB, {now} kB resident again"
+    );
+    // The code comes back as it is needed.
+    assert_channel_reply(&ask(&mut alice, "!ping"), "pong");
+    assert_channel_reply(
+        &ask(&mut alice, "!whoami"),
+        "alice: you are alice!~alice@127.0.0.1, not logged in to services; \
+         roles: stage, deploy, hold, metrics, alerts, flags, admin \
+         (no [access] section: everyone holds every role)",
+    );
+}

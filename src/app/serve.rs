@@ -68,6 +68,7 @@ pub async fn run(config: Arc<Config>) -> Result<Stopped, StartError> {
     // Before serving, so plugin commands answer from the first line.
     crate::commands::reload_plugins(&bot).await;
     tokio::spawn(reload_on_hangup(bot.clone()));
+    tokio::spawn(forget_start_up_code(bot.clone()));
     serve(bot, shutdown).await;
     if let Some(http) = http {
         let _ = http.await;
@@ -172,6 +173,20 @@ pub async fn serve(bot: Arc<Bot>, shutdown: CancellationToken) {
         bot.irc.clone(),
     );
     session.run(shutdown).await;
+}
+
+/// Once lever is first in its channels, its start is over: the code only that needed is given
+/// back to the kernel (see [`crate::infra::resident`]).
+async fn forget_start_up_code(bot: Arc<Bot>) {
+    bot.irc.ready().await;
+    match crate::infra::resident::forget_start_up_code() {
+        Ok(done) => tracing::debug!(
+            kb = done.kb,
+            mappings = done.mappings,
+            "start-up code given back to the kernel"
+        ),
+        Err(e) => tracing::debug!(error = %e, "cannot give start-up code back; it stays resident"),
+    }
 }
 
 /// How long cancelled runs get to stop and record it before lever quits anyway.

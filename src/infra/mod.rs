@@ -1,6 +1,8 @@
 //! What every part runs on: waits kept off the async runtime ([`blocking`]), work in flight
-//! counted ([`activity`]) and what every outgoing HTTP client shares ([`http_client`]).
+//! counted ([`activity`]), what every outgoing HTTP client shares ([`http_client`]), and the
+//! start-up code given back once lever is up ([`resident`]).
 
 pub mod activity;
 pub mod blocking;
 pub mod http_client;
+pub mod resident;

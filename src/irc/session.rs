@@ -56,6 +56,7 @@ pub struct Session {
 pub struct Status {
     ready: std::sync::atomic::AtomicBool,
     nick: std::sync::Mutex<String>,
+    became_ready: tokio::sync::Notify,
 }
 
 impl Status {
@@ -69,11 +70,25 @@ impl Status {
         self.nick.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// Returns once lever is ready (at once if it is).
+    pub async fn ready(&self) {
+        loop {
+            let woken = self.became_ready.notified();
+            if self.is_ready() {
+                return;
+            }
+            woken.await;
+        }
+    }
+
     fn set(&self, ready: bool, nick: Option<&str>) {
         self.ready
             .store(ready, std::sync::atomic::Ordering::Relaxed);
         if let Some(nick) = nick {
             *self.nick.lock().unwrap_or_else(|p| p.into_inner()) = nick.to_owned();
+        }
+        if ready {
+            self.became_ready.notify_waiters();
         }
     }
 }
