@@ -475,6 +475,8 @@ pub struct Lever {
     /// Added to lever's environment at every launch (after `RUST_LOG=lever=debug`, so it may
     /// set another level).
     env: Vec<(String, String)>,
+    /// Another build of lever to launch (a bench's release binary); default: cargo's.
+    binary: Option<PathBuf>,
 }
 
 impl Lever {
@@ -486,6 +488,7 @@ impl Lever {
             dir,
             child: None,
             env: Vec::new(),
+            binary: None,
         }
     }
 
@@ -517,6 +520,11 @@ impl Lever {
             .collect();
     }
 
+    /// Launches `binary` instead of the build cargo made for this test or bench.
+    pub fn set_binary(&mut self, binary: &Path) {
+        self.binary = Some(binary.to_owned());
+    }
+
     /// `name` in lever's folder.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
@@ -536,7 +544,8 @@ impl Lever {
             .append(true)
             .open(self.path("lever.log"))
             .expect("log file");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_lever"));
+        let binary = self.binary.as_deref();
+        let mut command = Command::new(binary.unwrap_or(Path::new(env!("CARGO_BIN_EXE_lever"))));
         command
             .args(["run", "--config"])
             .arg(self.path("bot.toml"))
