@@ -3,8 +3,9 @@
 
 Starts a private ngIRCd on a free loopback port, lever's release binary under valgrind's
 callgrind with instrumentation off, and a client. Once lever has joined, instrumentation goes
-on for what a working lever does: idle time (its clocks), !ping, a stage and a deploy, !status,
-!log, !help, !whoami, a hold and its lift. Every function callgrind saw run is listed, sorted;
+on for what a working lever does: idle time (its clocks, the server's PING and its own),
+people joining, talking, changing nick and leaving, !ping in the channel and in private, a
+stage and a deploy, !status, !log, !help, !whoami, !version, a hold and its lift. Every function callgrind saw run is listed, sorted;
 build.rs hands the list to the linker so that code shares pages (see link/README.md).
 
 Run after changes that move lever's hot code (the list is matched by symbol name, so renamed
@@ -23,7 +24,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "link", "hot-functions.txt")
 LEVER = os.path.join(ROOT, "target", "release", "lever")
-IDLE_S = 12  # longer than every periodic check lever runs (1 s, 5 s)
+IDLE_S = 75  # longer than every periodic check lever runs (1 s, 5 s, its 60 s keepalive)
 
 
 def free_port():
@@ -53,11 +54,11 @@ def config(port):
 
 
 class Client:
-    def __init__(self, port):
+    def __init__(self, port, nick="hotcode"):
         self.sock = socket.create_connection(("127.0.0.1", port))
         self.file = self.sock.makefile("rb")
-        self.send("NICK hotcode")
-        self.send("USER hotcode 0 * :hot code")
+        self.send(f"NICK {nick}")
+        self.send(f"USER {nick} 0 * :hot code")
         self.send("JOIN #ops")
 
     def send(self, line):
@@ -131,6 +132,19 @@ def main():
         callgrind("--instr=on", str(lever.pid))
         time.sleep(IDLE_S)
         for _ in range(50):
+            client.command("!ping", "pong$")
+        # Channel life around lever: someone comes, talks, is renamed, leaves, comes back, quits.
+        other = Client(port, "visitor")
+        other.wait(r" 366 ")
+        other.send("PRIVMSG #ops :morning all")
+        other.send("NICK visitor2")
+        other.send("PART #ops :brb")
+        other.send("JOIN #ops")
+        other.wait(r" 366 ")
+        other.send("PRIVMSG lever :!ping")
+        other.wait(r"^:lever!\S+ PRIVMSG visitor2 :pong")
+        other.send("QUIT :bye")
+        for _ in range(20):
             client.command("!ping", "pong$")
         client.command("!stage site", r"site staged by")
         client.command("!deploy site", r"site deployed by")
