@@ -8,7 +8,8 @@
 //! ```text
 //!  app/       the front ends: serve (`lever run`: IRC + HTTP until a signal), console;
 //!             leader (active and standby among levers sharing a store)
-//!  http/      hooks in (deploys, builds, alerts), JSON API, /metrics, health; HMAC auth
+//!  http/      the deploy page, hooks in (deploys, builds, alerts), JSON API, /metrics,
+//!             health; HMAC auth
 //!  commands/  the list of commands, the dispatcher, one file per command (parse, then run);
 //!             plugin: a command answered by a plugin
 //!  bot/       the services every command shares, built and wired at start; role (alone,

@@ -4,6 +4,8 @@
 //! ([`auth`]); reads are open (what the deploy log says is shared by design). Writes go through
 //! exactly the code `!hold`/`!unhold` use, so they are logged and announced the same way.
 //!
+//! - [`page`]: the deploy page for people: `/` (holds, targets, the run in progress, the
+//!   recent log), `/log`, `/runs/{id}`
 //! - [`api`]: `/api/v1/status`, `/log`, `/holds` (and the gate a deploy script checks)
 //! - [`ofrep`]: OpenFeature's remote evaluation protocol over lever's feature flags
 //! - [`flags`]: `/api/v1/flags` (read, and change like `!flag`), `/flags/flagd.json`
@@ -21,6 +23,7 @@ mod error;
 pub mod flags;
 pub mod hooks;
 pub mod ofrep;
+pub mod page;
 
 use std::sync::Arc;
 
@@ -114,6 +117,9 @@ pub fn router(bot: Arc<Bot>) -> Router {
             (h.body_limit, h.request_timeout)
         });
     Router::new()
+        .route("/", get(page::index))
+        .route("/log", get(page::log))
+        .route("/runs/{id}", get(page::run))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/api/v1/status", get(api::status))

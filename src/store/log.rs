@@ -211,6 +211,21 @@ impl Store {
         })
     }
 
+    /// The `limit` entries before entry `before` (all, newest first, without it): a page of
+    /// the log, the next one asked for with the last id shown.
+    pub fn log_before(
+        &self,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<LogEntry>, StoreError> {
+        self.read(|db| {
+            entries(db.query(
+                &format!("SELECT {COLUMNS} FROM log WHERE id < ?1 ORDER BY id DESC LIMIT ?2"),
+                params![before.unwrap_or(i64::MAX), limit],
+            )?)
+        })
+    }
+
     /// Entries of `kinds` written in `[from, until]` (milliseconds), oldest first.
     pub fn log_between(
         &self,

@@ -1,0 +1,246 @@
+//! The deploy page end to end: lever's real binary on a real ngIRCd with `[http]` on, a raw IRC
+//! client in #ops typing commands, and the page fetched over HTTP as a browser would (GET,
+//! HTML back). What IRC changes, the page shows on the next load.
+
+mod support;
+use support::*;
+
+use std::time::{Duration, Instant};
+
+/// `site`: a one-step stage with a version, a one-step deploy; `slow`: a stage whose step says
+/// a line and waits for the file `go` in lever's folder.
+fn config(irc_port: u16, http_port: u16) -> String {
+    bot_config(
+        irc_port,
+        "",
+        &format!(
+            "[http]\nlisten = \"127.0.0.1:{http_port}\"\n\
+             [targets.site]\nversion = [\"sh\", \"-c\", \"echo r$LEVER_RUN_ID\"]\n\
+             [[targets.site.stage]]\nname = \"exporting svn\"\nrun = [\"true\"]\n\
+             [[targets.site.deploy]]\nname = \"syncing\"\nrun = [\"true\"]\n\
+             [targets.slow]\n\
+             [[targets.slow.stage]]\nname = \"checkout\"\nrun = [\"true\"]\n\
+             [[targets.slow.stage]]\nname = \"precompiling\"\nrun = [\"./wait.sh\"]\n"
+        ),
+    )
+}
+
+struct Rig {
+    alice: Client,
+    lever: Lever,
+    http: u16,
+    _server: Ngircd,
+}
+
+impl Rig {
+    fn start() -> Rig {
+        let server = Ngircd::start();
+        let mut alice = Client::connect(server.port, "alice");
+        alice.join("#ops");
+        let (lever, http, ()) = start_serving_http(|http| {
+            let lever = Lever::prepare(&config(server.port, http));
+            lever.script(
+                "wait.sh",
+                "echo compiling 4,210 assets\nwhile [ ! -f go ]; do sleep 0.05; done\necho done\n",
+            );
+            (lever, ())
+        });
+        alice.expect(|l| l.verb == "JOIN" && l.from == "lever" && l.text() == "#ops");
+        Rig {
+            alice,
+            lever,
+            http,
+            _server: server,
+        }
+    }
+
+    /// `path`'s status and HTML.
+    fn get(&self, path: &str) -> (u16, String) {
+        http_request(self.http, "GET", path, None, "")
+    }
+
+    fn page(&self, path: &str) -> String {
+        let (status, body) = self.get(path);
+        assert_eq!(status, 200, "{path}: {body}");
+        assert!(body.starts_with("<!DOCTYPE html>"), "{path}: {body}");
+        body
+    }
+
+    /// Says `text` in #ops and waits for lever's line starting with `reply`.
+    fn say(&mut self, text: &str, reply: &str) -> String {
+        self.alice.say_ops(text);
+        let line = self
+            .alice
+            .expect(|l| l.is_privmsg_from("lever") && l.text().starts_with(reply));
+        line.text().to_owned()
+    }
+}
+
+/// The text of `html`'s `<main>` with tags dropped and whitespace collapsed, for reading it as
+/// a person.
+fn words(html: &str) -> String {
+    let main = html.split("<main>").nth(1).expect("a <main>");
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in main.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                out.push(' ');
+            }
+            _ if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn the_banner_turns_red_with_a_hold_said_on_irc_and_its_reason_stays_text() {
+    let mut rig = Rig::start();
+    let page = rig.page("/");
+    assert!(words(&page).contains("DEPLOY OK no holds"), "{page}");
+    assert!(!page.contains("NO DEPLOY PLEASE"));
+    // No script, nothing from another host: the page works offline and with JavaScript off.
+    assert!(!page.contains("<script") && !page.contains("http://") && !page.contains("https://"));
+
+    rig.say(
+        "!hold site <script>alert(1)</script> & db migration",
+        "NO DEPLOY PLEASE",
+    );
+    let page = rig.page("/");
+    let text = words(&page);
+    assert!(!text.contains("DEPLOY OK"), "{text}");
+    like(
+        &text,
+        "NO DEPLOY PLEASE site held by alice since {time} UTC ({dur} ago): \
+         &lt;script&gt;alert(1)&lt;/script&gt; &amp; db migration {*}",
+    );
+    assert!(
+        !page.contains("<script>alert"),
+        "user text reached the page as markup"
+    );
+    // The held target's card says so; the other does not.
+    assert!(
+        text.contains("site held live none yet staged none yet"),
+        "{text}"
+    );
+    assert!(
+        text.contains("slow live none yet staged none yet"),
+        "{text}"
+    );
+
+    rig.say("!unhold site", "DEPLOY OK");
+    assert!(words(&rig.page("/")).contains("DEPLOY OK no holds"));
+}
+
+#[test]
+fn builds_link_to_their_runs_and_a_run_shows_every_step() {
+    let mut rig = Rig::start();
+    let staged = rig.say("!stage site", "site staged by alice");
+    let version = like(&staged, "site staged by alice in {dur}: {word}{*}")[1].clone();
+    rig.say("!deploy site", "site deployed by alice");
+
+    let page = rig.page("/");
+    let text = words(&page);
+    like(
+        &text,
+        &format!(
+            "{{*}} site live {version} by alice at {{time}} UTC staged {version} by alice at \
+             {{time}} UTC slow {{*}}"
+        ),
+    );
+    // The log on the front page, newest first, each run's entry linked to the run.
+    assert!(
+        text.contains(&format!("alice site deployed {version}")),
+        "{text}"
+    );
+    let deploy_run = page
+        .split("href=\"/runs/")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a link to a run")
+        .to_owned();
+    let run = words(&rig.page(&format!("/runs/{deploy_run}")));
+    like(
+        &run,
+        &format!(
+            "{{*}} site deploy #{deploy_run} succeeded by alice, started {{time}} UTC, took \
+             {{dur}}; {version} syncing.....ok ({{dur}})"
+        ),
+    );
+
+    let (status, missing) = rig.get("/runs/999999");
+    assert_eq!(status, 404);
+    assert!(words(&missing).contains("There is no run 999999 in the deploy log."));
+    let (status, _) = rig.get("/runs/not-a-number");
+    assert_eq!(status, 400);
+}
+
+#[test]
+fn the_running_step_shows_its_elapsed_time_and_last_line_then_the_run_ends() {
+    let mut rig = Rig::start();
+    rig.say("!stage slow", "alice is staging slow");
+    // The page as it is while the second step waits.
+    let deadline = Instant::now() + WAIT;
+    let text = loop {
+        let text = words(&rig.page("/"));
+        if text.contains("compiling 4,210 assets") {
+            break text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the running step never showed: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    like(
+        &text,
+        "{*} Active stage by alice — running for {dur} checkout.....ok ({dur}) \
+         precompiling (2 of 2)….. running for {dur} compiling 4,210 assets The run → {*}",
+    );
+    std::fs::write(rig.lever.path("go"), "").unwrap();
+    rig.alice
+        .expect(|l| l.is_privmsg_from("lever") && l.text().starts_with("slow staged by alice"));
+    let text = words(&rig.page("/"));
+    assert!(!text.contains("Active stage"), "{text}");
+    assert!(
+        text.contains("slow live none yet staged (no version) by alice"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_whole_log_pages_fifty_entries_at_a_time() {
+    let mut rig = Rig::start();
+    // 30 holds and lifts: 60 entries.
+    for i in 0..30 {
+        rig.say(&format!("!hold site round {i}"), "NO DEPLOY PLEASE");
+        rig.say("!unhold site", "DEPLOY OK");
+    }
+    let first = rig.page("/log");
+    let text = words(&first);
+    assert!(text.contains("round 29"), "{text}");
+    assert!(!text.contains("round 4)"), "{text}");
+    assert_eq!(first.matches("<tr").count(), 50);
+    let older = first
+        .split("href=\"/log?before=")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a link to older entries")
+        .to_owned();
+    let second = rig.page(&format!("/log?before={older}"));
+    assert_eq!(second.matches("<tr").count(), 10);
+    let text = words(&second);
+    assert!(
+        text.contains("round 0") && text.contains("round 4"),
+        "{text}"
+    );
+    assert!(
+        !second.contains("/log?before="),
+        "the last page links no further"
+    );
+    let (status, _) = rig.get("/log?before=x");
+    assert_eq!(status, 400);
+}
