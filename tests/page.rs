@@ -8,7 +8,8 @@ use support::*;
 use std::time::{Duration, Instant};
 
 /// `site`: a one-step stage with a version, a one-step deploy; `slow`: a stage whose step says
-/// a line and waits for the file `go` in lever's folder.
+/// a line and waits for the file `go` in lever's folder; flags `video` (a contingency switch)
+/// and `search`.
 fn config(irc_port: u16, http_port: u16) -> String {
     bot_config(
         irc_port,
@@ -20,7 +21,10 @@ fn config(irc_port: u16, http_port: u16) -> String {
              [[targets.site.deploy]]\nname = \"syncing\"\nrun = [\"true\"]\n\
              [targets.slow]\n\
              [[targets.slow.stage]]\nname = \"checkout\"\nrun = [\"true\"]\n\
-             [[targets.slow.stage]]\nname = \"precompiling\"\nrun = [\"./wait.sh\"]\n"
+             [[targets.slow.stage]]\nname = \"precompiling\"\nrun = [\"./wait.sh\"]\n\
+             [flags.video]\ndescription = \"the video player\"\ndefault = false\n\
+             contingency = true\n\
+             [flags.search]\ndefault = \"solr\"\nvariants = {{ solr = \"solr\", es = \"elastic\" }}\n"
         ),
     )
 }
@@ -243,4 +247,28 @@ fn the_whole_log_pages_fifty_entries_at_a_time() {
     );
     let (status, _) = rig.get("/log?before=x");
     assert_eq!(status, 400);
+}
+
+#[test]
+fn flags_show_as_the_channel_set_them() {
+    let mut rig = Rig::start();
+    let text = words(&rig.page("/"));
+    assert!(
+        text.contains(
+            "Feature flags video: off · contingency switch (safe: off) search: solr Deploy log"
+        ),
+        "{text}"
+    );
+    rig.say("!flag search es 30% canary", "FLAG search es 30% by alice");
+    rig.say("!flag video disable checking", "FLAG video");
+    let page = rig.page("/");
+    let text = words(&page);
+    assert!(
+        text.contains(
+            "video: DISABLED (serves off) · contingency switch (safe: off) \
+             search: es for 30% of targeting keys (solr otherwise)"
+        ),
+        "{text}"
+    );
+    assert!(page.contains("<li class=\"off\">video: DISABLED"), "{page}");
 }

@@ -2,15 +2,11 @@
 //! from the channel. Reading needs no role; changing needs `flags`. Flips are allowed under a
 //! NO DEPLOY PLEASE hold: that is what switches are for.
 
-use std::time::Duration;
-
 use super::args::Words;
 use super::{CommandError, Ctx, Example, Spec};
 use crate::access::Role;
-use crate::chat::text::{human_duration, sanitize_line, truncate_chars};
+use crate::chat::text::{sanitize_line, truncate_chars};
 use crate::flags::{Change, FlagDef, FlagError};
-use crate::store::flags::FlagState;
-use crate::store::{format_time, now_ms};
 
 /// Longest reason kept; the deploy log is read in a channel.
 const MAX_REASON: usize = 200;
@@ -47,7 +43,7 @@ async fn run(ctx: Ctx) -> Result<(), CommandError> {
         Action::Show => {
             let snapshot = flags.snapshot();
             let state = &snapshot.states[&def.key];
-            ctx.reply(&describe(def, state, true));
+            ctx.reply(&crate::flags::describe(def, state, true));
         }
         Action::History => {
             let entries = flags.history(&def.key, HISTORY).map_err(flag_error)?;
@@ -213,7 +209,7 @@ fn list(ctx: &Ctx) -> String {
     let mut lines: Vec<String> = defs
         .values()
         .take(MAX_LISTED)
-        .map(|def| describe(def, &snapshot.states[&def.key], false))
+        .map(|def| crate::flags::describe(def, &snapshot.states[&def.key], false))
         .collect();
     if defs.len() > MAX_LISTED {
         lines.push(format!(
@@ -223,61 +219,6 @@ fn list(ctx: &Ctx) -> String {
         ));
     }
     lines.join("\n")
-}
-
-/// `video: on for 10% of targeting keys and beta alice, bob (off otherwise)`; in full, with
-/// who set it, when and why, its version, and what it is.
-fn describe(def: &FlagDef, state: &FlagState, full: bool) -> String {
-    let mut text = format!("{}: ", def.key);
-    if !state.enabled {
-        text.push_str(&format!("DISABLED (serves {})", def.default));
-    } else {
-        let treated = def.treatment(state);
-        let mut who = Vec::new();
-        if let Some(p) = state.rollout {
-            who.push(format!("{p}% of targeting keys"));
-        }
-        if !state.beta.is_empty() {
-            who.push(format!("beta {}", state.beta.join(", ")));
-        }
-        match who.is_empty() {
-            true => text.push_str(&state.variant),
-            false => text.push_str(&format!(
-                "{treated} for {} ({} otherwise)",
-                who.join(" and "),
-                if state.rollout.is_some() {
-                    &def.default
-                } else {
-                    &state.variant
-                }
-            )),
-        }
-    }
-    if def.contingency {
-        text.push_str(&format!(" · contingency switch (safe: {})", def.default));
-    }
-    if !full {
-        return text;
-    }
-    if state.version == 0 {
-        text.push_str(" · never changed (its default)");
-    } else {
-        let ago = Duration::from_millis((now_ms() - state.changed_at).max(0) as u64);
-        text.push_str(&format!(
-            " · set by {} at {} UTC ({} ago)",
-            state.changed_by,
-            format_time(state.changed_at),
-            human_duration(ago)
-        ));
-        if !state.reason.is_empty() {
-            text.push_str(&format!(": {}", state.reason));
-        }
-        text.push_str(&format!(" · version {}", state.version));
-    }
-    if !def.description.is_empty() {
-        text.push_str(&format!(" — {}", def.description));
-    }
-    text
 }
 
 #[cfg(test)]

@@ -22,11 +22,12 @@ use indexmap::IndexMap;
 use parking_lot::{Mutex, RwLock};
 
 use crate::chat::message::Identity;
+use crate::chat::text::human_duration;
 use crate::config::{Config, FlagConfig, FlagDefault};
 use crate::events::{Event, Events};
 use crate::store::flags::FlagState;
 use crate::store::log::NewEntry;
-use crate::store::{now_ms, LogEntry, LogKind, Store, StoreError};
+use crate::store::{format_time, now_ms, LogEntry, LogKind, Store, StoreError};
 
 /// How often a lever looks for changes another lever made.
 const REFRESH_EVERY: Duration = Duration::from_secs(1);
@@ -521,4 +522,59 @@ pub fn log_text(def: &FlagDef, next: &FlagState, change: &Change, reason: &str) 
 fn digest(defs: &IndexMap<String, FlagDef>) -> u32 {
     let text = format!("{defs:?}");
     mur3::murmurhash3_x86_32(text.as_bytes(), 0)
+}
+
+/// `video: on for 10% of targeting keys and beta alice, bob (off otherwise)`; in full, with
+/// who set it, when and why, its version, and what it is.
+pub fn describe(def: &FlagDef, state: &FlagState, full: bool) -> String {
+    let mut text = format!("{}: ", def.key);
+    if !state.enabled {
+        text.push_str(&format!("DISABLED (serves {})", def.default));
+    } else {
+        let treated = def.treatment(state);
+        let mut who = Vec::new();
+        if let Some(p) = state.rollout {
+            who.push(format!("{p}% of targeting keys"));
+        }
+        if !state.beta.is_empty() {
+            who.push(format!("beta {}", state.beta.join(", ")));
+        }
+        match who.is_empty() {
+            true => text.push_str(&state.variant),
+            false => text.push_str(&format!(
+                "{treated} for {} ({} otherwise)",
+                who.join(" and "),
+                if state.rollout.is_some() {
+                    &def.default
+                } else {
+                    &state.variant
+                }
+            )),
+        }
+    }
+    if def.contingency {
+        text.push_str(&format!(" · contingency switch (safe: {})", def.default));
+    }
+    if !full {
+        return text;
+    }
+    if state.version == 0 {
+        text.push_str(" · never changed (its default)");
+    } else {
+        let ago = Duration::from_millis((now_ms() - state.changed_at).max(0) as u64);
+        text.push_str(&format!(
+            " · set by {} at {} UTC ({} ago)",
+            state.changed_by,
+            format_time(state.changed_at),
+            human_duration(ago)
+        ));
+        if !state.reason.is_empty() {
+            text.push_str(&format!(": {}", state.reason));
+        }
+        text.push_str(&format!(" · version {}", state.version));
+    }
+    if !def.description.is_empty() {
+        text.push_str(&format!(" — {}", def.description));
+    }
+    text
 }

@@ -2,8 +2,8 @@
 //! look at than scroll back for. `/` shows at a glance whether deploys may go (a red NO DEPLOY
 //! PLEASE banner with who, why, since and until, or DEPLOY OK), each target's live and staged
 //! build and its run in progress (every finished step with its time, the running step with its
-//! elapsed time and last output line), and the recent deploy log; `/log` pages through the
-//! whole log; `/runs/{id}` shows one run, every step with its output tail.
+//! elapsed time and last output line), the feature flags, and the recent deploy log; `/log`
+//! pages through the whole log; `/runs/{id}` shows one run, every step with its output tail.
 //!
 //! Server-rendered (maud escapes every value, so a hold's reason is text, never markup), one
 //! stylesheet inline, no script and nothing fetched from elsewhere: it works with JavaScript
@@ -60,6 +60,7 @@ pub async fn index(State(bot): State<Arc<Bot>>) -> Response {
             section.targets {
                 @for (status, steps) in &targets { (target(status, steps, now)) }
             }
+            (flags(&bot))
             section {
                 h2 { "Deploy log" }
                 (log_table(&log))
@@ -202,6 +203,28 @@ fn banner(holds: &[Hold], now: Millis) -> Markup {
                             (ago(hold.placed_at, now)) " ago): " (hold.reason)
                             @if let Some(until) = hold.expires_at {
                                 " — until " (format_time(until)) " UTC"
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Feature flags as `!flag` lists them; a disabled one stands out.
+fn flags(bot: &Bot) -> Markup {
+    let snapshot = bot.flags.snapshot();
+    let defs = bot.flags.defs();
+    html! {
+        @if !defs.is_empty() {
+            section {
+                h2 { "Feature flags" }
+                ul.flags {
+                    @for def in defs.values() {
+                        @if let Some(state) = snapshot.states.get(&def.key) {
+                            li.off[!state.enabled] {
+                                (crate::flags::describe(def, state, false))
                             }
                         }
                     }
