@@ -75,12 +75,12 @@ impl Progress for Recorder<'_> {
             Some(result.duration),
         );
         match recorded {
-            Ok(step) if self.announce_steps => self.deploys.events.publish(Event::StepFinished {
+            Ok(step) => self.deploys.events.publish(Event::StepFinished {
                 target: self.run.target.clone(),
                 phase: self.run.phase,
                 step,
+                to_channel: self.announce_steps,
             }),
-            Ok(_) => {}
             Err(e) => {
                 tracing::error!(run = self.run.id, error = %e, "cannot record a step result");
                 self.broken.get_or_insert(e.to_string());

@@ -201,6 +201,9 @@ pub fn lines(config: &Config, event: &Event) -> Vec<(String, String)> {
             run_channels(config, &run.target),
             run_started(run, *steps, detail),
         ),
+        Event::StepFinished {
+            to_channel: false, ..
+        } => return Vec::new(),
         Event::StepFinished { target, step, .. } => {
             (run_channels(config, target), step_line(target, step))
         }
@@ -961,6 +964,7 @@ mod tests {
                 target: "site".into(),
                 phase: Phase::Stage,
                 step: step(0, "exporting svn", 3202, "ok"),
+                to_channel: true,
             },
         );
         assert_eq!(ok[0].1, "site: exporting svn.....ok (3202 ms)");

@@ -55,6 +55,9 @@ pub enum Event {
         target: String,
         phase: Phase,
         step: StepRecord,
+        /// Whether the channel hears it (the target's `announce = "steps"`); the deploy page
+        /// always does.
+        to_channel: bool,
     },
     /// A run ended: succeeded, failed, cancelled, or found interrupted at start.
     RunFinished {

@@ -5,7 +5,7 @@
 //! exactly the code `!hold`/`!unhold` use, so they are logged and announced the same way.
 //!
 //! - [`page`]: the deploy page for people: `/` (holds, targets, the run in progress, the
-//!   recent log), `/log`, `/runs/{id}`
+//!   recent log), `/log`, `/runs/{id}`; [`live`]: `/events`, its updates as they happen
 //! - [`api`]: `/api/v1/status`, `/log`, `/holds` (and the gate a deploy script checks)
 //! - [`ofrep`]: OpenFeature's remote evaluation protocol over lever's feature flags
 //! - [`flags`]: `/api/v1/flags` (read, and change like `!flag`), `/flags/flagd.json`
@@ -22,6 +22,7 @@ pub mod auth;
 mod error;
 pub mod flags;
 pub mod hooks;
+pub mod live;
 pub mod ofrep;
 pub mod page;
 
@@ -72,7 +73,8 @@ pub async fn serve(listener: TcpListener, bot: Arc<Bot>, shutdown: CancellationT
         .map(|a| a.to_string())
         .unwrap_or_default();
     tracing::info!(listen = %local, "HTTP listening");
-    let app = router(bot.clone());
+    let live = live::Live::start(&bot, shutdown.clone());
+    let app = router(bot.clone(), live);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
         let stream = tokio::select! {
@@ -107,8 +109,9 @@ pub async fn serve(listener: TcpListener, bot: Arc<Bot>, shutdown: CancellationT
     }
 }
 
-/// Every route, with the body limit (413 past it) and the request timeout (408).
-pub fn router(bot: Arc<Bot>) -> Router {
+/// Every route, with the body limit (413 past it) and the request timeout (408); `live` feeds
+/// the deploy page's event stream.
+pub fn router(bot: Arc<Bot>, live: Arc<live::Live>) -> Router {
     let (limit, timeout) = bot
         .config
         .http
@@ -120,6 +123,7 @@ pub fn router(bot: Arc<Bot>) -> Router {
         .route("/", get(page::index))
         .route("/log", get(page::log))
         .route("/runs/{id}", get(page::run))
+        .route("/events", get(live::events).with_state(live))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/api/v1/status", get(api::status))
@@ -177,11 +181,14 @@ async fn json_errors(
     use axum::response::IntoResponse;
     let response = next.run(request).await;
     let status = response.status();
-    let is_json = response
+    // The deploy page's own error pages are for people: left as HTML.
+    let own_body = response
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if status.as_u16() < 400 || is_json {
+        .is_some_and(|v| {
+            v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html")
+        });
+    if status.as_u16() < 400 || own_body {
         return response;
     }
     let text = match axum::body::to_bytes(response.into_body(), 4096).await {

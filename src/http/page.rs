@@ -6,8 +6,10 @@
 //! pages through the whole log; `/runs/{id}` shows one run, every step with its output tail.
 //!
 //! Server-rendered (maud escapes every value, so a hold's reason is text, never markup), one
-//! stylesheet inline, no script and nothing fetched from elsewhere: it works with JavaScript
-//! off and on a network without internet. Read-only: changes are made on IRC (or the API).
+//! stylesheet and one small script inline, nothing fetched from elsewhere: it works on a
+//! network without internet. The script follows `/events` ([`super::live`]) and renders the
+//! page anew when something happens; with JavaScript off the page is the same, a reload away
+//! from news. Read-only: changes are made on IRC (or the API).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +30,9 @@ const RECENT: usize = 15;
 const PER_PAGE: usize = 50;
 
 const STYLE: &str = include_str!("page.css");
+/// Follows `/events` and renders the page anew on each; without it the page is the same, a
+/// reload away from news.
+const LIVE: &str = include_str!("page.js");
 
 /// `GET /`: the banner, every target, the recent log.
 pub async fn index(State(bot): State<Arc<Bot>>) -> Response {
@@ -165,6 +170,7 @@ fn page(title: &str, body: Markup) -> Html<String> {
                 body {
                     header { h1 { a href="/" { "lever" } } }
                     main { (body) }
+                    script { (PreEscaped(LIVE)) }
                 }
             }
         }
