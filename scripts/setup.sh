@@ -4,8 +4,9 @@
 # the interpreters of the shipped plugins (python3 with tomllib, perl with JSON::PP) and the
 # rustfmt/clippy components, PostgreSQL's server (the store's second engine; the tests start
 # a private cluster of their own), and OpenFeature's own Python SDK with its OFREP and flagd
-# providers (PyPI, in a virtualenv of the tests' own: the flag tests' clients). Does nothing for
-# what is already there.
+# providers (PyPI, in a virtualenv of the tests' own: the flag tests' clients), and Debian's
+# chromium with its chromedriver (the deploy page's browser tests). Does nothing for what is
+# already there.
 set -euo pipefail
 
 need=()
@@ -19,6 +20,8 @@ python3 -c 'import tomllib' >/dev/null 2>&1 || need+=(python3)
 perl -MJSON::PP -MTime::Local -e1 >/dev/null 2>&1 || need+=(perl)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""

@@ -1,6 +1,8 @@
 //! The deploy page end to end: lever's real binary on a real ngIRCd with `[http]` on, a raw IRC
-//! client in #ops typing commands, and the page fetched over HTTP as a browser would (GET,
-//! HTML back). What IRC changes, the page shows on the next load.
+//! client in #ops typing commands, and the page fetched over HTTP (GET, HTML back), its event
+//! stream read raw, and the page open in a real browser (headless chromium over WebDriver),
+//! where what IRC changes shows without a reload. Screenshots land in
+//! `target/tmp/screenshots/`.
 
 mod support;
 use support::*;
@@ -381,4 +383,52 @@ fn events_stream_what_happens_and_a_reconnect_resumes_without_loss_or_repeat() {
     let mut stale = open_events(rig.http, Some("999999"));
     let (_, kind, _) = next_event(&mut stale);
     assert_eq!(kind, "reload");
+}
+
+/// Where the browser tests leave their screenshots (look at them after a run).
+fn screenshot_path(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("screenshots")
+        .join(name)
+}
+
+#[test]
+fn in_a_browser_the_page_follows_irc_without_a_reload() {
+    let mut rig = Rig::start();
+    let browser = browser::Browser::start(1280, 900);
+    browser.goto(&format!("http://127.0.0.1:{}/", rig.http));
+    browser.wait_for("DEPLOY OK", WAIT);
+    browser.wait_for("data-live=\"on\"", WAIT);
+    // A mark on this very document: a reload would lose it.
+    browser.run("window.notReloaded = true;");
+
+    rig.say("!hold site db migration", "NO DEPLOY PLEASE");
+    let took = browser.wait_for("NO DEPLOY PLEASE", Duration::from_secs(2));
+    assert!(took < Duration::from_secs(2));
+    assert_eq!(browser.run("return window.notReloaded === true;"), true);
+    browser.screenshot(&screenshot_path("held.png"));
+
+    // A stage's steps, live: the running one, then the run's end.
+    rig.say("!stage slow", "alice is staging slow");
+    browser.wait_for("precompiling (2 of 2)", WAIT);
+    let html = browser.html();
+    let checkout = html
+        .find("checkout.....ok")
+        .expect("the finished step first");
+    let running = html
+        .find("precompiling (2 of 2)")
+        .expect("then the running one");
+    assert!(checkout < running);
+    browser.wait_for("compiling 4,210 assets", WAIT);
+    browser.screenshot(&screenshot_path("running.png"));
+    std::fs::write(rig.lever.path("go"), "").unwrap();
+    browser.wait_for("slow staged", WAIT);
+    assert!(!browser.html().contains("Active stage"));
+    assert_eq!(browser.run("return window.notReloaded === true;"), true);
+
+    // On a phone.
+    let phone = browser::Browser::start(400, 860);
+    phone.goto(&format!("http://127.0.0.1:{}/", rig.http));
+    phone.wait_for("NO DEPLOY PLEASE", WAIT);
+    phone.screenshot(&screenshot_path("phone.png"));
 }

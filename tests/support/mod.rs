@@ -7,6 +7,7 @@
 
 #![allow(dead_code)] // each test file uses a different part of the rig
 pub mod alertmanager;
+pub mod browser;
 pub mod daemon;
 pub mod http;
 pub mod inspircd;
