@@ -78,40 +78,61 @@ impl InspIRCd {
         for sub in ["data", "logs", "run", "atheme"] {
             std::fs::create_dir_all(d.join(sub)).expect("create rig folders");
         }
-        let (port, flood_port, link_port) = distinct_ports();
-        std::fs::write(d.join("inspircd.motd"), "lever test rig (inspircd)\n").expect("motd");
-        std::fs::write(
-            d.join("inspircd.conf"),
-            inspircd_conf(d, port, flood_port, link_port, options.account_tag),
-        )
-        .expect("write inspircd.conf");
+        // A port found free may be taken by a parallel test's server before this one binds it;
+        // then something else answers there. Each server's MOTD names its folder, so the rig
+        // checks it reached its own, and tries other ports if not.
+        let marker = format!("lever test rig (inspircd) {}", d.display());
+        std::fs::write(d.join("inspircd.motd"), format!("{marker}\n")).expect("motd");
         let mut server = Self {
-            port,
-            flood_port,
-            link_port,
+            port: 0,
+            flood_port: 0,
+            link_port: 0,
             ircd: None,
             atheme: None,
             dir,
         };
-        let log = std::fs::File::create(server.path("inspircd.out")).expect("log file");
-        let child = Command::new(inspircd)
-            .arg(format!(
-                "--config={}",
-                server.path("inspircd.conf").display()
-            ))
-            .args(["--nofork", "--runasroot"])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start inspircd");
-        server.ircd = Some(child);
-        for p in [port, flood_port, link_port] {
+        for attempt in 1..=5 {
+            let (port, flood_port, link_port) = distinct_ports();
+            (server.port, server.flood_port, server.link_port) = (port, flood_port, link_port);
+            std::fs::write(
+                server.path("inspircd.conf"),
+                inspircd_conf(
+                    server.dir.path(),
+                    port,
+                    flood_port,
+                    link_port,
+                    options.account_tag,
+                ),
+            )
+            .expect("write inspircd.conf");
+            let log = std::fs::File::create(server.path("inspircd.out")).expect("log file");
+            let child = Command::new(&inspircd)
+                .arg(format!(
+                    "--config={}",
+                    server.path("inspircd.conf").display()
+                ))
+                .args(["--nofork", "--runasroot"])
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("start inspircd");
+            server.ircd = Some(child);
+            let listening = [port, flood_port, link_port]
+                .iter()
+                .all(|p| wait_for_port(*p, WAIT));
+            if listening && answers_as(port, &marker) && answers_as(flood_port, &marker) {
+                break;
+            }
             assert!(
-                wait_for_port(p, WAIT),
-                "inspircd did not listen on {p}:\n{}",
+                attempt < 5,
+                "inspircd did not come up on ports of its own:\n{}",
                 server.log()
             );
+            if let Some(mut child) = server.ircd.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
         }
         if options.atheme {
             server.start_atheme();
@@ -208,6 +229,34 @@ fn binary(candidates: &[&str], install: &str) -> PathBuf {
         .map(PathBuf::from)
         .find(|p| p.exists())
         .unwrap_or_else(|| panic!("{} not found: {install}", candidates[0]))
+}
+
+/// Whether the IRC server on `port` sends `marker` in its MOTD (it is the one the rig started).
+fn answers_as(port: u16, marker: &str) -> bool {
+    use std::io::{BufRead, BufReader, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    let nick = format!("probe{port}");
+    if write!(stream, "NICK {nick}\r\nUSER probe 0 * :rig probe\r\n").is_err() {
+        return false;
+    }
+    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+    let mut line = String::new();
+    let mut seen = false;
+    while reader.read_line(&mut line).unwrap_or(0) > 0 {
+        if line.contains(marker) {
+            seen = true;
+        }
+        // 376: end of MOTD; 422: no MOTD.
+        if line.contains(" 376 ") || line.contains(" 422 ") {
+            break;
+        }
+        line.clear();
+    }
+    let _ = stream.write_all(b"QUIT\r\n");
+    seen
 }
 
 /// Three different free ports (free_port may hand out the same one twice in a row).
