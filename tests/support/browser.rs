@@ -36,14 +36,30 @@ pub struct Browser {
 impl Browser {
     /// A headless chromium `width` × `height` pixels.
     pub fn start(width: u32, height: u32) -> Browser {
-        let port = free_port();
-        let driver = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver (scripts/setup.sh installs chromium-driver)");
-        assert!(wait_for_port(port, WAIT), "chromedriver did not listen");
+        // A port found free may be taken by a parallel test first: chromedriver then exits,
+        // and another port is tried.
+        let (driver, port) = (1..=5)
+            .find_map(|_| {
+                let port = free_port();
+                let mut driver = Command::new("chromedriver")
+                    .arg(format!("--port={port}"))
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("chromedriver (scripts/setup.sh installs chromium-driver)");
+                let up = wait_for_port(port, WAIT)
+                    && matches!(driver.try_wait(), Ok(None))
+                    && exchange(port, &raw_request(port, "GET", "/status", &[], b""))
+                        .1
+                        .contains("ChromeDriver");
+                if up {
+                    return Some((driver, port));
+                }
+                let _ = driver.kill();
+                let _ = driver.wait();
+                None
+            })
+            .expect("chromedriver did not come up on a port of its own");
         let profile = tempfile::tempdir().expect("temp dir");
         let mut args: Vec<String> = FLAGS.iter().map(|f| (*f).to_owned()).collect();
         args.push(format!("--user-data-dir={}", profile.path().display()));
