@@ -1,5 +1,5 @@
 // The deploy page, live: on every event from /events, fetch this page again and put its
-// <main> in place of ours. A lost stream reconnects by itself with Last-Event-ID; "reload"
+// <main> in place of ours (and once a second while a run is in progress). A lost stream reconnects by itself with Last-Event-ID; "reload"
 // means events were missed, so we start a fresh stream after rendering anew.
 (() => {
   if (!window.EventSource || !window.fetch || !window.DOMParser) return;
@@ -32,4 +32,7 @@
     source.addEventListener("error", () => { document.body.dataset.live = "off"; });
   }
   follow();
+  // While a run is in progress, its clock and its step's last output line move without
+  // events: render once a second then.
+  setInterval(() => { if (document.querySelector(".active")) render(); }, 1000);
 })();
