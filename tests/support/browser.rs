@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -41,8 +42,11 @@ impl Browser {
         let (driver, port) = (1..=5)
             .find_map(|_| {
                 let port = free_port();
+                // A group of its own: dropping the browser stops chromium with it, even if
+                // the WebDriver session was never made or closed.
                 let mut driver = Command::new("chromedriver")
                     .arg(format!("--port={port}"))
+                    .process_group(0)
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())
                     .spawn()
@@ -198,7 +202,8 @@ impl Drop for Browser {
                 )
             }));
         }
-        let _ = self.driver.kill();
+        let group = nix::unistd::Pid::from_raw(self.driver.id() as i32);
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
         let _ = self.driver.wait();
     }
 }
