@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rig::support::{bot_config, Client, Lever, Ngircd};
+use rig::support::{bot_config, clear_lever_env, Client, Lever, Ngircd};
 use rig::{arg, median, verdict};
 use serde_json::Value;
 
@@ -57,7 +57,8 @@ fn release_lever() -> PathBuf {
 /// How many of the functions `link/hot-functions.txt` lists `binary` has (by `nm`), if `nm`
 /// runs: fewer than most means the list is stale (`scripts/hot-code.py` makes it anew).
 fn hot_functions_placed(binary: &Path) -> Option<(usize, usize)> {
-    let listed = std::fs::read_to_string(rig_file("../../link/hot-functions.txt")).ok()?;
+    let list = Path::new(env!("CARGO_MANIFEST_DIR")).join("link/hot-functions.txt");
+    let listed = std::fs::read_to_string(list).ok()?;
     let out = Command::new("nm").arg(binary).output().ok()?;
     let names: std::collections::HashSet<&str> = std::str::from_utf8(&out.stdout)
         .ok()?
@@ -102,15 +103,7 @@ fn rtt(port: u16, nick: &str, bot_cmd: &str, cwd: &Path, pings: usize) -> Run {
         .args(["--label", nick, "--json"])
         .arg(&json)
         .stdout(Stdio::null());
-    for (key, _) in std::env::vars_os() {
-        if key
-            .to_string_lossy()
-            .to_ascii_uppercase()
-            .starts_with("LEVER_")
-        {
-            command.env_remove(key);
-        }
-    }
+    clear_lever_env(&mut command);
     let status = command.status().expect("python3 runs rtt.py");
     let text = std::fs::read_to_string(&json)
         .unwrap_or_else(|e| panic!("rtt.py ({status}) wrote no {}: {e}", json.display()));

@@ -126,11 +126,9 @@ fn record(event: &Event) -> Option<(&'static str, Value)> {
                 "name": step.name, "state": step.state, "ms": step.duration_ms(),
             }),
         ),
-        Event::RunFinished { run, .. } | Event::RunEndRecorded { run, .. } => (
-            "run_end",
-            json!({ "run_id": run.id, "target": run.target, "state": run.state.as_str(), "version": run.version }),
-        ),
-        Event::RunEndUnrecorded { run, .. } => (
+        Event::RunFinished { run, .. }
+        | Event::RunEndRecorded { run, .. }
+        | Event::RunEndUnrecorded { run, .. } => (
             "run_end",
             json!({ "run_id": run.id, "target": run.target, "state": run.state.as_str(), "version": run.version }),
         ),

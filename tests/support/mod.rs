@@ -673,7 +673,7 @@ pub fn script(dir: &Path, name: &str, body: &str) {
 }
 
 /// Takes every inherited `LEVER_*` variable (any case) out of `command`'s environment.
-fn clear_lever_env(command: &mut Command) {
+pub fn clear_lever_env(command: &mut Command) {
     for (key, _) in std::env::vars_os() {
         if key
             .to_string_lossy()
