@@ -1,8 +1,11 @@
-//! Who may do what: roles granted by `nick!user@host` masks or services accounts.
+//! Who may do what: roles granted by `nick!user@host` masks, services accounts, or people the
+//! deploy page's trusted proxy signed in.
 //!
 //! Rights never follow a bare nick. Anyone can take a free nick, so a rule must pin the
 //! user@host part or name an account (`account:alice`), which only matches a sender the server
 //! says is logged in to that account. A mask whose user@host is all wildcards is refused at load.
+//! `web:alice` matches only the person the proxy in front of the deploy page vouches for
+//! (`[dashboard]`); masks and accounts never match someone on the page, nor `web:` anyone on IRC.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -121,6 +124,8 @@ pub enum Rule {
     Mask(String),
     /// A services account name.
     Account(String),
+    /// A user the deploy page's trusted proxy names.
+    Web(String),
 }
 
 impl Rule {
@@ -133,6 +138,14 @@ impl Rule {
                 ));
             }
             return Ok(Rule::Account(account.to_owned()));
+        }
+        if let Some(name) = text.strip_prefix("web:") {
+            if name.is_empty() || name.contains(|c: char| c.is_whitespace() || c == '*') {
+                return Err(format!(
+                    "'{text}': a web user is the one name the proxy sends, without wildcards"
+                ));
+            }
+            return Ok(Rule::Web(name.to_owned()));
         }
         let (nick, user, host) = mask::split_source(text);
         if !text.contains('!')
@@ -167,6 +180,8 @@ impl Rule {
     /// Whether this rule grants to `who`.
     pub fn grants(&self, who: &Identity, casemap: CaseMapping) -> bool {
         match self {
+            Rule::Web(name) => who.is_web() && who.nick.eq_ignore_ascii_case(name),
+            _ if who.is_web() => false,
             Rule::Mask(m) => mask::matches_source(m, (&who.nick, &who.user, &who.host), casemap),
             Rule::Account(name) => who
                 .account
@@ -223,16 +238,18 @@ impl Access {
 
     /// Whether the sender of `msg` holds `role` (admin implies every role).
     pub fn allows(&self, msg: &Message, role: Role) -> bool {
-        if msg.trusted {
-            return true;
-        }
+        msg.trusted || self.grants(&msg.who, msg.casemap, role)
+    }
+
+    /// Whether `who` holds `role` (admin implies every role).
+    pub fn grants(&self, who: &Identity, casemap: CaseMapping, role: Role) -> bool {
         let Some(rules) = &self.rules else {
             return true;
         };
         let granted = |r: Role| {
             rules
                 .get(&r)
-                .is_some_and(|list| list.iter().any(|rule| rule.grants(&msg.who, msg.casemap)))
+                .is_some_and(|list| list.iter().any(|rule| rule.grants(who, casemap)))
         };
         granted(role) || granted(Role::Admin)
     }
@@ -325,6 +342,24 @@ mod tests {
         assert!(!closed.allows(&console, Role::Stage));
         console.trusted = true;
         assert!(closed.allows(&console, Role::Admin));
+    }
+
+    #[test]
+    fn web_rules_match_only_people_on_the_page_and_masks_only_people_on_irc() {
+        let a = access(&["web:alice", "*!*@*"], &[]);
+        let on_page = |name: &str| Message {
+            who: Identity::web(name),
+            ..msg("x", "x", "x", None)
+        };
+        assert!(a.allows(&on_page("alice"), Role::Deploy));
+        assert!(a.allows(&on_page("Alice"), Role::Deploy));
+        assert!(!a.allows(&on_page("bob"), Role::Deploy), "*!*@* is for IRC");
+        // The same nick on IRC (whose hosts never have a space) is not the web user.
+        let b = access(&["web:alice"], &[]);
+        assert!(!b.allows(&msg("alice", "web", "deploy-page", None), Role::Deploy));
+        assert!(Rule::parse("web:").is_err());
+        assert!(Rule::parse("web:a*").is_err());
+        assert_eq!(Rule::parse("web:alice"), Ok(Rule::Web("alice".into())));
     }
 
     #[test]

@@ -19,10 +19,30 @@ pub struct Identity {
     pub account: Option<String>,
 }
 
+/// The host of a person acting on the deploy page. It has a space, which no IRC source can
+/// have, so nobody on IRC is ever taken for them (nor they for anyone on IRC).
+const WEB_HOST: &str = "deploy page";
+
 impl Identity {
     /// The `nick!user@host` form that access masks are matched against.
     pub fn source(&self) -> String {
         format!("{}!{}@{}", self.nick, self.user, self.host)
+    }
+
+    /// Someone the deploy page's trusted proxy signed in as `name` (matched by `web:NAME`
+    /// rules only).
+    pub fn web(name: &str) -> Identity {
+        Identity {
+            nick: name.to_owned(),
+            user: "web".to_owned(),
+            host: WEB_HOST.to_owned(),
+            account: None,
+        }
+    }
+
+    /// Whether this is someone on the deploy page, not on IRC.
+    pub fn is_web(&self) -> bool {
+        self.host == WEB_HOST && self.user == "web"
     }
 }
 
