@@ -5,8 +5,8 @@
 # rustfmt/clippy components, PostgreSQL's server (the store's second engine; the tests start
 # a private cluster of their own), and OpenFeature's own Python SDK with its OFREP and flagd
 # providers (PyPI, in a virtualenv of the tests' own: the flag tests' clients), and Debian's
-# chromium with its chromedriver (the deploy page's browser tests). Does nothing for what is
-# already there.
+# chromium with its chromedriver and nginx (the deploy page's browser tests, nginx as the proxy
+# that signs people in). Does nothing for what is already there.
 set -euo pipefail
 
 need=()
@@ -22,6 +22,7 @@ ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+[ -x /usr/sbin/nginx ] || need+=(nginx-light)
 
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
@@ -30,8 +31,8 @@ if [ ${#need[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   # Debian starts packaged daemons on install unless told not to; the tests run their own.
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-  for svc in ngircd inspircd atheme-services prometheus prometheus-alertmanager postgresql; do
-    $sudo systemctl disable --now "$svc" >/dev/null 2>&1 || true
+  for svc in ngircd inspircd atheme-services prometheus prometheus-alertmanager postgresql nginx; do
+    $sudo systemctl disable --now "$svc" >/dev/null 2>&1 || $sudo service "$svc" stop >/dev/null 2>&1 || true
   done
 fi
 

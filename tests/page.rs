@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 /// `site`: a one-step stage with a version, a one-step deploy; `slow`: a stage whose step says
 /// a line and waits for the file `go` in lever's folder; flags `video` (a contingency switch)
 /// and `search`.
-fn config(irc_port: u16, http_port: u16) -> String {
+fn config(irc_port: u16, http_port: u16, extra: &str) -> String {
     bot_config(
         irc_port,
         "",
         &format!(
-            "[http]\nlisten = \"127.0.0.1:{http_port}\"\n\
+            "{extra}[http]\nlisten = \"127.0.0.1:{http_port}\"\ntoken = \"{AM_TOKEN}\"\n\
              [targets.site]\nversion = [\"sh\", \"-c\", \"echo r$LEVER_RUN_ID\"]\n\
              [[targets.site.stage]]\nname = \"exporting svn\"\nrun = [\"true\"]\n\
              [[targets.site.deploy]]\nname = \"syncing\"\nrun = [\"true\"]\n\
@@ -33,6 +33,9 @@ fn config(irc_port: u16, http_port: u16) -> String {
     )
 }
 
+/// lever's `[http] token`, which the tests' Alertmanager presents.
+const AM_TOKEN: &str = "alertmanager-to-lever-0123456789";
+
 struct Rig {
     alice: Client,
     lever: Lever,
@@ -40,13 +43,25 @@ struct Rig {
     _server: Ngircd,
 }
 
+/// People the proxy signs in act on the page: web alice may stage, deploy and hold; web bob
+/// may only hold; web carol nothing. Everyone on IRC is an admin (to hold from the channel).
+const DASHBOARD: &str = "[dashboard]\nuser_header = \"X-Forwarded-User\"\n\
+    trusted_proxies = [\"127.0.0.2\"]\n\
+    [access]\nstage = [\"web:alice\"]\ndeploy = [\"web:alice\"]\nhold = [\"web:alice\", \"web:bob\"]\n\
+    admin = [\"*!*@*\"]\n";
+
 impl Rig {
     fn start() -> Rig {
+        Rig::start_with("")
+    }
+
+    /// With `extra` config sections before the rest.
+    fn start_with(extra: &str) -> Rig {
         let server = Ngircd::start();
         let mut alice = Client::connect(server.port, "alice");
         alice.join("#ops");
         let (lever, http, ()) = start_serving_http(|http| {
-            let lever = Lever::prepare(&config(server.port, http));
+            let lever = Lever::prepare(&config(server.port, http, extra));
             lever.script(
                 "wait.sh",
                 "echo compiling 4,210 assets\nwhile [ ! -f go ]; do sleep 0.05; done\necho done\n",
@@ -72,6 +87,14 @@ impl Rig {
         assert_eq!(status, 200, "{path}: {body}");
         assert!(body.starts_with("<!DOCTYPE html>"), "{path}: {body}");
         body
+    }
+
+    /// Waits for lever's line in #ops starting with `start`.
+    fn hear(&mut self, start: &str) -> String {
+        let line = self
+            .alice
+            .expect(|l| l.is_privmsg_from("lever") && l.text().starts_with(start));
+        line.text().to_owned()
     }
 
     /// Says `text` in #ops and waits for lever's line starting with `reply`.
@@ -431,4 +454,323 @@ fn in_a_browser_the_page_follows_irc_without_a_reload() {
     phone.goto(&format!("http://127.0.0.1:{}/", rig.http));
     phone.wait_for("NO DEPLOY PLEASE", WAIT);
     phone.screenshot(&screenshot_path("phone.png"));
+}
+
+/// The value of the hidden field `name` in `html`'s first form.
+fn field(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} field in {html}"))
+        + marker.len();
+    html[start..]
+        .split('"')
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// A form post as a browser sends it, to `port` (lever itself, or the proxy in front of it).
+fn post_form(port: u16, path: &str, headers: &[(&str, &str)], form: &str) -> Reply {
+    let mut head: Vec<(String, String)> = vec![(
+        "Content-Type".into(),
+        "application/x-www-form-urlencoded".into(),
+    )];
+    head.extend(headers.iter().map(|(n, v)| (n.to_string(), v.to_string())));
+    // raw_request names JSON for a body; a form names itself last, which servers take.
+    let raw = raw_request(port, "POST", path, &head, form.as_bytes());
+    let raw = String::from_utf8(raw)
+        .unwrap()
+        .replacen("Content-Type: application/json\r\n", "", 1);
+    exchange(port, raw.as_bytes(), WAIT).unwrap_or_else(|e| panic!("POST {path}: {e}"))
+}
+
+fn get_as(port: u16, path: &str, headers: &[(&str, &str)]) -> String {
+    let head: Vec<(String, String)> = headers
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect();
+    let reply = request(port, "GET", path, &head, b"");
+    assert_eq!(reply.status, 200, "GET {path}: {reply:?}");
+    reply.body
+}
+
+#[test]
+fn in_a_browser_someone_the_proxy_signs_in_stages_deploys_and_holds_from_the_page() {
+    let mut rig = Rig::start_with(DASHBOARD);
+    let proxy = nginx::Nginx::start(rig.http, "alice");
+    let browser = browser::Browser::start(1280, 900);
+    let page = format!("http://127.0.0.1:{}/", proxy.port());
+    browser.goto(&page);
+    browser.wait_for("Signed in as <b>alice</b>", WAIT);
+    browser.wait_for("data-live=\"on\"", WAIT);
+    browser.screenshot(&screenshot_path("signed-in.png"));
+
+    // Stage: the channel hears it, said as done on the page.
+    browser.click("form[action='/stage/site'] button");
+    let started = rig.hear("alice is staging site");
+    assert!(started.ends_with("from the deploy page"), "{started}");
+    rig.hear("site staged by alice");
+    browser.wait_for("r1</a>", WAIT);
+
+    // Deploy: first the page of what will ship, then the button on it.
+    browser.click("a[href='/deploy/site']");
+    browser.wait_for("Deploy site?", WAIT);
+    assert!(
+        words(&browser.html()).contains("site would ship r1"),
+        "{}",
+        browser.html()
+    );
+    browser.screenshot(&screenshot_path("confirm-deploy.png"));
+    browser.click("form.confirm button");
+    let deploying = rig.hear("alice is deploying site");
+    assert!(deploying.contains("from the deploy page"), "{deploying}");
+    rig.hear("site deployed");
+    assert_eq!(browser.url(), page);
+
+    // Hold with a reason, then lift it.
+    browser.wait_for("DEPLOY OK", WAIT);
+    browser.type_into("#reason-site", "load test at 14:00");
+    browser.click("#reason-site ~ button");
+    rig.hear("NO DEPLOY PLEASE: site held by alice (load test at 14:00)");
+    browser.wait_for("Lift (DEPLOY OK)", WAIT);
+    browser.screenshot(&screenshot_path("held-from-the-page.png"));
+    browser.click("form.lift button");
+    rig.hear("DEPLOY OK: alice lifted the hold on site");
+
+    // The deploy log says where each came from.
+    let log = request(rig.http, "GET", "/api/v1/log?limit=20", &[], b"").expect(200);
+    let from_page = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["text"].as_str().unwrap().contains("from the deploy page"))
+        .count();
+    assert_eq!(from_page, 4, "stage, deploy, hold, lift: {log}");
+
+    // Straight to lever, not through the proxy: nobody is signed in, no buttons; a header
+    // naming alice sent by the browser itself grants nothing either.
+    let direct = format!("http://127.0.0.1:{}/", rig.http);
+    browser.goto(&direct);
+    browser.wait_for("DEPLOY OK", WAIT);
+    assert!(!browser.html().contains("<form"), "{}", browser.html());
+    browser.send_headers(serde_json::json!({ "X-Forwarded-User": "alice" }));
+    browser.goto(&direct);
+    browser.wait_for("DEPLOY OK", WAIT);
+    let html = browser.html();
+    assert!(
+        !html.contains("<form") && !html.contains("Signed in"),
+        "{html}"
+    );
+    browser.screenshot(&screenshot_path("read-only.png"));
+}
+
+#[test]
+fn a_form_acts_once_and_only_for_its_signed_in_sender_from_its_own_page() {
+    let mut rig = Rig::start_with(DASHBOARD);
+    let proxy = nginx::Nginx::start(rig.http, "alice");
+    let (p, direct) = (proxy.port(), rig.http);
+    let origin = format!("http://127.0.0.1:{p}");
+    let html = get_as(p, "/", &[]);
+    let said = words(&html);
+    assert!(
+        said.contains("Signed in as alice") && said.contains("you may stage, deploy, hold here.")
+    );
+    let (csrf, key) = (field(&html, "csrf"), field(&html, "key"));
+    let form = format!("csrf={csrf}&key={key}");
+
+    // A forged header straight to lever (not from the proxy), even with alice's own token.
+    let forged = post_form(
+        direct,
+        "/stage/site",
+        &[
+            ("X-Forwarded-User", "alice"),
+            ("Origin", &format!("http://127.0.0.1:{direct}")),
+        ],
+        &form,
+    );
+    assert_eq!(forged.status, 403, "{forged:?}");
+    assert!(forged.body.contains("not signed in"), "{}", forged.body);
+    let straight = get_as(direct, "/", &[("X-Forwarded-User", "alice")]);
+    assert!(!straight.contains("<form") && !straight.contains("Signed in"));
+    assert!(rig
+        .lever
+        .log()
+        .contains("not in [dashboard] trusted_proxies was ignored"));
+
+    // Another site's form, a form without the token, someone else's token.
+    let evil = post_form(
+        p,
+        "/stage/site",
+        &[("Origin", "https://evil.example")],
+        &form,
+    );
+    assert_eq!(evil.status, 403, "{evil:?}");
+    assert!(evil.body.contains("https://evil.example"), "{}", evil.body);
+    let stale = post_form(
+        p,
+        "/stage/site",
+        &[("Origin", &origin)],
+        &format!("csrf=00&key={key}"),
+    );
+    assert_eq!(stale.status, 403);
+    assert!(stale.body.contains("reload it"), "{}", stale.body);
+    let as_bob = post_form(
+        p,
+        "/stage/site",
+        &[("Origin", &origin), ("X-Test-User", "bob")],
+        &form,
+    );
+    assert_eq!(as_bob.status, 403, "alice's token is not bob's: {as_bob:?}");
+
+    // carol is signed in with no role: told so, no forms. bob may hold, not stage: his own
+    // token does not make him a stager.
+    let carols = get_as(p, "/", &[("X-Test-User", "carol")]);
+    assert!(words(&carols).contains("read-only (no [access] role names web:carol)"));
+    assert!(!carols.contains("<form"));
+    let bobs = get_as(p, "/", &[("X-Test-User", "bob")]);
+    assert!(words(&bobs).contains("you may hold here"));
+    assert!(!bobs.contains("/stage/site"));
+    let bob_form = format!("csrf={}&key={}", field(&bobs, "csrf"), field(&bobs, "key"));
+    let bob = post_form(
+        p,
+        "/stage/site",
+        &[("Origin", &origin), ("X-Test-User", "bob")],
+        &bob_form,
+    );
+    assert_eq!(bob.status, 403);
+    assert!(bob.body.contains("bob may not stage"), "{}", bob.body);
+
+    // The same form sent twice at once (a double click): one run, both answered alike.
+    let twice: Vec<Reply> = std::thread::scope(|s| {
+        let sends: Vec<_> = (0..2)
+            .map(|_| s.spawn(|| post_form(p, "/stage/site", &[("Origin", &origin)], &form)))
+            .collect();
+        sends.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    for reply in &twice {
+        assert_eq!(reply.status, 303, "{reply:?}");
+        assert_eq!(reply.header("location"), Some("/"));
+    }
+    rig.hear("alice is staging site");
+    rig.hear("site staged by alice");
+    let again = post_form(p, "/stage/site", &[("Origin", &origin)], &form);
+    assert_eq!(
+        again.status, 303,
+        "a third send, later, is still the first: {again:?}"
+    );
+    let log = request(direct, "GET", "/api/v1/log?limit=20", &[], b"").expect(200);
+    let stages = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("starting stage of site")
+        })
+        .count();
+    assert_eq!(stages, 1, "{log}");
+
+    // A hold from the channel stops a deploy from the page, as it stops !deploy.
+    rig.say("!hold site schema change", "NO DEPLOY PLEASE");
+    let html = get_as(p, "/deploy/site", &[]);
+    assert!(
+        words(&html).contains("the deploy will be refused"),
+        "{html}"
+    );
+    let staged = field(&html, "staged");
+    let form = format!(
+        "csrf={}&key={}&staged={staged}",
+        field(&html, "csrf"),
+        field(&html, "key")
+    );
+    let refused = post_form(p, "/deploy/site", &[("Origin", &origin)], &form);
+    assert_eq!(refused.status, 409, "{refused:?}");
+    assert!(
+        refused.body.contains("site is held: NO DEPLOY PLEASE"),
+        "{}",
+        refused.body
+    );
+    // What is staged changed since the page was shown: look again.
+    let form = format!("csrf={csrf}&key=0123456789abcdef99&staged=999");
+    rig.say("!unhold site", "DEPLOY OK");
+    let changed = post_form(p, "/deploy/site", &[("Origin", &origin)], &form);
+    assert_eq!(changed.status, 409);
+    assert!(
+        changed.body.contains("changed since you looked"),
+        "{}",
+        changed.body
+    );
+}
+
+#[test]
+fn firing_alerts_show_on_the_page_critical_first_until_they_resolve() {
+    let server = Ngircd::start();
+    let mut ops = Client::connect(server.port, "alice");
+    ops.join("#ops");
+    let (_lever, http, am) = start_serving_http(|http| {
+        let hook = format!("http://127.0.0.1:{http}/hooks/alertmanager");
+        let am = alertmanager::Alertmanager::start(&hook, AM_TOKEN);
+        (Lever::prepare(&config(server.port, http, "")), am)
+    });
+    ops.expect(|l| l.verb == "JOIN" && l.from == "lever");
+    let get = || http_request(http, "GET", "/", None, "").1;
+    assert!(!get().contains("Firing alerts"));
+    let mut stream = open_events(http, None);
+
+    let down = alertmanager::alert(
+        &[
+            ("alertname", "SiteDown"),
+            ("instance", "web-1"),
+            ("severity", "critical"),
+        ],
+        &[("summary", "no answer on :443 <for 2m>")],
+    );
+    let disk = alertmanager::alert(
+        &[
+            ("alertname", "DiskFilling"),
+            ("instance", "db-1"),
+            ("severity", "warning"),
+        ],
+        &[("summary", "82% full")],
+    );
+    am.fire(&[disk.clone(), down.clone()]);
+    // The page's stream says something changed (so open pages render anew)…
+    let (_, kind, data) = next_event(&mut stream);
+    assert_eq!(kind, "alert", "{data}");
+    // …and the page lists both, critical first, the summary as text.
+    let deadline = Instant::now() + WAIT;
+    let page = loop {
+        let page = get();
+        if page.contains("DiskFilling") && page.contains("SiteDown") {
+            break page;
+        }
+        assert!(Instant::now() < deadline, "the alerts never showed: {page}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let text = words(&page);
+    assert!(text.contains("Firing alerts (2)"), "{text}");
+    assert!(
+        text.find("SiteDown on web-1 · critical: no answer on :443 <for 2m>")
+            < text.find("DiskFilling on db-1 · warning: 82% full"),
+        "{text}"
+    );
+    assert!(page.contains("&lt;for 2m&gt;"), "escaped: {page}");
+
+    am.resolve(&[down]);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let page = get();
+        if !page.contains("SiteDown") {
+            assert!(
+                words(&page).contains("Firing alerts (1) DiskFilling"),
+                "{page}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "SiteDown never left the page");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

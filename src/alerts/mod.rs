@@ -12,9 +12,11 @@
 //! - [`client`]: Alertmanager's API v2, for `!alerts`, `!ack` and `!silence`
 //! - [`runbooks`]: the runbooks file, for the link when Alertmanager sent none
 //! - [`dedup`]: the bounded memory of what was announced
+//! - [`firing`]: what fires now, for the deploy page
 
 pub mod client;
 pub mod dedup;
+pub mod firing;
 pub mod runbooks;
 pub mod webhook;
 
@@ -74,6 +76,8 @@ struct State {
     warned: bool,
     /// Fingerprint → the hold scope an auto-hold placed for it.
     auto_holds: HashMap<String, Option<String>>,
+    /// What fires now, whether said or not.
+    firing: firing::Firing,
 }
 
 /// The alert announcer.
@@ -102,6 +106,7 @@ impl Alerts {
                 held_back: BTreeMap::new(),
                 warned: false,
                 auto_holds: HashMap::new(),
+                firing: firing::Firing::new(config.alerts.remember_for),
             }),
             runbooks: runbooks::Runbooks::new(path),
         })
@@ -124,6 +129,11 @@ impl Alerts {
         });
     }
 
+    /// What fires now, as the notifications said: critical first.
+    pub fn firing(&self) -> Vec<firing::FiringAlert> {
+        self.lock().firing.now(Instant::now())
+    }
+
     /// Announces what is new in one notification.
     pub fn receive(&self, hook: &Webhook) -> Receipt {
         self.receive_at(hook, Instant::now())
@@ -135,6 +145,7 @@ impl Alerts {
         {
             let mut state = self.lock();
             for alert in &hook.alerts {
+                state.firing.take(alert, now);
                 let resolved = alert.status == "resolved";
                 if !state.announced.is_new(&alert.key(), resolved, now) {
                     receipt.duplicates += 1;

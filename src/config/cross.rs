@@ -26,6 +26,17 @@ impl Config {
         Ok(())
     }
 
+    /// `[dashboard]` lets people act on the deploy page, which `[http]` serves.
+    pub(super) fn dashboard_is_served(&self) -> Result<(), Invalid> {
+        if self.http.is_none() {
+            return Err(Invalid::new(
+                "dashboard",
+                "needs [http] listen: the deploy page is served by lever's HTTP side",
+            ));
+        }
+        Ok(())
+    }
+
     /// `alerts.lines_per_minute` against `[irc]`'s throttle: more alert lines than the throttle
     /// can say would only pile up in the outbox.
     pub(super) fn alerts_fit_the_throttle(&self) -> Result<(), Invalid> {

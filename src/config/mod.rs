@@ -16,6 +16,7 @@ use crate::access::{Access, AccessConfig};
 mod alerts;
 mod bot;
 mod cross;
+mod dashboard;
 pub mod example;
 mod flags;
 mod http;
@@ -30,6 +31,7 @@ mod windows;
 
 pub use alerts::{AlertRoute, AlertmanagerConfig, AlertsConfig, AutoHold};
 pub use bot::BotConfig;
+pub use dashboard::DashboardConfig;
 pub use flags::{is_flag_name, FlagConfig, FlagDefault, FlagsConfig, RESERVED_WORDS};
 pub use http::HttpConfig;
 pub use irc::IrcConfig;
@@ -72,6 +74,9 @@ pub struct Config {
     /// Webhooks in, the JSON API and health checks; no section, no HTTP server.
     #[serde(default)]
     pub http: Option<HttpConfig>,
+    /// Who may act on the deploy page (a trusted proxy names them); no section, read-only.
+    #[serde(default)]
+    pub dashboard: Option<DashboardConfig>,
     /// How alerts from Alertmanager are announced.
     #[serde(default)]
     pub alerts: AlertsConfig,
@@ -264,6 +269,10 @@ impl Config {
         }
         if let Some(http) = &self.http {
             http.validate()?;
+        }
+        if let Some(dashboard) = &self.dashboard {
+            dashboard.validate()?;
+            self.dashboard_is_served()?;
         }
         self.alerts.validate(channels, &targets)?;
         self.alerts_fit_the_throttle()?;

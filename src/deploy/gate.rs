@@ -255,6 +255,13 @@ impl Deploys {
         detail: String,
     ) -> Result<Run, DeployError> {
         let config = self.target(target)?;
+        // A run started on the deploy page says so, in the log and on IRC.
+        let note = match (note, who.is_web()) {
+            (Some(note), true) => Some(format!("{note}; from the deploy page")),
+            (None, true) => Some("from the deploy page".to_owned()),
+            (note, false) => note.map(str::to_owned),
+        };
+        let note = note.as_deref();
         let mut text = match phase {
             Phase::Stage => format!("starting stage of {target}..."),
             Phase::Deploy => format!("starting deploy of {target}..."),

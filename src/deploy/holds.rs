@@ -75,6 +75,7 @@ impl Deploys {
         if let Some(until) = hold.expires_at {
             text.push_str(&format!(" until {} UTC", format_time(until)));
         }
+        text.push_str(from_the_page(who));
         let entry = self.store.place_hold(&hold, &text)?;
         // A run already going is not stopped by a hold; say so.
         let running = self
@@ -134,6 +135,7 @@ impl Deploys {
                         hold.by_nick, hold.reason
                     ));
                 }
+                text.push_str(from_the_page(who));
                 text
             })?;
         let Some((hold, entry)) = lifted else {
@@ -227,6 +229,15 @@ impl Deploys {
             human_duration(held_for),
             other.reason,
         ))
+    }
+}
+
+/// What the deploy log adds to something done on the deploy page.
+pub(super) fn from_the_page(who: &Identity) -> &'static str {
+    if who.is_web() {
+        " — from the deploy page"
+    } else {
+        ""
     }
 }
 

@@ -135,6 +135,15 @@ fn record(event: &Event) -> Option<(&'static str, Value)> {
         Event::ExternalDeploy { entry, .. } | Event::FlagChanged { entry, .. } => {
             ("log", json!({ "line": entry.to_string() }))
         }
+        Event::Alerts { lines, .. } => {
+            // Each line once, though it goes to several channels.
+            let mut said: Vec<String> = lines
+                .iter()
+                .map(|(_, l)| crate::events::announce::alert_line(l))
+                .collect();
+            said.dedup();
+            ("alert", json!({ "lines": said }))
+        }
         _ => return None,
     })
 }

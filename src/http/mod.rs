@@ -5,7 +5,9 @@
 //! exactly the code `!hold`/`!unhold` use, so they are logged and announced the same way.
 //!
 //! - [`page`]: the deploy page for people: `/` (holds, targets, the run in progress, the
-//!   recent log), `/log`, `/runs/{id}`; [`live`]: `/events`, its updates as they happen
+//!   recent log), `/log`, `/runs/{id}`; [`live`]: `/events`, its updates as they happen;
+//!   [`actions`]: its buttons (`/stage/{t}`, `/deploy/{t}`, `/hold`, `/unhold/{t}`) for people
+//!   a trusted proxy signs in ([`viewer`])
 //! - [`api`]: `/api/v1/status`, `/log`, `/holds` (and the gate a deploy script checks)
 //! - [`ofrep`]: OpenFeature's remote evaluation protocol over lever's feature flags
 //! - [`flags`]: `/api/v1/flags` (read, and change like `!flag`), `/flags/flagd.json`
@@ -17,6 +19,7 @@
 //! A standby (one of several levers sharing a PostgreSQL store, waiting to take over) serves
 //! the reads from the shared store and answers every write 503, naming the active lever.
 
+pub mod actions;
 pub mod api;
 pub mod auth;
 mod error;
@@ -25,6 +28,7 @@ pub mod hooks;
 pub mod live;
 pub mod ofrep;
 pub mod page;
+pub mod viewer;
 
 use std::sync::Arc;
 
@@ -79,7 +83,7 @@ pub async fn serve(listener: TcpListener, bot: Arc<Bot>, shutdown: CancellationT
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors and the like: wait a little, keep serving.
                     tracing::warn!(error = %e, "cannot accept an HTTP connection");
@@ -89,7 +93,18 @@ pub async fn serve(listener: TcpListener, bot: Arc<Bot>, shutdown: CancellationT
             },
             _ = shutdown.cancelled() => break,
         };
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let (stream, peer) = stream;
+        // The peer's address, for the deploy page's trusted proxies (`viewer::Peer`).
+        let app = tower::ServiceExt::map_request(
+            app.clone(),
+            move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                request
+            },
+        );
+        let service = hyper_util::service::TowerToHyperService::new(app);
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(hyper_util::rt::TokioTimer::new())
             .header_read_timeout(header_timeout)
@@ -119,8 +134,24 @@ pub fn router(bot: Arc<Bot>, live: Arc<live::Live>) -> Router {
         .map_or((1024 * 1024, std::time::Duration::from_secs(10)), |h| {
             (h.body_limit, h.request_timeout)
         });
+    let dashboard = actions::Dashboard::new(bot.clone());
     Router::new()
-        .route("/", get(page::index))
+        .route("/", get(page::index).with_state(dashboard.clone()))
+        .route(
+            "/stage/{target}",
+            post(actions::stage).with_state(dashboard.clone()),
+        )
+        .route(
+            "/deploy/{target}",
+            get(actions::confirm_deploy)
+                .post(actions::deploy)
+                .with_state(dashboard.clone()),
+        )
+        .route("/hold", post(actions::hold).with_state(dashboard.clone()))
+        .route(
+            "/unhold/{target}",
+            post(actions::unhold).with_state(dashboard),
+        )
         .route("/log", get(page::log))
         .route("/runs/{id}", get(page::run))
         .route("/events", get(live::events).with_state(live))

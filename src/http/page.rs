@@ -2,24 +2,29 @@
 //! look at than scroll back for. `/` shows at a glance whether deploys may go (a red NO DEPLOY
 //! PLEASE banner with who, why, since and until, or DEPLOY OK), each target's live and staged
 //! build and its run in progress (every finished step with its time, the running step with its
-//! elapsed time and last output line), the feature flags, and the recent deploy log; `/log`
-//! pages through the whole log; `/runs/{id}` shows one run, every step with its output tail.
+//! elapsed time and last output line), what alerts fire, the feature flags, and the recent
+//! deploy log; `/log` pages through the whole log; `/runs/{id}` shows one run, every step
+//! with its output tail.
 //!
 //! Server-rendered (maud escapes every value, so a hold's reason is text, never markup), one
 //! stylesheet and one small script inline, nothing fetched from elsewhere: it works on a
 //! network without internet. The script follows `/events` ([`super::live`]) and renders the
 //! page anew when something happens; with JavaScript off the page is the same, a reload away
-//! from news. Read-only: changes are made on IRC (or the API).
+//! from news. For someone a trusted proxy signs in, it has the buttons `[access]` grants them
+//! (stage, deploy, hold, lift); [`super::actions`] carries them out. For anyone else it is
+//! read-only.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use serde::Deserialize;
 
+use super::actions::{Controls, Dashboard};
+use super::viewer::Peer;
 use crate::bot::Bot;
 use crate::chat::text::human_duration;
 use crate::deploy::{Active, TargetStatus};
@@ -34,8 +39,14 @@ const STYLE: &str = include_str!("page.css");
 /// reload away from news.
 const LIVE: &str = include_str!("page.js");
 
-/// `GET /`: the banner, every target, the recent log.
-pub async fn index(State(bot): State<Arc<Bot>>) -> Response {
+/// `GET /`: the banner, every target, the recent log; the buttons the viewer may press.
+pub async fn index(
+    State(dashboard): State<Arc<Dashboard>>,
+    peer: Peer,
+    headers: HeaderMap,
+) -> Response {
+    let bot = &dashboard.bot;
+    let controls = dashboard.controls(&peer, &headers);
     let read = || -> Result<_, String> {
         let holds = bot.deploys.holds().map_err(|e| e.to_string())?;
         let mut targets = Vec::new();
@@ -55,17 +66,20 @@ pub async fn index(State(bot): State<Arc<Bot>>) -> Response {
         Err(why) => return unavailable(&why),
     };
     let now = now_ms();
+    let controls = controls.as_ref();
     page(
         "lever",
         html! {
-            (banner(&holds, now))
+            @if let Some(c) = controls { (signed_in(c)) }
+            (banner(&holds, now, controls))
+            (firing(bot))
             @if targets.is_empty() {
                 p.quiet { "No targets are configured: add [targets.NAME] to bot.toml." }
             }
             section.targets {
-                @for (status, steps) in &targets { (target(status, steps, now)) }
+                @for (status, steps) in &targets { (target(bot, status, steps, now, controls)) }
             }
-            (flags(&bot))
+            (flags(bot))
             section {
                 h2 { "Deploy log" }
                 (log_table(&log))
@@ -156,7 +170,7 @@ pub async fn run(State(bot): State<Arc<Bot>>, Path(id): Path<i64>) -> Response {
 }
 
 /// The whole document around `body`.
-fn page(title: &str, body: Markup) -> Html<String> {
+pub(super) fn page(title: &str, body: Markup) -> Html<String> {
     Html(
         html! {
             (DOCTYPE)
@@ -193,11 +207,52 @@ fn unavailable(why: &str) -> Response {
         .into_response()
 }
 
-/// Red NO DEPLOY PLEASE with every hold, or green DEPLOY OK.
-fn banner(holds: &[Hold], now: Millis) -> Markup {
+/// Who the page is for, and what they may do here.
+fn signed_in(c: &Controls) -> Markup {
+    let may: Vec<&str> = [(c.stage, "stage"), (c.deploy, "deploy"), (c.hold, "hold")]
+        .into_iter()
+        .filter_map(|(may, what)| may.then_some(what))
+        .collect();
+    html! {
+        p.viewer {
+            "Signed in as " b { (c.who) } ": "
+            @if may.is_empty() { "read-only (no [access] role names web:" (c.who) ")." }
+            @else { "you may " (may.join(", ")) " here." }
+        }
+    }
+}
+
+/// The hidden fields every form carries: the person's token and this form's key.
+fn form_fields(c: &Controls) -> Markup {
+    html! {
+        input type="hidden" name="csrf" value=(c.token);
+        input type="hidden" name="key" value=(c.key);
+    }
+}
+
+/// A hold form: a reason and the button; `target` is a target or "all".
+fn hold_form(c: &Controls, target: &str, label: &str) -> Markup {
+    html! {
+        form.hold method="post" action="/hold" {
+            (form_fields(c))
+            input type="hidden" name="target" value=(target);
+            input type="text" name="reason" id={ "reason-" (target) } required maxlength="200"
+                placeholder="why (goes into the deploy log)" aria-label={ "Why " (label) };
+            button type="submit" { (label) }
+        }
+    }
+}
+
+/// Red NO DEPLOY PLEASE with every hold, or green DEPLOY OK; with the hold role, the buttons
+/// that lift each hold or hold everything.
+fn banner(holds: &[Hold], now: Millis, controls: Option<&Controls>) -> Markup {
+    let holder = controls.filter(|c| c.hold);
     html! {
         @if holds.is_empty() {
-            div.banner.ok { strong { "DEPLOY OK" } span { "no holds" } }
+            div.banner.ok {
+                strong { "DEPLOY OK" } span { "no holds" }
+                @if let Some(c) = holder { (hold_form(c, "all", "Hold every target")) }
+            }
         } @else {
             div.banner.held {
                 strong { "NO DEPLOY PLEASE" }
@@ -209,6 +264,39 @@ fn banner(holds: &[Hold], now: Millis) -> Markup {
                             (ago(hold.placed_at, now)) " ago): " (hold.reason)
                             @if let Some(until) = hold.expires_at {
                                 " — until " (format_time(until)) " UTC"
+                            }
+                            @if let Some(c) = holder {
+                                form.lift method="post"
+                                    action={ "/unhold/" (hold.target.as_deref().unwrap_or("all")) } {
+                                    (form_fields(c))
+                                    button type="submit" { "Lift (DEPLOY OK)" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What fires now, as Alertmanager's notifications said (critical first); nothing when
+/// nothing does.
+fn firing(bot: &Bot) -> Markup {
+    let alerts = bot.alerts.firing();
+    html! {
+        @if !alerts.is_empty() {
+            section.alerts {
+                h2 { "Firing alerts (" (alerts.len()) ")" }
+                ul {
+                    @for alert in &alerts {
+                        li.critical[alert.critical()] {
+                            b { (alert.name) }
+                            @if let Some(instance) = &alert.instance { " on " (instance) }
+                            @if let Some(severity) = &alert.severity { " · " (severity) }
+                            @if let Some(summary) = &alert.summary { ": " (summary) }
+                            @if !alert.since.is_empty() {
+                                span.quiet { " — since " (alert.since) }
                             }
                         }
                     }
@@ -240,8 +328,15 @@ fn flags(bot: &Bot) -> Markup {
     }
 }
 
-/// A target's card: held or not, live and staged, the run in progress.
-fn target(status: &TargetStatus, steps: &[StepRecord], now: Millis) -> Markup {
+/// A target's card: held or not, live and staged, the run in progress, and the buttons the
+/// viewer may press.
+fn target(
+    bot: &Bot,
+    status: &TargetStatus,
+    steps: &[StepRecord],
+    now: Millis,
+    controls: Option<&Controls>,
+) -> Markup {
     let held = !status.holds.is_empty();
     html! {
         article.target.held[held] {
@@ -251,6 +346,31 @@ fn target(status: &TargetStatus, steps: &[StepRecord], now: Millis) -> Markup {
                 dt { "staged" } dd { (build(status.staged.as_ref())) }
             }
             @if let Some(active) = &status.active { (active_run(active, steps, now)) }
+            @if let Some(c) = controls { (target_buttons(bot, status, c)) }
+        }
+    }
+}
+
+/// Stage, deploy (to the page that shows what will ship) and hold, as the viewer may; off
+/// while a run is in progress.
+fn target_buttons(bot: &Bot, status: &TargetStatus, c: &Controls) -> Markup {
+    let name = &status.target;
+    let config = bot.config.targets.get(name);
+    let can = |phase| config.is_some_and(|t| crate::deploy::plan::supports(t, phase));
+    let busy = status.active.is_some();
+    html! {
+        div.actions {
+            @if c.stage && can(crate::store::Phase::Stage) {
+                form method="post" action={ "/stage/" (name) } {
+                    (form_fields(c))
+                    button type="submit" disabled[busy] { "Stage " (name) }
+                }
+            }
+            @if c.deploy && can(crate::store::Phase::Deploy) {
+                @if busy { button disabled { "Deploy " (name) "…" } }
+                @else { a.button href={ "/deploy/" (name) } { "Deploy " (name) "…" } }
+            }
+            @if c.hold { (hold_form(c, name, &format!("Hold {name}"))) }
         }
     }
 }

@@ -127,6 +127,60 @@ impl Browser {
         )
     }
 
+    /// The element `selector` (CSS) finds, by its WebDriver id; fails the test without one.
+    fn element(&self, selector: &str) -> String {
+        let found = self.in_session(
+            "POST",
+            "/element",
+            json!({ "using": "css selector", "value": selector }),
+        );
+        found
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("no element {selector:?} on the page:\n{}", self.html()))
+            .to_owned()
+    }
+
+    /// Clicks what `selector` finds, as a person would (it must be visible and enabled).
+    pub fn click(&self, selector: &str) {
+        let id = self.element(selector);
+        self.in_session("POST", &format!("/element/{id}/click"), json!({}));
+    }
+
+    /// Types `text` into the field `selector` finds.
+    pub fn type_into(&self, selector: &str, text: &str) {
+        let id = self.element(selector);
+        self.in_session(
+            "POST",
+            &format!("/element/{id}/value"),
+            json!({ "text": text }),
+        );
+    }
+
+    /// The page's address now.
+    pub fn url(&self) -> String {
+        self.in_session("GET", "/url", Value::Null)
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Sends `headers` with every request from now on, as a browser extension could (over the
+    /// DevTools protocol chromedriver passes on).
+    pub fn send_headers(&self, headers: Value) {
+        self.in_session(
+            "POST",
+            "/goog/cdp/execute",
+            json!({ "cmd": "Network.enable", "params": {} }),
+        );
+        self.in_session(
+            "POST",
+            "/goog/cdp/execute",
+            json!({ "cmd": "Network.setExtraHTTPHeaders", "params": { "headers": headers } }),
+        );
+    }
+
     /// Waits until the document contains `text`; how long that took.
     pub fn wait_for(&self, text: &str, within: Duration) -> Duration {
         let start = Instant::now();

@@ -12,6 +12,7 @@ pub mod daemon;
 pub mod http;
 pub mod inspircd;
 pub mod mock_http;
+pub mod nginx;
 pub mod postgres;
 pub mod prometheus;
 pub mod proxy;
