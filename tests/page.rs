@@ -1,8 +1,8 @@
 //! The deploy page end to end: lever's real binary on a real ngIRCd with `[http]` on, a raw IRC
 //! client in #ops typing commands, and the page fetched over HTTP (GET, HTML back), its event
 //! stream read raw, and the page open in a real browser (headless chromium over WebDriver),
-//! where what IRC changes shows without a reload. Screenshots land in
-//! `target/tmp/screenshots/`.
+//! where what IRC changes shows without a reload, a dropped stream resumes, and people a real
+//! nginx signs in act with its buttons. Screenshots land in `target/tmp/screenshots/`.
 
 mod support;
 use support::*;
@@ -773,4 +773,37 @@ fn firing_alerts_show_on_the_page_critical_first_until_they_resolve() {
         assert!(Instant::now() < deadline, "SiteDown never left the page");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[test]
+fn in_a_browser_a_dropped_event_stream_resumes_with_what_it_missed() {
+    let mut rig = Rig::start();
+    let wire = proxy::Proxy::start(rig.http);
+    let browser = browser::Browser::start(1280, 900);
+    browser.goto(&format!("http://127.0.0.1:{}/", wire.port));
+    browser.wait_for("data-live=\"on\"", WAIT);
+    // Every event, as lever sends it, on a stream of our own straight to lever.
+    let mut all = open_events(rig.http, None);
+    rig.say("!hold site first", "NO DEPLOY PLEASE");
+    let (first, _, _) = next_event(&mut all);
+    browser.wait_for(&format!("data-last-event=\"{first}\""), WAIT);
+
+    // The page's stream is cut and cannot come back yet: what happens meanwhile…
+    wire.freeze();
+    wire.cut();
+    browser.wait_for("data-live=\"off\"", WAIT);
+    rig.say("!unhold site", "DEPLOY OK");
+    rig.say("!hold site second thoughts", "NO DEPLOY PLEASE");
+    let (_, kind, _) = next_event(&mut all);
+    assert_eq!(kind, "unhold");
+    let (last, kind, _) = next_event(&mut all);
+    assert_eq!(kind, "hold");
+    assert!(browser.html().contains("first"), "no news while cut off");
+
+    // …reaches it when it reconnects: the browser asks from its last event (Last-Event-ID),
+    // gets the two it missed, and shows the hold placed while it was away.
+    wire.thaw();
+    browser.wait_for(&format!("data-last-event=\"{last}\""), WAIT);
+    browser.wait_for("second thoughts", WAIT);
+    assert!(browser.html().contains("data-live=\"on\""));
 }

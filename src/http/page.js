@@ -51,7 +51,11 @@
   function follow() {
     const source = new EventSource("/events");
     for (const kind of ["hold", "unhold", "run", "step", "run_end", "log", "alert"]) {
-      source.addEventListener(kind, render);
+      source.addEventListener(kind, (e) => {
+        // How far this page has followed (what a reconnect resumes after).
+        document.body.dataset.lastEvent = e.lastEventId;
+        render();
+      });
     }
     source.addEventListener("reload", () => { source.close(); render(); follow(); });
     source.addEventListener("open", () => { document.body.dataset.live = "on"; });

@@ -4,7 +4,7 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +15,8 @@ pub struct Proxy {
     pub port: u16,
     frozen: Arc<AtomicBool>,
     stopped: Arc<AtomicBool>,
+    /// Bumped by [`Proxy::cut`]: connections made before it end.
+    cuts: Arc<AtomicU64>,
 }
 
 impl Proxy {
@@ -25,7 +27,8 @@ impl Proxy {
         listener.set_nonblocking(true).unwrap();
         let frozen = Arc::new(AtomicBool::new(false));
         let stopped = Arc::new(AtomicBool::new(false));
-        let (f, s) = (frozen.clone(), stopped.clone());
+        let cuts = Arc::new(AtomicU64::new(0));
+        let (f, s, c) = (frozen.clone(), stopped.clone(), cuts.clone());
         std::thread::spawn(move || {
             while !s.load(Ordering::SeqCst) {
                 let client = match listener.accept() {
@@ -45,12 +48,14 @@ impl Proxy {
                     continue;
                 };
                 client.set_nonblocking(false).unwrap();
+                let made = c.load(Ordering::SeqCst);
                 for (from, to) in [
                     (client.try_clone().unwrap(), server.try_clone().unwrap()),
                     (server, client),
                 ] {
-                    let (f, s) = (f.clone(), s.clone());
-                    std::thread::spawn(move || pump(from, to, &f, &s));
+                    let (f, s, c) = (f.clone(), s.clone(), c.clone());
+                    let cut = move || c.load(Ordering::SeqCst) != made;
+                    std::thread::spawn(move || pump(from, to, (&f, &s), cut));
                 }
             }
         });
@@ -58,7 +63,13 @@ impl Proxy {
             port,
             frozen,
             stopped,
+            cuts,
         }
+    }
+
+    /// Ends every connection made so far, both ways (new ones are made as before).
+    pub fn cut(&self) {
+        self.cuts.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Stops every byte both ways, and new connections from reaching the server.
@@ -77,11 +88,17 @@ impl Drop for Proxy {
     }
 }
 
-/// Copies `from` to `to` while not frozen; ends when either side closes or the proxy stops.
-fn pump(mut from: TcpStream, mut to: TcpStream, frozen: &AtomicBool, stopped: &AtomicBool) {
+/// Copies `from` to `to` while not frozen; ends when either side closes, the proxy stops, or
+/// `cut()` says this connection was cut (then both sides are closed).
+fn pump(
+    mut from: TcpStream,
+    mut to: TcpStream,
+    (frozen, stopped): (&AtomicBool, &AtomicBool),
+    cut: impl Fn() -> bool,
+) {
     from.set_read_timeout(Some(TICK)).unwrap();
     let mut buf = [0u8; 16 * 1024];
-    while !stopped.load(Ordering::SeqCst) {
+    while !stopped.load(Ordering::SeqCst) && !cut() {
         if frozen.load(Ordering::SeqCst) {
             // Unread bytes wait in the kernel's buffers, as on a wire that went quiet.
             std::thread::sleep(TICK);
@@ -98,5 +115,10 @@ fn pump(mut from: TcpStream, mut to: TcpStream, frozen: &AtomicBool, stopped: &A
             Err(_) => break,
         }
     }
-    let _ = to.shutdown(Shutdown::Write);
+    if cut() {
+        let _ = from.shutdown(Shutdown::Both);
+        let _ = to.shutdown(Shutdown::Both);
+    } else {
+        let _ = to.shutdown(Shutdown::Write);
+    }
 }
