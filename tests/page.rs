@@ -535,6 +535,10 @@ fn in_a_browser_someone_the_proxy_signs_in_stages_deploys_and_holds_from_the_pag
     rig.hear("NO DEPLOY PLEASE: site held by alice (load test at 14:00)");
     browser.wait_for("Lift (DEPLOY OK)", WAIT);
     browser.screenshot(&screenshot_path("held-from-the-page.png"));
+    let phone = browser::Browser::start(400, 860);
+    phone.goto(&page);
+    phone.wait_for("Lift (DEPLOY OK)", WAIT);
+    phone.screenshot(&screenshot_path("phone-signed-in.png"));
     browser.click("form.lift button");
     rig.hear("DEPLOY OK: alice lifted the hold on site");
 
