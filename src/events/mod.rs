@@ -124,6 +124,8 @@ pub struct Delivery {
 pub struct Events {
     subscribers: Arc<Mutex<Vec<mpsc::UnboundedSender<Delivery>>>>,
     activity: Activity,
+    /// Events published so far: what was read before it moved may be out of date.
+    published: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Events {
@@ -131,7 +133,14 @@ impl Events {
         Self {
             subscribers: Arc::default(),
             activity,
+            published: Arc::default(),
         }
+    }
+
+    /// How many events have been published; it moves (before any subscriber hears of the
+    /// event) after every change lever stores.
+    pub fn published(&self) -> u64 {
+        self.published.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// A new subscriber's queue; it sees every event published from now on.
@@ -146,6 +155,8 @@ impl Events {
 
     /// Sends `event` to every subscriber.
     pub fn publish(&self, event: Event) {
+        self.published
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let mut subscribers = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
         subscribers.retain(|tx| {
             tx.send(Delivery {

@@ -47,9 +47,12 @@ const REMEMBER_MAX: usize = 10_000;
 /// A hold's reason, as `!hold` keeps it.
 const MAX_REASON: usize = 200;
 
-/// The deploy page's side for people who act on it.
+/// The deploy page's state: what it last read to show, and for people who act on it, the key
+/// of their forms' tokens and the answers given to forms.
 pub struct Dashboard {
     pub bot: Arc<Bot>,
+    /// The last read of what `/` shows, shared by pages asking at once.
+    pub shown: page::LastRead,
     /// Signs each person's form token; drawn at start, never stored or logged.
     key: [u8; 32],
     /// Answers by form key, so a form sent twice is carried out once. Held across an action,
@@ -132,6 +135,7 @@ impl Dashboard {
         }
         Arc::new(Dashboard {
             bot,
+            shown: page::LastRead::default(),
             key,
             answered: tokio::sync::Mutex::default(),
         })

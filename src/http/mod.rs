@@ -46,12 +46,25 @@ use crate::store::lease::Holder;
 
 pub use error::ApiError;
 
+/// Connections the kernel queues for lever to accept. Past it a client waits for its SYN
+/// retry (a whole second): 128, the usual default, is overrun when every open deploy page
+/// fetches `/` at once after an event.
+const BACKLOG: u32 = 1024;
+
 /// Binds the configured address, so a taken port stops lever at start with a clear message.
 pub async fn bind(http: &HttpConfig) -> Result<TcpListener, String> {
     let addr = http.addr()?;
-    TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("cannot listen on {addr} for [http] listen: {e}"))
+    let cannot = |e: std::io::Error| format!("cannot listen on {addr} for [http] listen: {e}");
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+    .map_err(cannot)?;
+    // As std's bind does: a restarted lever may take its port while old connections linger.
+    socket.set_reuseaddr(true).map_err(cannot)?;
+    socket.bind(addr).map_err(cannot)?;
+    socket.listen(BACKLOG).map_err(cannot)
 }
 
 /// How long requests in flight may take to finish once lever is stopping.

@@ -47,47 +47,103 @@ pub async fn index(
 ) -> Response {
     let bot = &dashboard.bot;
     let controls = dashboard.controls(&peer, &headers);
-    let read = || -> Result<_, String> {
-        let holds = bot.deploys.holds().map_err(|e| e.to_string())?;
-        let mut targets = Vec::new();
-        for name in bot.config.targets.keys() {
-            let status = bot.deploys.status(name).map_err(|e| e.to_string())?;
-            let steps = match &status.active {
-                Some(active) => bot.store.steps(active.run_id).map_err(|e| e.to_string())?,
-                None => Vec::new(),
-            };
-            targets.push((status, steps));
-        }
-        let log = bot.deploys.log(RECENT, None).map_err(|e| e.to_string())?;
-        Ok((holds, targets, log))
-    };
-    let (holds, targets, log) = match read() {
-        Ok(read) => read,
+    let shown = match dashboard.shown.read(bot).await {
+        Ok(shown) => shown,
         Err(why) => return unavailable(&why),
     };
+    let Shown {
+        holds,
+        targets,
+        log,
+    } = &*shown;
     let now = now_ms();
     let controls = controls.as_ref();
     page(
         "lever",
         html! {
             @if let Some(c) = controls { (signed_in(c)) }
-            (banner(&holds, now, controls))
+            (banner(holds, now, controls))
             (firing(bot))
             @if targets.is_empty() {
                 p.quiet { "No targets are configured: add [targets.NAME] to bot.toml." }
             }
             section.targets {
-                @for (status, steps) in &targets { (target(bot, status, steps, now, controls)) }
+                @for (status, steps) in targets { (target(bot, status, steps, now, controls)) }
             }
             (flags(bot))
             section {
                 h2 { "Deploy log" }
-                (log_table(&log))
+                (log_table(log))
                 p { a href="/log" { "The whole log →" } }
             }
         },
     )
     .into_response()
+}
+
+/// What `/` shows from the store: the holds, each target with its run's steps, the recent log.
+pub struct Shown {
+    holds: Vec<Hold>,
+    targets: Vec<(TargetStatus, Vec<StepRecord>)>,
+    log: Vec<LogEntry>,
+}
+
+/// How long a read of [`Shown`] serves pages, when no event says it changed. Short: a standby
+/// hears no events (the active lever makes them), and a step's last output line moves without.
+const FRESH: Duration = Duration::from_millis(500);
+
+/// The last read of what `/` shows, shared by every page asking at once. After an event every
+/// open page fetches `/` together; they wait here for one read (an async wait each) instead of
+/// each taking a thread for a store read of its own.
+#[derive(Default)]
+pub struct LastRead {
+    kept: tokio::sync::Mutex<Option<Kept>>,
+}
+
+struct Kept {
+    /// `Events::published` when the read began: an event since means it may be out of date.
+    events: u64,
+    at: std::time::Instant,
+    shown: Arc<Shown>,
+}
+
+impl LastRead {
+    pub async fn read(&self, bot: &Bot) -> Result<Arc<Shown>, String> {
+        let mut kept = self.kept.lock().await;
+        let events = bot.events.published();
+        if let Some(k) = kept
+            .as_ref()
+            .filter(|k| k.events == events && k.at.elapsed() < FRESH)
+        {
+            return Ok(k.shown.clone());
+        }
+        let shown = Arc::new(read_shown(bot)?);
+        *kept = Some(Kept {
+            events,
+            at: std::time::Instant::now(),
+            shown: shown.clone(),
+        });
+        Ok(shown)
+    }
+}
+
+fn read_shown(bot: &Bot) -> Result<Shown, String> {
+    let holds = bot.deploys.holds().map_err(|e| e.to_string())?;
+    let mut targets = Vec::new();
+    for name in bot.config.targets.keys() {
+        let status = bot.deploys.status(name).map_err(|e| e.to_string())?;
+        let steps = match &status.active {
+            Some(active) => bot.store.steps(active.run_id).map_err(|e| e.to_string())?,
+            None => Vec::new(),
+        };
+        targets.push((status, steps));
+    }
+    let log = bot.deploys.log(RECENT, None).map_err(|e| e.to_string())?;
+    Ok(Shown {
+        holds,
+        targets,
+        log,
+    })
 }
 
 #[derive(Deserialize)]
