@@ -26,6 +26,11 @@ pub struct IrcConfig {
     /// A PEM file of CA certificates to trust instead of the built-in web roots (private CA).
     #[serde(default)]
     pub tls_ca_file: Option<PathBuf>,
+    /// Trust exactly the server certificate with this SHA-256 fingerprint, instead of a CA:
+    /// "sha256:<64 hex digits>" (colons between bytes allowed, as `openssl x509 -fingerprint
+    /// -sha256` prints it). For a private network's self-signed server.
+    #[serde(default)]
+    pub tls_fingerprint: Option<String>,
     /// Server password (`PASS`). Better set with `LEVER_IRC__PASSWORD`.
     #[serde(default)]
     pub password: Option<Secret>,
@@ -47,12 +52,28 @@ pub struct IrcConfig {
     /// Keys for channels that need one: `{ "#secret" = "key" }`.
     #[serde(default)]
     pub channel_keys: BTreeMap<String, Secret>,
-    /// Services account for SASL PLAIN. Needs `sasl_password`.
+    /// Services account for a SASL login with a password (SCRAM or PLAIN). Needs
+    /// `sasl_password`.
     #[serde(default)]
     pub sasl_account: Option<String>,
     /// SASL password. Better set with `LEVER_IRC__SASL_PASSWORD`.
     #[serde(default)]
     pub sasl_password: Option<Secret>,
+    /// How lever logs in with SASL: "auto" (default: the strongest both sides have, EXTERNAL
+    /// with a client certificate, then SCRAM-SHA-256, SCRAM-SHA-1, PLAIN), or one of those.
+    #[serde(default)]
+    pub sasl_mechanism: SaslMechanism,
+    /// A PEM client certificate lever presents over TLS: its login with SASL EXTERNAL, and its
+    /// CertFP for services. Needs `client_key` and `tls`.
+    #[serde(default)]
+    pub client_cert: Option<PathBuf>,
+    /// The PEM private key of `client_cert`.
+    #[serde(default)]
+    pub client_key: Option<PathBuf>,
+    /// Stay off the channels unless logged in to services (by SASL or NickServ). Default: false
+    /// (lever joins unidentified, and says why in its log).
+    #[serde(default)]
+    pub require_login: bool,
     /// Password for `PRIVMSG NickServ :IDENTIFY`, used when SASL is not configured or fails.
     #[serde(default)]
     pub nickserv_password: Option<Secret>,
@@ -84,6 +105,22 @@ pub struct IrcConfig {
     /// The QUIT message on shutdown. Default: "lever shutting down".
     #[serde(default = "default_quit_message")]
     pub quit_message: String,
+}
+
+/// `irc.sasl_mechanism`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum SaslMechanism {
+    #[default]
+    #[serde(rename = "auto")]
+    Auto,
+    #[serde(rename = "EXTERNAL")]
+    External,
+    #[serde(rename = "SCRAM-SHA-256")]
+    ScramSha256,
+    #[serde(rename = "SCRAM-SHA-1")]
+    ScramSha1,
+    #[serde(rename = "PLAIN")]
+    Plain,
 }
 
 fn default_nickname() -> String {
@@ -121,6 +158,12 @@ impl IrcConfig {
     /// The port to connect to, defaulting by TLS.
     pub fn port(&self) -> u16 {
         self.port.unwrap_or(if self.tls { 6697 } else { 6667 })
+    }
+
+    /// The pinned certificate's SHA-256, if `tls_fingerprint` is set (and valid: `validate`
+    /// refuses one that is not).
+    pub fn tls_pin(&self) -> Option<[u8; 32]> {
+        parse_fingerprint(self.tls_fingerprint.as_deref()?).ok()
     }
 
     /// The nicks to try, in order: the nickname, then the alternates.
@@ -212,6 +255,16 @@ impl IrcConfig {
             }
             _ => {}
         }
+        self.check_login(base_dir)?;
+        if let Some(pin) = &self.tls_fingerprint {
+            parse_fingerprint(pin).map_err(|why| Invalid::new("irc.tls_fingerprint", why))?;
+            if !self.tls {
+                return Err(Invalid::new(
+                    "irc.tls_fingerprint",
+                    "pins a TLS certificate: set irc.tls = true",
+                ));
+            }
+        }
         if self.burst == 0 {
             return Err(Invalid::new("irc.burst", "must be at least 1"));
         }
@@ -242,6 +295,73 @@ impl IrcConfig {
         }
         Ok(())
     }
+}
+
+impl IrcConfig {
+    /// The SASL setting against the credentials it needs, and the client certificate's files.
+    fn check_login(&self, base_dir: &Path) -> Result<(), Invalid> {
+        match (&self.client_cert, &self.client_key) {
+            (Some(_), None) => {
+                return Err(Invalid::new(
+                    "irc.client_key",
+                    "missing: client_cert is set (its PEM private key)",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(Invalid::new(
+                    "irc.client_cert",
+                    "missing: client_key is set",
+                ))
+            }
+            (Some(_), Some(_)) if !self.tls => {
+                return Err(Invalid::new(
+                    "irc.client_cert",
+                    "is presented over TLS: set irc.tls = true",
+                ))
+            }
+            _ => {}
+        }
+        for (key, file) in [
+            ("irc.client_cert", &self.client_cert),
+            ("irc.client_key", &self.client_key),
+        ] {
+            if let Some(file) = file {
+                let path = resolve(base_dir, file);
+                if !path.is_file() {
+                    return Err(Invalid::new(
+                        key,
+                        format!("{} is not a readable file", path.display()),
+                    ));
+                }
+            }
+        }
+        let password = self.sasl_account.is_some();
+        let why = match self.sasl_mechanism {
+            SaslMechanism::External if self.client_cert.is_none() => {
+                "EXTERNAL logs in with a client certificate: set irc.client_cert and irc.client_key"
+            }
+            SaslMechanism::ScramSha256 | SaslMechanism::ScramSha1 | SaslMechanism::Plain
+                if !password =>
+            {
+                "needs irc.sasl_account and irc.sasl_password"
+            }
+            _ => return Ok(()),
+        };
+        Err(Invalid::new("irc.sasl_mechanism", why))
+    }
+}
+
+/// "sha256:AB:CD:…" or "sha256:abcd…" → the 32 bytes.
+fn parse_fingerprint(text: &str) -> Result<[u8; 32], String> {
+    let hex_part = text
+        .strip_prefix("sha256:")
+        .or_else(|| text.strip_prefix("SHA256:"))
+        .ok_or("must start with \"sha256:\", e.g. \"sha256:4f2a…\" (64 hex digits)")?;
+    let digits: String = hex_part.chars().filter(|c| *c != ':').collect();
+    let bytes = hex::decode(&digits).map_err(|_| "has characters that are not hex digits")?;
+    bytes
+        .try_into()
+        .map_err(|_| "must have 64 hex digits (a SHA-256 fingerprint)".to_owned())
 }
 
 /// A nick a server will accept: no spaces or protocol characters, not starting with a digit,

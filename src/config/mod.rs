@@ -34,7 +34,7 @@ pub use bot::BotConfig;
 pub use dashboard::DashboardConfig;
 pub use flags::{is_flag_name, FlagConfig, FlagDefault, FlagsConfig, RESERVED_WORDS};
 pub use http::HttpConfig;
-pub use irc::IrcConfig;
+pub use irc::{IrcConfig, SaslMechanism};
 pub use jenkins::{JenkinsConfig, JenkinsJob};
 pub use metrics::{MarkersConfig, MetricsConfig, QueryConfig, SourceConfig, SourceKind, WatchRule};
 pub use plugins::{PluginConfig, PluginsConfig};

@@ -18,7 +18,6 @@
 //! gets the first answer, never a second run.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::Read;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -126,13 +125,11 @@ pub struct ActionForm {
 
 impl Dashboard {
     pub fn new(bot: Arc<Bot>) -> Arc<Self> {
-        let mut key = [0u8; 32];
-        if let Err(e) = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut key))
-        {
+        let key = crate::infra::random::bytes::<32>().unwrap_or_else(|e| {
             // Without it the tokens could be guessed: buttons are off (every post refused).
             tracing::error!(error = %e, "cannot read /dev/urandom: the deploy page's buttons are off");
-            key = [0; 32];
-        }
+            [0; 32]
+        });
         Arc::new(Dashboard {
             bot,
             shown: page::LastRead::default(),

@@ -2,7 +2,8 @@
 //!
 //! - [`session`] keeps one connection alive: connect, register, serve, reconnect with backoff.
 //! - [`state`] is one connection's protocol state (CAP/SASL, NickServ, joins, nick regain,
-//!   watchdog, accounts), driven line by line without I/O.
+//!   watchdog, accounts), driven line by line without I/O; [`sasl`] chooses the login
+//!   mechanism and speaks its exchange (EXTERNAL, SCRAM-SHA-256/1, PLAIN).
 //! - [`transport`] is TCP/TLS and line framing; [`throttle`] paces what we send;
 //!   [`delivery`] keeps what was said until the server proves it read it.
 //! - [`crate::chat::mask`] (case mapping, wildcard masks), [`accounts`] (who is logged in as what) and
@@ -14,6 +15,7 @@
 pub mod accounts;
 pub mod ctcp;
 pub mod delivery;
+pub mod sasl;
 pub mod session;
 pub mod state;
 pub mod throttle;

@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use super::accounts::Accounts;
 use super::ctcp;
 use super::delivery::Delivery;
+use super::sasl::{self, Login, Mechanism};
 use crate::chat::mask::{self, CaseMapping};
 use crate::chat::message::{Identity, Message, Place};
 use crate::chat::outbox::Kind;
@@ -23,6 +24,7 @@ use crate::config::Config;
 
 /// Capabilities lever asks for when the server offers them.
 const WANTED_CAPS: &[&str] = &[
+    "cap-notify",
     "account-tag",
     "extended-join",
     "account-notify",
@@ -64,6 +66,8 @@ enum Registration {
     Welcomed { since: Instant },
     /// Sent NickServ IDENTIFY; waiting for confirmation.
     Identifying { until: Instant },
+    /// Not logged in, and `irc.require_login` keeps lever off the channels until it is.
+    AwaitingLogin,
     /// Channels joined (or being joined); the outbox may flow.
     Ready,
 }
@@ -91,6 +95,16 @@ pub struct Conn {
     cap_offered: HashMap<String, String>,
     caps: HashSet<String>,
     sasl: Sasl,
+    /// The mechanism chosen for this server, and the exchange in progress.
+    mechanism: Option<Mechanism>,
+    login: Option<Login>,
+    /// A server SASL message arriving in 400-byte pieces, so far.
+    sasl_in: String,
+    /// SCRAM's client nonce for this login.
+    nonce: String,
+    /// A mechanism to try when the one tried fails: a server that did not list its mechanisms
+    /// before (sasl-3.1) names them in 908 when refusing one.
+    retry: Option<Mechanism>,
     logged_in_as: Option<String>,
     /// NickServ answered our IDENTIFY with success.
     nickserv_confirmed: bool,
@@ -128,6 +142,11 @@ impl Conn {
             cap_offered: HashMap::new(),
             caps: HashSet::new(),
             sasl: Sasl::NotTried,
+            mechanism: None,
+            login: None,
+            sasl_in: String::new(),
+            nonce: String::new(),
+            retry: None,
             logged_in_as: None,
             nickserv_confirmed: false,
             casemap: CaseMapping::default(),
@@ -240,7 +259,7 @@ impl Conn {
                 return Err(Disconnect(format!("server closed the link: {text}")));
             }
             Command::CAP(_, sub, a, b) => self.on_cap(*sub, a.as_deref(), b.as_deref()),
-            Command::AUTHENTICATE(data) if data == "+" => self.on_authenticate(),
+            Command::AUTHENTICATE(data) => self.on_authenticate(data),
             Command::PRIVMSG(target, text) => {
                 if !from_me {
                     return Ok(self.on_privmsg(&parsed, target, text, now));
@@ -330,13 +349,11 @@ impl Conn {
                     };
                 }
                 tracing::debug!(caps = ?self.caps, "capabilities enabled");
-                if self.cap_open {
-                    if self.has_cap("sasl") && self.sasl == Sasl::NotTried {
-                        self.sasl = Sasl::Authenticating;
-                        self.send(Command::AUTHENTICATE("PLAIN".into()));
-                    } else {
-                        self.cap_end();
-                    }
+                // During registration, or later when the server offered SASL late (CAP NEW).
+                let login = self.has_cap("sasl") && self.sasl == Sasl::NotTried;
+                match self.mechanism.filter(|_| login) {
+                    Some(mechanism) => self.start_login(mechanism),
+                    None => self.cap_end(),
                 }
             }
             CapSubCommand::NAK => {
@@ -346,40 +363,77 @@ impl Conn {
                 );
                 self.cap_end();
             }
+            // cap-notify: offered now (SASL once services link, account-tag back again)…
+            CapSubCommand::NEW => {
+                let mut new = Vec::new();
+                for cap in list.split_whitespace() {
+                    let (name, value) = cap.split_once('=').unwrap_or((cap, ""));
+                    self.cap_offered.insert(name.to_owned(), value.to_owned());
+                    new.push(name.to_owned());
+                }
+                tracing::info!(caps = list, "the server offers new capabilities");
+                let wanted: Vec<&str> = self
+                    .wanted_caps()
+                    .into_iter()
+                    .filter(|c| new.iter().any(|n| n == c) && !self.caps.contains(*c))
+                    .collect();
+                if !wanted.is_empty() {
+                    let list = wanted.join(" ");
+                    self.send(Command::CAP(None, CapSubCommand::REQ, None, Some(list)));
+                }
+            }
+            // …or no more (services gone: logins and account tags stop until they are back).
             CapSubCommand::DEL => {
+                tracing::warn!(caps = list, "the server withdrew capabilities");
                 for cap in list.split_whitespace() {
                     self.caps.remove(cap);
+                    self.cap_offered.remove(cap);
                 }
             }
             _ => {}
         }
     }
 
-    fn request_caps(&mut self) {
-        let mut wanted: Vec<&str> = WANTED_CAPS
+    /// What lever logs in with, if anything is configured.
+    fn credentials(&self) -> Option<sasl::Credentials> {
+        let have = sasl::Credentials {
+            certificate: self.cfg.irc.client_cert.is_some(),
+            password: self.cfg.irc.sasl_account.is_some(),
+        };
+        (have.certificate || have.password).then_some(have)
+    }
+
+    /// The offered capabilities lever wants; `sasl` when it can log in with one of the offered
+    /// mechanisms (the one chosen is kept), else why not is logged.
+    fn wanted_caps(&mut self) -> Vec<&'static str> {
+        let mut wanted: Vec<&'static str> = WANTED_CAPS
             .iter()
             .copied()
             .filter(|c| self.cap_offered.contains_key(*c))
             .collect();
-        if self.cfg.irc.sasl_account.is_some() {
-            match self.cap_offered.get("sasl") {
-                Some(mechs) if mechs.is_empty() || mechs.split(',').any(|m| m == "PLAIN") => {
-                    wanted.push("sasl")
+        let Some(have) = self.credentials() else {
+            return wanted;
+        };
+        let fallback = if self.cfg.irc.nickserv_password.is_some() {
+            "will identify to NickServ instead"
+        } else {
+            "lever will not be logged in (set irc.nickserv_password for a fallback)"
+        };
+        match self.cap_offered.get("sasl") {
+            Some(offered) => match sasl::choose(self.cfg.irc.sasl_mechanism, have, offered) {
+                Ok(mechanism) => {
+                    self.mechanism = Some(mechanism);
+                    wanted.push("sasl");
                 }
-                Some(mechs) => tracing::error!(
-                    offered = %mechs,
-                    "the server offers SASL but not PLAIN; cannot log in with SASL"
-                ),
-                None => tracing::warn!(
-                    "the server does not offer SASL; {}",
-                    if self.cfg.irc.nickserv_password.is_some() {
-                        "will identify to NickServ instead"
-                    } else {
-                        "lever will not be logged in (set irc.nickserv_password for a fallback)"
-                    }
-                ),
-            }
+                Err(why) => tracing::error!("cannot log in with SASL: {why}; {fallback}"),
+            },
+            None => tracing::warn!("the server does not offer SASL (yet); {fallback}"),
         }
+        wanted
+    }
+
+    fn request_caps(&mut self) {
+        let wanted = self.wanted_caps();
         if wanted.is_empty() {
             self.cap_end();
         } else {
@@ -399,30 +453,83 @@ impl Conn {
         }
     }
 
-    fn on_authenticate(&mut self) {
+    fn start_login(&mut self, mechanism: Mechanism) {
+        self.nonce = match sasl::new_nonce() {
+            Ok(nonce) => nonce,
+            Err(sasl::Abort(why)) => {
+                tracing::error!("cannot log in with SASL: {why}");
+                self.sasl = Sasl::Failed;
+                self.cap_end();
+                return;
+            }
+        };
+        tracing::info!(mechanism = mechanism.name(), "logging in with SASL");
+        self.sasl = Sasl::Authenticating;
+        self.login = Some(Login::new(mechanism));
+        self.sasl_in.clear();
+        self.send(Command::AUTHENTICATE(mechanism.name().into()));
+    }
+
+    /// One `AUTHENTICATE` from the server: a piece of its message (400 bytes of base64 each; a
+    /// shorter piece, or `+`, ends it). The whole message gets the login's answer.
+    fn on_authenticate(&mut self, data: &str) {
         if self.sasl != Sasl::Authenticating {
             return;
         }
-        let (Some(account), Some(password)) =
-            (&self.cfg.irc.sasl_account, &self.cfg.irc.sasl_password)
-        else {
+        if data != "+" {
+            self.sasl_in.push_str(data);
+            // SASL messages are short: anything past a few kilobytes is not a login.
+            if self.sasl_in.len() > 8192 {
+                return self.abort_login("the server's SASL message is too long");
+            }
+            if data.len() == 400 {
+                return;
+            }
+        }
+        let encoded = std::mem::take(&mut self.sasl_in);
+        let Ok(challenge) = base64::engine::general_purpose::STANDARD.decode(&encoded) else {
+            return self.abort_login("the server's SASL message is not base64");
+        };
+        let account = self.cfg.irc.sasl_account.clone().unwrap_or_default();
+        let password = self
+            .cfg
+            .irc
+            .sasl_password
+            .as_ref()
+            .map(|p| p.expose().to_owned())
+            .unwrap_or_default();
+        let Some(login) = self.login.as_mut() else {
             return;
         };
-        let payload = format!("{account}\0{account}\0{}", password.expose());
-        let encoded = base64::engine::general_purpose::STANDARD.encode(payload);
-        // SASL sends base64 in 400-byte chunks; an exact multiple ends with a lone "+".
-        let chunks: Vec<String> = encoded
-            .as_bytes()
-            .chunks(400)
-            .map(|c| String::from_utf8_lossy(c).into_owned())
-            .collect();
-        let last_full = chunks.last().is_some_and(|c| c.len() == 400);
-        for chunk in chunks {
-            self.send(Command::AUTHENTICATE(chunk));
+        match login.respond(&challenge, &account, &password, &self.nonce) {
+            Ok(response) => self.send_sasl(&response),
+            Err(sasl::Abort(why)) => self.abort_login(&why),
         }
-        if last_full {
+    }
+
+    /// Sends a SASL message: base64 in 400-byte pieces; an empty one, or an exact multiple's
+    /// end, is a lone `+`.
+    fn send_sasl(&mut self, message: &[u8]) {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(message);
+        for chunk in encoded.as_bytes().chunks(400) {
+            self.send(Command::AUTHENTICATE(
+                String::from_utf8_lossy(chunk).into_owned(),
+            ));
+        }
+        if encoded.len() % 400 == 0 {
             self.send(Command::AUTHENTICATE("+".into()));
         }
+    }
+
+    /// Gives up a login on lever's side (`AUTHENTICATE *`); the server's 906 then ends it.
+    fn abort_login(&mut self, why: &str) {
+        tracing::error!(
+            mechanism = self.login.as_ref().map_or("", |l| l.mechanism().name()),
+            "SASL login given up: {why}"
+        );
+        self.sasl_in.clear();
+        self.sasl = Sasl::Failed;
+        self.send(Command::AUTHENTICATE("*".into()));
     }
 
     fn on_numeric(&mut self, code: u16, args: &[String], now: Instant) -> Result<(), Disconnect> {
@@ -501,7 +608,10 @@ impl Conn {
             900 => {
                 tracing::info!(account = arg(2), "logged in to services");
                 self.logged_in_as = Some(arg(2).to_owned());
-                if matches!(self.registration, Registration::Identifying { .. }) {
+                if matches!(
+                    self.registration,
+                    Registration::Identifying { .. } | Registration::AwaitingLogin
+                ) {
                     self.become_ready(now);
                 }
             }
@@ -511,16 +621,40 @@ impl Conn {
                 self.cap_end();
             }
             // ERR_NICKLOCKED, ERR_SASLFAIL, ERR_SASLTOOLONG, ERR_SASLABORTED
+            // RPL_SASLMECHS: the mechanisms the server has, after it refused ours
+            908 if self.sasl == Sasl::Authenticating => {
+                let tried = self.login.as_ref().map(Login::mechanism);
+                self.retry = self.credentials().and_then(|have| {
+                    sasl::choose(self.cfg.irc.sasl_mechanism, have, arg(1))
+                        .ok()
+                        .filter(|m| Some(*m) != tried)
+                });
+            }
+            904 | 905 if self.sasl == Sasl::Authenticating && self.retry.is_some() => {
+                let next = self.retry.take().expect("checked");
+                tracing::warn!(
+                    refused = self.login.as_ref().map_or("", |l| l.mechanism().name()),
+                    next = next.name(),
+                    "the server refused that SASL mechanism; trying the next it has"
+                );
+                self.start_login(next);
+            }
             902 | 904 | 905 | 906 if self.sasl == Sasl::Authenticating => {
                 self.sasl = Sasl::Failed;
+                let mechanism = self.login.as_ref().map_or(Mechanism::Plain, Login::mechanism);
                 tracing::error!(
                     account = self.cfg.irc.sasl_account.as_deref().unwrap_or(""),
+                    mechanism = mechanism.name(),
                     code,
                     reason = text,
-                    "SASL login failed: check irc.sasl_account and LEVER_IRC__SASL_PASSWORD"
+                    "SASL login failed: {}",
+                    mechanism.what_to_check()
                 );
                 self.cap_end();
+                self.after_failed_login(now);
             }
+            // Our own abort answered.
+            906 => self.cap_end(),
             _ => {}
         }
         Ok(())
@@ -575,6 +709,14 @@ impl Conn {
         }
     }
 
+    /// A SASL login failed after registration (one offered late): NickServ, if configured,
+    /// may still identify lever.
+    fn after_failed_login(&mut self, now: Instant) {
+        if self.registration == Registration::AwaitingLogin {
+            self.after_welcome(now);
+        }
+    }
+
     fn after_welcome(&mut self, now: Instant) {
         match &self.cfg.irc.nickserv_password {
             Some(password) if self.logged_in_as.is_none() => {
@@ -593,6 +735,17 @@ impl Conn {
 
     fn become_ready(&mut self, now: Instant) {
         if self.registration == Registration::Ready {
+            return;
+        }
+        let logged_in = self.logged_in_as.is_some() || self.nickserv_confirmed;
+        if self.cfg.irc.require_login && !logged_in {
+            if self.registration != Registration::AwaitingLogin {
+                tracing::error!(
+                    "not logged in to services, and irc.require_login is set: staying off the \
+                     channels until a login succeeds (see the errors above for why it did not)"
+                );
+                self.registration = Registration::AwaitingLogin;
+            }
             return;
         }
         self.registration = Registration::Ready;
@@ -835,7 +988,11 @@ pub fn redact(line: &str) -> String {
     let line = line.trim_end();
     let upper = line.to_ascii_uppercase();
     if upper.starts_with("PASS ")
-        || (upper.starts_with("AUTHENTICATE ") && !matches!(&upper[13..], "PLAIN" | "+" | "*"))
+        || (upper.starts_with("AUTHENTICATE ")
+            && !matches!(
+                &upper[13..],
+                "PLAIN" | "EXTERNAL" | "SCRAM-SHA-256" | "SCRAM-SHA-1" | "+" | "*"
+            ))
         || upper.starts_with("PRIVMSG NICKSERV :IDENTIFY")
         || (upper.starts_with("JOIN ") && line.split(' ').count() > 2)
     {
@@ -933,6 +1090,144 @@ mod tests {
         );
         assert_eq!(out, ["CAP END"]);
         assert_eq!(c.logged_in_as.as_deref(), Some("lever"));
+    }
+
+    #[test]
+    fn scram_sha_256_logs_in_in_pieces_and_checks_the_server() {
+        let (mut c, now) = conn("sasl_account = \"user\"\nsasl_password = \"pencil\"\n");
+        feed(&mut c, now, &[]);
+        let out = feed(&mut c, now, &[":s CAP * LS :sasl=PLAIN,SCRAM-SHA-256"]);
+        assert_eq!(out, ["CAP REQ sasl"]);
+        let out = feed(&mut c, now, &[":s CAP * ACK :sasl"]);
+        assert_eq!(out, ["AUTHENTICATE SCRAM-SHA-256"]);
+        let out = feed(&mut c, now, &["AUTHENTICATE +"]);
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let first = String::from_utf8(
+            b64.decode(out[0].strip_prefix("AUTHENTICATE ").unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        let nonce = first
+            .strip_prefix("n,,n=user,r=")
+            .expect("a client-first message")
+            .to_owned();
+        // The server's first message, sent in a 400-byte piece and the rest.
+        let salt = b64.encode([7u8; 300]);
+        let server_first = format!("r={nonce}srv,s={salt},i=4096");
+        let encoded = b64.encode(&server_first);
+        assert!(encoded.len() > 400);
+        let (a, b) = encoded.split_at(400);
+        assert!(
+            feed(&mut c, now, &[&format!("AUTHENTICATE {a}")]).is_empty(),
+            "waits for the rest"
+        );
+        let out = feed(&mut c, now, &[&format!("AUTHENTICATE {b}")]);
+        let last = String::from_utf8(
+            b64.decode(out[0].strip_prefix("AUTHENTICATE ").unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(
+            last.starts_with(&format!("c=biws,r={nonce}srv,p=")),
+            "{last}"
+        );
+        // A server that cannot sign with the password is refused.
+        let out = feed(
+            &mut c,
+            now,
+            &[&format!("AUTHENTICATE {}", b64.encode("v=AAAA"))],
+        );
+        assert_eq!(out, ["AUTHENTICATE *"]);
+        let out = feed(&mut c, now, &[":s 906 lever :SASL authentication aborted"]);
+        assert_eq!(out, ["CAP END"]);
+        assert_eq!(c.logged_in_as, None);
+    }
+
+    #[test]
+    fn external_presents_the_certificate_and_says_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["c.pem", "k.pem"] {
+            std::fs::write(dir.path().join(f), "").unwrap();
+        }
+        let (mut c, now) = conn(&format!(
+            "tls = true\nclient_cert = \"{0}/c.pem\"\nclient_key = \"{0}/k.pem\"\n",
+            dir.path().display()
+        ));
+        feed(&mut c, now, &[]);
+        let out = feed(&mut c, now, &[":s CAP * LS :sasl=PLAIN,EXTERNAL"]);
+        assert_eq!(out, ["CAP REQ sasl"]);
+        let out = feed(&mut c, now, &[":s CAP * ACK :sasl"]);
+        assert_eq!(out, ["AUTHENTICATE EXTERNAL"]);
+        let out = feed(&mut c, now, &["AUTHENTICATE +"]);
+        assert_eq!(out, ["AUTHENTICATE +"]);
+    }
+
+    #[test]
+    fn a_server_that_lists_no_mechanisms_names_them_when_refusing_and_lever_tries_the_next() {
+        let (mut c, now) = conn("sasl_account = \"lever\"\nsasl_password = \"s3cret\"\n");
+        feed(&mut c, now, &[]);
+        feed(&mut c, now, &[":s CAP * LS :sasl"]);
+        let out = feed(&mut c, now, &[":s CAP * ACK :sasl"]);
+        assert_eq!(out, ["AUTHENTICATE SCRAM-SHA-256"]);
+        let out = feed(
+            &mut c,
+            now,
+            &[
+                ":s 908 lever PLAIN,EXTERNAL :are available SASL mechanisms",
+                ":s 904 lever :SASL authentication failed",
+            ],
+        );
+        assert_eq!(out, ["AUTHENTICATE PLAIN"]);
+    }
+
+    #[test]
+    fn sasl_offered_late_logs_in_then_joins_when_login_is_required() {
+        let (mut c, now) =
+            conn("sasl_account = \"lever\"\nsasl_password = \"s3cret\"\nrequire_login = true\n");
+        feed(&mut c, now, &[]);
+        // Services are not linked yet: no SASL on offer.
+        let out = feed(&mut c, now, &[":s CAP * LS :cap-notify account-tag"]);
+        assert_eq!(out, ["CAP REQ :cap-notify account-tag"]);
+        let out = feed(
+            &mut c,
+            now,
+            &[
+                ":s CAP * ACK :cap-notify account-tag",
+                ":s 001 lever :Welcome",
+                ":s 422 lever :No MOTD",
+            ],
+        );
+        assert_eq!(
+            out,
+            ["CAP END"],
+            "registered, but joins nothing unidentified"
+        );
+        assert!(!c.is_ready());
+        c.tick(now + Duration::from_secs(90)).unwrap();
+        assert!(!c.take_output().iter().any(|l| l.starts_with("JOIN")));
+        // Services link: the server offers SASL now.
+        let out = feed(&mut c, now, &[":s CAP lever NEW :sasl=PLAIN"]);
+        assert_eq!(out, ["CAP REQ sasl"]);
+        let out = feed(&mut c, now, &[":s CAP lever ACK :sasl"]);
+        assert_eq!(out, ["AUTHENTICATE PLAIN"]);
+        feed(&mut c, now, &["AUTHENTICATE +"]);
+        let out = feed(
+            &mut c,
+            now,
+            &[
+                ":s 900 lever lever!l@h lever :You are now logged in as lever",
+                ":s 903 lever :SASL authentication successful",
+            ],
+        );
+        assert!(c.is_ready());
+        assert_eq!(
+            out,
+            ["JOIN #ops", "JOIN #dev"],
+            "no CAP END after registration"
+        );
+        // Services go away: the capability goes with them.
+        feed(&mut c, now, &[":s CAP lever DEL :sasl"]);
+        assert!(!c.has_cap("sasl"));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use rustls::pki_types::{pem::PemObject, CertificateDer, ServerName};
+use sha2::Digest;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_util::codec::Decoder;
@@ -74,18 +75,60 @@ pub async fn connect(cfg: &Config) -> Result<(Box<dyn Stream>, QuickAck), Transp
     Ok((Box::new(tls), quick_ack))
 }
 
+/// How lever trusts the server (a pinned certificate, the roots, or nothing), and the client
+/// certificate it presents, if any.
 fn tls_config(cfg: &Config) -> Result<rustls::ClientConfig, TransportError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| TransportError::TlsConfig(e.to_string()))?;
-    if !cfg.irc.tls_verify {
+    let trusting = if let Some(pin) = cfg.irc.tls_pin() {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(Pinned {
+                sha256: pin,
+                signatures: NoVerify(provider),
+            }))
+    } else if !cfg.irc.tls_verify {
         tracing::warn!("irc.tls_verify = false: the server's certificate is not checked");
-        return Ok(builder
+        builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
-            .with_no_client_auth());
+    } else {
+        builder.with_root_certificates(roots(cfg)?)
+    };
+    match (&cfg.irc.client_cert, &cfg.irc.client_key) {
+        (Some(cert), Some(key)) => {
+            let (cert, key) = (cfg.resolve(cert), cfg.resolve(key));
+            let chain = CertificateDer::pem_file_iter(&cert)
+                .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| {
+                    TransportError::TlsConfig(format!("irc.client_cert {}: {e}", cert.display()))
+                })?;
+            let key = rustls::pki_types::PrivateKeyDer::from_pem_file(&key).map_err(|e| {
+                TransportError::TlsConfig(format!("irc.client_key {}: {e}", key.display()))
+            })?;
+            if let Some(fingerprint) = client_cert_fingerprint(cfg) {
+                // What services know lever by (CertFP, SASL EXTERNAL).
+                tracing::info!(sha256 = %fingerprint, "presenting the client certificate");
+            }
+            trusting.with_client_auth_cert(chain, key).map_err(|e| {
+                TransportError::TlsConfig(format!("irc.client_cert and irc.client_key: {e}"))
+            })
+        }
+        _ => Ok(trusting.with_no_client_auth()),
     }
+}
+
+/// The SHA-256 fingerprint (hex) of `irc.client_cert`'s certificate: what services know it by.
+pub fn client_cert_fingerprint(cfg: &Config) -> Option<String> {
+    let path = cfg.resolve(cfg.irc.client_cert.as_ref()?);
+    let cert = CertificateDer::pem_file_iter(path).ok()?.next()?.ok()?;
+    Some(hex::encode(sha2::Sha256::digest(cert.as_ref())))
+}
+
+/// The roots a server's certificate must chain to: `irc.tls_ca_file`'s, else the web's.
+fn roots(cfg: &Config) -> Result<rustls::RootCertStore, TransportError> {
     let mut roots = rustls::RootCertStore::empty();
     match &cfg.irc.tls_ca_file {
         Some(file) => {
@@ -105,7 +148,58 @@ fn tls_config(cfg: &Config) -> Result<rustls::ClientConfig, TransportError> {
         }
         None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
     }
-    Ok(builder.with_root_certificates(roots).with_no_client_auth())
+    Ok(roots)
+}
+
+/// Trusts exactly one certificate, by its SHA-256 fingerprint (`irc.tls_fingerprint`): a
+/// private network's self-signed server, without turning verification off. The handshake's
+/// signatures are still checked.
+#[derive(Debug)]
+struct Pinned {
+    sha256: [u8; 32],
+    signatures: NoVerify,
+}
+
+impl rustls::client::danger::ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        let seen: [u8; 32] = sha2::Sha256::digest(end_entity.as_ref()).into();
+        if subtle::ConstantTimeEq::ct_eq(&seen[..], &self.sha256[..]).into() {
+            return Ok(rustls::client::danger::ServerCertVerified::assertion());
+        }
+        Err(rustls::Error::General(format!(
+            "the server's certificate is sha256:{}, not the one irc.tls_fingerprint pins",
+            hex::encode(seen)
+        )))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.signatures.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.signatures.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.signatures.supported_verify_schemes()
+    }
 }
 
 /// Accepts any certificate (`tls_verify = false`), still checking handshake signatures.
