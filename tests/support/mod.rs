@@ -16,6 +16,7 @@ pub mod nginx;
 pub mod postgres;
 pub mod prometheus;
 pub mod proxy;
+pub mod scripted;
 pub mod shared_store;
 
 #[allow(unused_imports)] // each test file uses a different part of the rig
