@@ -2,8 +2,8 @@
 //! each exchange as the specifications write it: SASL SCRAM-SHA-256 (RFC 7677; the server side
 //! computed here from the password, as services do), a wrong password, a server with no
 //! mechanism in common, SASL offered late (IRCv3 cap-notify: CAP NEW, CAP DEL) with
-//! `irc.require_login`, and a TLS server trusted by its pinned fingerprint. lever is its real
-//! binary. (PLAIN and NickServ against InspIRCd + Atheme are in tests/inspircd.rs.)
+//! `irc.require_login`, a TLS server trusted by its pinned fingerprint, and IRCv3 STS (plain to
+//! TLS, the policy kept across a restart). lever is its real binary. (PLAIN and NickServ against InspIRCd + Atheme are in tests/inspircd.rs.)
 
 mod support;
 use support::scripted::{Peer, Scripted};
@@ -276,4 +276,135 @@ fn a_pinned_certificate_is_trusted_alone_and_another_is_refused_with_its_fingerp
     let log = lever.wait_for_log("not the one irc.tls_fingerprint pins");
     let seen = fingerprint.replace(':', "").to_lowercase();
     assert!(log.contains(&format!("sha256:{seen}")), "{log}");
+}
+
+/// A private CA, and a server certificate it signed for 127.0.0.1.
+fn ca_signed(
+    dir: &std::path::Path,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-subj",
+            "/CN=test CA",
+            "-days",
+            "1",
+        ],
+    ]
+    .concat());
+    run(&[
+        &["req"][..],
+        &ec,
+        &[
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    ]
+    .concat());
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "1",
+        "-extfile",
+        "san.ext",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    )
+}
+
+/// IRCv3 STS: a plain server says TLS is required on another port; lever leaves before
+/// registering, comes back over TLS, keeps the policy the TLS server gives, and after a restart
+/// goes straight to TLS; `duration=0` ends it.
+#[test]
+fn an_sts_policy_moves_lever_to_tls_and_is_kept_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = ca_signed(dir.path());
+    let plain = Scripted::start();
+    let secure = Scripted::start_tls(&cert, &key);
+    let mut lever = Lever::start(&config(
+        plain.port,
+        &format!("tls_ca_file = \"{}\"", ca.display()),
+    ));
+
+    let mut first = plain.accept(WAIT).expect("lever connects in plain text");
+    first.expect("CAP LS 302", |l| l == "CAP LS 302");
+    first.send(&format!(
+        ":irc.test CAP * LS :sts=port={},duration=300 multi-prefix",
+        secure.port
+    ));
+    let after = first.collect_for(Duration::from_secs(1), |l| {
+        l.starts_with("CAP REQ") || l == "CAP END"
+    });
+    assert!(
+        after.is_empty(),
+        "went on registering in plain text: {after:?}"
+    );
+
+    let mut tls = secure.accept(WAIT).expect("lever comes back over TLS");
+    tls.expect("CAP LS 302 over TLS", |l| l == "CAP LS 302");
+    tls.send(":irc.test CAP * LS :sts=duration=300");
+    tls.expect("CAP END", |l| l == "CAP END");
+    tls.welcome("lever");
+    tls.expect("JOIN over TLS", |l| l == "JOIN #ops");
+    lever.wait_for_log("keeping the server's STS policy");
+
+    // Restarted, lever goes straight to TLS: the plain port hears nothing.
+    lever.stop(WAIT);
+    lever.launch();
+    let mut again = secure
+        .accept(WAIT)
+        .expect("lever reconnects over TLS at once");
+    again.expect("CAP LS 302", |l| l == "CAP LS 302");
+    assert!(
+        plain.accept(Duration::from_secs(1)).is_none(),
+        "tried plain text despite the policy"
+    );
+    // The server ends the policy: after the next restart lever connects as configured.
+    again.send(":irc.test CAP * LS :sts=duration=0");
+    again.expect("CAP END", |l| l == "CAP END");
+    std::thread::sleep(Duration::from_millis(300));
+    lever.stop(WAIT);
+    lever.launch();
+    let mut back = plain
+        .accept(WAIT)
+        .expect("lever connects as configured again");
+    back.expect("CAP LS 302", |l| l == "CAP LS 302");
 }

@@ -171,6 +171,7 @@ pub async fn serve(bot: Arc<Bot>, shutdown: CancellationToken) {
         deliver,
         VERSION.to_owned(),
         bot.irc.clone(),
+        bot.store.clone(),
     );
     session.run(shutdown).await;
 }

@@ -4,7 +4,8 @@
 //! - [`state`] is one connection's protocol state (CAP/SASL, NickServ, joins, nick regain,
 //!   watchdog, accounts), driven line by line without I/O; [`sasl`] chooses the login
 //!   mechanism and speaks its exchange (EXTERNAL, SCRAM-SHA-256/1, PLAIN).
-//! - [`transport`] is TCP/TLS and line framing; [`throttle`] paces what we send;
+//! - [`sts`] reads a server's Strict Transport Security policy (move to TLS, keep it);
+//!   [`transport`] is TCP/TLS and line framing; [`throttle`] paces what we send;
 //!   [`delivery`] keeps what was said until the server proves it read it.
 //! - [`crate::chat::mask`] (case mapping, wildcard masks), [`accounts`] (who is logged in as what) and
 //!   [`ctcp`] are the protocol's smaller pieces.
@@ -18,6 +19,7 @@ pub mod delivery;
 pub mod sasl;
 pub mod session;
 pub mod state;
+pub mod sts;
 pub mod throttle;
 pub mod transport;
 

@@ -18,8 +18,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::delivery::Delivery;
 use super::state::{message_line, redact, Conn, Disconnect};
+use super::sts::Sts;
 use super::throttle::Throttle;
-use super::transport::{self, LineDecoder, Stream};
+use super::transport::{self, LineDecoder, Route, Stream};
 use crate::chat::claim::{Claim, Standing};
 use crate::chat::message::Message;
 use crate::chat::outbox::{Kind, OutLine, Outbox};
@@ -48,6 +49,10 @@ pub struct Session {
     deliver: Deliver,
     version: String,
     status: Arc<Status>,
+    /// Where STS policies are kept.
+    store: Arc<crate::store::Store>,
+    /// The TLS port a plain connection's STS offer sent lever to, for this run.
+    upgraded: std::sync::Mutex<Option<u16>>,
 }
 
 /// What the rest of lever may know of the connection: whether lever is registered and in its
@@ -96,7 +101,12 @@ impl Status {
 /// How one connection ended.
 enum Ended {
     Shutdown,
-    Lost { reason: String, ready_for: Duration },
+    Lost {
+        reason: String,
+        ready_for: Duration,
+    },
+    /// The server's STS policy wants TLS: reconnect at once.
+    Upgrade,
 }
 
 impl Session {
@@ -106,6 +116,7 @@ impl Session {
         deliver: Deliver,
         version: String,
         status: Arc<Status>,
+        store: Arc<crate::store::Store>,
     ) -> Self {
         Self {
             cfg,
@@ -113,7 +124,74 @@ impl Session {
             deliver,
             version,
             status,
+            store,
+            upgraded: std::sync::Mutex::default(),
         }
+    }
+
+    /// How to reach the server now: over TLS on the port an STS policy names (kept, or
+    /// learned on this run), else as configured.
+    fn route(&self) -> Route {
+        let server = &self.cfg.irc.server;
+        let kept = match self.store.sts_policy(server) {
+            Ok(policy) => policy,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the server's STS policy from the store");
+                None
+            }
+        };
+        let upgraded = *self.upgraded.lock().unwrap_or_else(|p| p.into_inner());
+        match (kept, upgraded) {
+            (Some(policy), _) => {
+                if !self.cfg.irc.tls || policy.port != self.cfg.port() {
+                    tracing::info!(
+                        %server, port = policy.port,
+                        until = %crate::store::format_time(policy.expires_at),
+                        "the server's STS policy: TLS only"
+                    );
+                }
+                Route {
+                    tls: true,
+                    port: policy.port,
+                }
+            }
+            (None, Some(port)) => Route { tls: true, port },
+            (None, None) => Route::configured(&self.cfg),
+        }
+    }
+
+    /// Acts on the server's `sts` value: on a plain connection, the port to move to over TLS.
+    fn on_sts(&self, value: &str, route: Route) -> Option<u16> {
+        let server = &self.cfg.irc.server;
+        match super::sts::decide(value, route.tls) {
+            Sts::Upgrade { port } => {
+                tracing::info!(%server, port, "the server requires TLS (STS): reconnecting over TLS");
+                *self.upgraded.lock().unwrap_or_else(|p| p.into_inner()) = Some(port);
+                return Some(port);
+            }
+            Sts::Keep { duration } => {
+                let policy = crate::store::sts::StsPolicy {
+                    host: server.clone(),
+                    port: route.port,
+                    expires_at: crate::store::now_ms()
+                        .saturating_add(duration.saturating_mul(1000).min(i64::MAX as u64) as i64),
+                };
+                match self.store.save_sts_policy(&policy) {
+                    Ok(()) => tracing::info!(
+                        %server, port = route.port, seconds = duration,
+                        "keeping the server's STS policy: TLS only, also after a restart"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "cannot keep the server's STS policy"),
+                }
+            }
+            Sts::Forget => {
+                if let Err(e) = self.store.drop_sts_policy(server) {
+                    tracing::warn!(error = %e, "cannot forget the server's STS policy");
+                }
+            }
+            Sts::Nothing => {}
+        }
+        None
     }
 
     /// Serves until `shutdown` is cancelled, reconnecting with exponential backoff and jitter.
@@ -124,6 +202,7 @@ impl Session {
             self.status.set(false, None);
             let (reason, ready_for) = match ended {
                 Ended::Shutdown => return,
+                Ended::Upgrade => continue,
                 Ended::Lost { reason, ready_for } => (reason, ready_for),
             };
             if ready_for >= STABLE {
@@ -146,9 +225,10 @@ impl Session {
 
     async fn connect_once(&self, shutdown: &CancellationToken) -> Ended {
         let cfg = &self.cfg;
-        tracing::info!(server = %cfg.irc.server, port = cfg.port(), tls = cfg.irc.tls, "connecting");
+        let route = self.route();
+        tracing::info!(server = %cfg.irc.server, port = route.port, tls = route.tls, "connecting");
         let stream = tokio::select! {
-            stream = transport::connect(cfg) => stream,
+            stream = transport::connect(cfg, route) => stream,
             _ = shutdown.cancelled() => return Ended::Shutdown,
         };
         let (stream, quick_ack) = match stream {
@@ -210,6 +290,12 @@ impl Session {
                         Ok(Some(message)) => (self.deliver)(message),
                         Ok(None) => {}
                         Err(Disconnect(reason)) => break lost(reason, ready_since),
+                    }
+                    if let Some(value) = conn.take_sts() {
+                        if self.on_sts(&value, route).is_some() {
+                            // Nothing more on the plain connection, registration included.
+                            break Ended::Upgrade;
+                        }
                     }
                     let acks = conn.take_acks();
                     if !acks.is_empty() {

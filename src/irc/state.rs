@@ -102,6 +102,8 @@ pub struct Conn {
     sasl_in: String,
     /// SCRAM's client nonce for this login.
     nonce: String,
+    /// The server's `sts` capability value, not yet acted on (the session acts on it).
+    sts: Option<String>,
     /// A mechanism to try when the one tried fails: a server that did not list its mechanisms
     /// before (sasl-3.1) names them in 908 when refusing one.
     retry: Option<Mechanism>,
@@ -147,6 +149,7 @@ impl Conn {
             sasl_in: String::new(),
             nonce: String::new(),
             retry: None,
+            sts: None,
             logged_in_as: None,
             nickserv_confirmed: false,
             casemap: CaseMapping::default(),
@@ -202,6 +205,11 @@ impl Conn {
     /// Protocol lines queued since the last call, each ending in CRLF.
     pub fn take_output(&mut self) -> Vec<String> {
         std::mem::take(&mut self.output)
+    }
+
+    /// The server's STS policy (`sts` capability value), once, when it offers one.
+    pub fn take_sts(&mut self) -> Option<String> {
+        self.sts.take()
     }
 
     /// Tokens of delivery PONGs received since the last call.
@@ -335,6 +343,9 @@ impl Conn {
             CapSubCommand::LS => {
                 for cap in list.split_whitespace() {
                     let (name, value) = cap.split_once('=').unwrap_or((cap, ""));
+                    if name == "sts" {
+                        self.sts = Some(value.to_owned());
+                    }
                     self.cap_offered.insert(name.to_owned(), value.to_owned());
                 }
                 if !more && self.cap_open {
@@ -368,6 +379,9 @@ impl Conn {
                 let mut new = Vec::new();
                 for cap in list.split_whitespace() {
                     let (name, value) = cap.split_once('=').unwrap_or((cap, ""));
+                    if name == "sts" {
+                        self.sts = Some(value.to_owned());
+                    }
                     self.cap_offered.insert(name.to_owned(), value.to_owned());
                     new.push(name.to_owned());
                 }

@@ -51,8 +51,11 @@ impl QuickAck {
     }
 }
 
-pub async fn connect(cfg: &Config) -> Result<(Box<dyn Stream>, QuickAck), TransportError> {
-    let addr = format!("{}:{}", cfg.irc.server, cfg.port());
+pub async fn connect(
+    cfg: &Config,
+    route: Route,
+) -> Result<(Box<dyn Stream>, QuickAck), TransportError> {
+    let addr = format!("{}:{}", cfg.irc.server, route.port);
     let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr))
         .await
         .map_err(|_| TransportError::Timeout(addr.clone(), CONNECT_TIMEOUT.as_secs()))?
@@ -62,7 +65,7 @@ pub async fn connect(cfg: &Config) -> Result<(Box<dyn Stream>, QuickAck), Transp
         })?;
     let _ = tcp.set_nodelay(true);
     let quick_ack = QuickAck(socket2::SockRef::from(&tcp).try_clone().ok());
-    if !cfg.irc.tls {
+    if !route.tls {
         return Ok((Box::new(tcp), quick_ack));
     }
     let connector = tokio_rustls::TlsConnector::from(Arc::new(tls_config(cfg)?));
@@ -77,6 +80,22 @@ pub async fn connect(cfg: &Config) -> Result<(Box<dyn Stream>, QuickAck), Transp
 
 /// How lever trusts the server (a pinned certificate, the roots, or nothing), and the client
 /// certificate it presents, if any.
+/// How to reach the server: the configured port and TLS, or TLS as an STS policy says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub tls: bool,
+    pub port: u16,
+}
+
+impl Route {
+    pub fn configured(cfg: &Config) -> Route {
+        Route {
+            tls: cfg.irc.tls,
+            port: cfg.port(),
+        }
+    }
+}
+
 fn tls_config(cfg: &Config) -> Result<rustls::ClientConfig, TransportError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())

@@ -13,6 +13,7 @@
 //! - [`alerts`]: with a shared store, alert notifications kept and alert statuses said
 //! - [`flags`]: feature flags' state
 //! - [`queue`]: each target's push queue
+//! - [`sts`]: IRCv3 STS policies learned from IRC servers
 //! - [`lease`]: which of several levers sharing a PostgreSQL store is active
 //! - `sql`: the SQL both engines speak, written once; `sqlite` and `postgres`: the engines
 
@@ -28,6 +29,7 @@ pub mod queue;
 pub mod runs;
 pub(crate) mod sql;
 mod sqlite;
+pub mod sts;
 
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

@@ -161,6 +161,17 @@ const MIGRATIONS: &[(i64, &str)] = &[
     CREATE INDEX queue_by_target ON queue(target, id);
 "#,
     ),
+    (
+        11,
+        r#"
+    -- IRCv3 STS policies: IRC hosts lever must reach over TLS, and until when.
+    CREATE TABLE sts (
+        host        TEXT PRIMARY KEY,
+        port        BIGINT NOT NULL,
+        expires_at  BIGINT NOT NULL
+    );
+"#,
+    ),
 ];
 
 /// The schema version this lever writes.

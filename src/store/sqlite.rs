@@ -127,6 +127,14 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX queue_by_target ON queue(target, id);
 ",
+    r"
+    -- IRCv3 STS policies: IRC hosts lever must reach over TLS, and until when.
+    CREATE TABLE sts (
+        host        TEXT PRIMARY KEY,
+        port        INTEGER NOT NULL,
+        expires_at  INTEGER NOT NULL
+    );
+",
 ];
 
 /// The schema version this lever writes: the number of migrations.
