@@ -3,7 +3,8 @@
 //! computed here from the password, as services do), a wrong password, a server with no
 //! mechanism in common, SASL offered late (IRCv3 cap-notify: CAP NEW, CAP DEL) with
 //! `irc.require_login`, a TLS server trusted by its pinned fingerprint, and IRCv3 STS (plain to
-//! TLS, the policy kept across a restart). lever is its real binary. (PLAIN and NickServ against InspIRCd + Atheme are in tests/inspircd.rs.)
+//! TLS, the policy kept across a restart). lever is its real binary. (PLAIN and NickServ
+//! against InspIRCd + Atheme are in tests/inspircd.rs.)
 
 mod support;
 use support::scripted::{Peer, Scripted};
