@@ -250,6 +250,7 @@ fn rights_follow_the_account_not_the_nick() {
     rights_follow_the_account(support::inspircd::Options {
         atheme: true,
         account_tag: true,
+        tls: false,
     });
 }
 
@@ -260,6 +261,7 @@ fn rights_follow_the_account_not_the_nick_without_account_tag() {
     rights_follow_the_account(support::inspircd::Options {
         atheme: true,
         account_tag: false,
+        tls: false,
     });
 }
 
@@ -342,4 +344,69 @@ fn rights_follow_the_account(options: support::inspircd::Options) {
         reply.ends_with(", not logged in to services; roles: none"),
         "{reply}"
     );
+}
+
+/// CertFP: lever's client certificate, added to its account with NickServ CERT ADD, logs it in
+/// with SASL EXTERNAL over TLS (the server's certificate checked against the rig's CA), with
+/// no password anywhere. A certificate services do not know is refused with what to do.
+#[test]
+fn sasl_external_logs_lever_in_with_its_client_certificate() {
+    let server = InspIRCd::start_with(support::inspircd::Options {
+        atheme: true,
+        tls: true,
+        ..Default::default()
+    });
+    register_account(server.port, "lever", "leverpass1");
+    let (cert, key, fingerprint) = server.client_certificate("lever");
+    // lever's owner, identified, adds the certificate's fingerprint to the account.
+    let mut owner = Client::connect(server.port, "owner");
+    owner.privmsg("NickServ", "IDENTIFY lever leverpass1");
+    owner.expect(|l| l.verb == "NOTICE" && l.from == "NickServ" && l.text().contains("identified"));
+    owner.privmsg("NickServ", &format!("CERT ADD {fingerprint}"));
+    owner.expect(|l| {
+        l.verb == "NOTICE" && l.from == "NickServ" && l.text().contains("Added fingerprint")
+    });
+
+    let tls = |cert: &std::path::Path, key: &std::path::Path| {
+        format!(
+            "tls_ca_file = \"{}\"\nclient_cert = \"{}\"\nclient_key = \"{}\"\nrequire_login = true",
+            server.ca_file().display(),
+            cert.display(),
+            key.display()
+        )
+    };
+    let config = lever_config(server.tls_port, "lever", &["#ops"], &tls(&cert, &key), "")
+        .replace("tls = false", "tls = true");
+    let mut watcher = Client::connect(server.port, "watcher");
+    watcher.join("#ops");
+    let lever = Lever::start(&config);
+    watcher_sees_join(&mut watcher, "lever", "#ops");
+    assert_eq!(
+        whois_account(&mut watcher, "lever").as_deref(),
+        Some("lever")
+    );
+    let log = lever.log();
+    assert!(
+        log.contains("logging in with SASL mechanism=\"EXTERNAL\""),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!(
+            "presenting the client certificate sha256={fingerprint}"
+        )),
+        "{log}"
+    );
+    drop(lever);
+
+    // Another certificate: services do not know it; lever says what to do and stays out.
+    let (cert, key, _) = server.client_certificate("stranger");
+    let config = lever_config(server.tls_port, "lever", &["#ops"], &tls(&cert, &key), "")
+        .replace("tls = false", "tls = true");
+    let lever = Lever::start(&config);
+    let log = lever.wait_for_log("staying off the channels");
+    assert!(
+        log.contains("services did not accept the client certificate"),
+        "{log}"
+    );
+    assert!(log.contains("CERT ADD"), "{log}");
 }

@@ -4,7 +4,7 @@
 //! mechanism in common, SASL offered late (IRCv3 cap-notify: CAP NEW, CAP DEL) with
 //! `irc.require_login`, a TLS server trusted by its pinned fingerprint, and IRCv3 STS (plain to
 //! TLS, the policy kept across a restart). lever is its real binary. (PLAIN and NickServ
-//! against InspIRCd + Atheme are in tests/inspircd.rs.)
+//! against InspIRCd + Atheme, and EXTERNAL with a client certificate, are in tests/inspircd.rs.)
 
 mod support;
 use support::scripted::{Peer, Scripted};

@@ -29,6 +29,9 @@ pub struct Options {
     /// Load `ircv3_accounttag` (offer `account-tag`). Without it, lever must track accounts
     /// from `extended-join`, `account-notify` and WHOX.
     pub account_tag: bool,
+    /// A TLS port too (GnuTLS, its certificate signed by the rig's own CA, `ca_file()`), that
+    /// asks clients for a certificate and tells services its fingerprint (CertFP).
+    pub tls: bool,
 }
 
 impl Default for Options {
@@ -36,6 +39,7 @@ impl Default for Options {
         Self {
             atheme: false,
             account_tag: true,
+            tls: false,
         }
     }
 }
@@ -50,6 +54,8 @@ pub struct InspIRCd {
     pub flood_port: u16,
     /// The server-link port Atheme connects to.
     pub link_port: u16,
+    /// The TLS client port, with [`Options::tls`] (else 0).
+    pub tls_port: u16,
     ircd: Option<Child>,
     atheme: Option<Child>,
 }
@@ -83,10 +89,14 @@ impl InspIRCd {
         // checks it reached its own, and tries other ports if not.
         let marker = format!("lever test rig (inspircd) {}", d.display());
         std::fs::write(d.join("inspircd.motd"), format!("{marker}\n")).expect("motd");
+        if options.tls {
+            make_certificates(d);
+        }
         let mut server = Self {
             port: 0,
             flood_port: 0,
             link_port: 0,
+            tls_port: 0,
             ircd: None,
             atheme: None,
             dir,
@@ -94,6 +104,7 @@ impl InspIRCd {
         for attempt in 1..=5 {
             let (port, flood_port, link_port) = distinct_ports();
             (server.port, server.flood_port, server.link_port) = (port, flood_port, link_port);
+            server.tls_port = if options.tls { free_port() } else { 0 };
             std::fs::write(
                 server.path("inspircd.conf"),
                 inspircd_conf(
@@ -102,6 +113,7 @@ impl InspIRCd {
                     flood_port,
                     link_port,
                     options.account_tag,
+                    server.tls_port,
                 ),
             )
             .expect("write inspircd.conf");
@@ -120,7 +132,8 @@ impl InspIRCd {
             server.ircd = Some(child);
             let listening = [port, flood_port, link_port]
                 .iter()
-                .all(|p| wait_for_port(*p, WAIT));
+                .all(|p| wait_for_port(*p, WAIT))
+                && (server.tls_port == 0 || wait_for_port(server.tls_port, WAIT));
             if listening && answers_as(port, &marker) && answers_as(flood_port, &marker) {
                 break;
             }
@@ -138,6 +151,48 @@ impl InspIRCd {
             server.start_atheme();
         }
         server
+    }
+
+    /// The CA that signed the TLS port's certificate (for `irc.tls_ca_file`).
+    pub fn ca_file(&self) -> PathBuf {
+        self.path("ca.pem")
+    }
+
+    /// Makes a client certificate `name.pem` / `name.key` in the rig's folder; its SHA-256
+    /// fingerprint as the server reports it (CertFP: hex of the DER).
+    pub fn client_certificate(&self, name: &str) -> (PathBuf, PathBuf, String) {
+        openssl(
+            self.dir.path(),
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                &format!("/CN={name}"),
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.pem"),
+            ],
+        );
+        let printed = Command::new("openssl")
+            .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+            .arg(self.path(&format!("{name}.pem")))
+            .output()
+            .expect("openssl");
+        let text = String::from_utf8_lossy(&printed.stdout).to_string();
+        let fingerprint = text.trim().rsplit('=').next().unwrap_or_default();
+        (
+            self.path(&format!("{name}.pem")),
+            self.path(&format!("{name}.key")),
+            fingerprint.replace(':', "").to_lowercase(),
+        )
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -260,6 +315,63 @@ fn answers_as(port: u16, marker: &str) -> bool {
 }
 
 /// Three different free ports (free_port may hand out the same one twice in a row).
+/// Runs openssl in `dir`; fails the test with its output if it fails.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl (scripts/setup.sh installs it)");
+    assert!(out.status.success(), "openssl {args:?}: {out:?}");
+}
+
+/// The rig's CA (`ca.pem`) and the server certificate it signed for 127.0.0.1.
+fn make_certificates(d: &Path) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let ca = [
+        &["req", "-x509"][..],
+        &ec,
+        &["-days", "1", "-subj", "/CN=lever rig CA"],
+    ]
+    .concat();
+    openssl(
+        d,
+        &[&ca[..], &["-keyout", "ca.key", "-out", "ca.pem"]].concat(),
+    );
+    let csr = [&["req"][..], &ec, &["-subj", "/CN=127.0.0.1"]].concat();
+    openssl(
+        d,
+        &[&csr[..], &["-keyout", "server.key", "-out", "server.csr"]].concat(),
+    );
+    std::fs::write(d.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").expect("san.ext");
+    openssl(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "san.ext",
+            "-out",
+            "server.pem",
+        ],
+    );
+}
+
 fn distinct_ports() -> (u16, u16, u16) {
     let mut ports: Vec<u16> = Vec::new();
     while ports.len() < 3 {
@@ -277,12 +389,28 @@ fn inspircd_conf(
     flood_port: u16,
     link_port: u16,
     account_tag: bool,
+    tls_port: u16,
 ) -> String {
     let d = d.display();
     let account_tag = if account_tag {
         "<module name=\"ircv3_accounttag\">\n"
     } else {
         ""
+    };
+    // GnuTLS on the TLS port, asking for client certificates; sslinfo tells services their
+    // fingerprints (CertFP, SASL EXTERNAL).
+    let tls = if tls_port == 0 {
+        String::new()
+    } else {
+        format!(
+            r#"<module name="ssl_gnutls">
+<module name="sslinfo">
+<sslprofile name="Clients" provider="gnutls" certfile="{d}/server.pem" keyfile="{d}/server.key" cafile="" crlfile="" dhfile="" hash="sha256" requestclientcert="yes">
+<bind address="127.0.0.1" port="{tls_port}" type="clients" sslprofile="Clients">
+<connect name="tls" allow="*" port="{tls_port}" timeout="60" pingfreq="120" threshold="10" commandrate="1000" fakelag="yes"
+         hardsendq="1M" softsendq="10240" recvq="10K" localmax="100" globalmax="100" resolvehostnames="no" useident="no">
+"#
+        )
     };
     format!(
         r#"<server name="irc.lever.test" description="lever test rig (inspircd)" network="LeverRig">
@@ -326,7 +454,7 @@ fn inspircd_conf(
 <link name="services.lever.test" ipaddr="127.0.0.1" port="{link_port}" allowmask="127.0.0.0/8" sendpass="{LINK_PASSWORD}" recvpass="{LINK_PASSWORD}">
 <uline server="services.lever.test" silent="yes">
 <sasl target="services.lever.test">
-"#
+{tls}"#
     )
 }
 
@@ -372,6 +500,17 @@ fn atheme_conf(dir: &Path, link_port: u16) -> String {
         ),
     );
     s = cut_block(s, "uplink \"irc6.example.net\" {", "");
+    // CertFP: NickServ CERT and SASL EXTERNAL.
+    s = replace_once(
+        s,
+        "#loadmodule \"modules/nickserv/cert\";",
+        "loadmodule \"modules/nickserv/cert\";",
+    );
+    s = replace_once(
+        s,
+        "loadmodule \"modules/saslserv/plain\";",
+        "loadmodule \"modules/saslserv/plain\";\nloadmodule \"modules/saslserv/external\";",
+    );
     s.replace("logfile \"var/", &format!("logfile \"{}/", dir.display()))
 }
 
