@@ -7,6 +7,7 @@
 //! against InspIRCd + Atheme, and EXTERNAL with a client certificate, are in tests/inspircd.rs.)
 
 mod support;
+use support::certs;
 use support::scripted::{Peer, Scripted};
 use support::*;
 
@@ -222,41 +223,10 @@ fn sasl_offered_late_by_cap_new_logs_lever_in_and_only_then_it_joins() {
     lever.wait_for_log("the server withdrew capabilities");
 }
 
-/// A self-signed certificate for the scripted TLS server, and its SHA-256 fingerprint as
-/// `openssl x509 -fingerprint -sha256` prints it (`AB:CD:…`).
-fn self_signed(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, String) {
-    let (cert, key) = (dir.join("server.pem"), dir.join("server.key"));
-    let made = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-        ])
-        .args(["-nodes", "-days", "1", "-subj", "/CN=irc.private.test"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl (scripts/setup.sh installs it)");
-    assert!(made.status.success(), "{made:?}");
-    let printed = std::process::Command::new("openssl")
-        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
-        .arg(&cert)
-        .output()
-        .unwrap();
-    let text = String::from_utf8(printed.stdout).unwrap();
-    let fingerprint = text.trim().rsplit('=').next().unwrap().to_owned();
-    (cert, key, fingerprint)
-}
-
 #[test]
 fn a_pinned_certificate_is_trusted_alone_and_another_is_refused_with_its_fingerprint() {
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key, fingerprint) = self_signed(dir.path());
+    let (cert, key, fingerprint) = certs::self_signed(dir.path(), "irc.private.test");
     let tls = |pin: &str| format!("tls = true\ntls_fingerprint = \"sha256:{pin}\"\n");
 
     // The pinned one: TLS comes up (the certificate is self-signed and names another host).
@@ -279,85 +249,13 @@ fn a_pinned_certificate_is_trusted_alone_and_another_is_refused_with_its_fingerp
     assert!(log.contains(&format!("sha256:{seen}")), "{log}");
 }
 
-/// A private CA, and a server certificate it signed for 127.0.0.1.
-fn ca_signed(
-    dir: &std::path::Path,
-) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("openssl");
-        assert!(out.status.success(), "openssl {args:?}: {out:?}");
-    };
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    run(&[
-        &["req", "-x509"][..],
-        &ec,
-        &[
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-subj",
-            "/CN=test CA",
-            "-days",
-            "1",
-        ],
-    ]
-    .concat());
-    run(&[
-        &["req"][..],
-        &ec,
-        &[
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=127.0.0.1",
-        ],
-    ]
-    .concat());
-    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.pem",
-        "-days",
-        "1",
-        "-extfile",
-        "san.ext",
-    ]);
-    (
-        dir.join("ca.pem"),
-        dir.join("server.pem"),
-        dir.join("server.key"),
-    )
-}
-
 /// IRCv3 STS: a plain server says TLS is required on another port; lever leaves before
 /// registering, comes back over TLS, keeps the policy the TLS server gives, and after a restart
 /// goes straight to TLS; `duration=0` ends it.
 #[test]
 fn an_sts_policy_moves_lever_to_tls_and_is_kept_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = ca_signed(dir.path());
+    let (ca, cert, key) = certs::ca_and_server(dir.path());
     let plain = Scripted::start();
     let secure = Scripted::start_tls(&cert, &key);
     let mut lever = Lever::start(&config(

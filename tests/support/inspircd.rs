@@ -90,7 +90,7 @@ impl InspIRCd {
         let marker = format!("lever test rig (inspircd) {}", d.display());
         std::fs::write(d.join("inspircd.motd"), format!("{marker}\n")).expect("motd");
         if options.tls {
-            make_certificates(d);
+            super::certs::ca_and_server(d);
         }
         let mut server = Self {
             port: 0,
@@ -158,41 +158,11 @@ impl InspIRCd {
         self.path("ca.pem")
     }
 
-    /// Makes a client certificate `name.pem` / `name.key` in the rig's folder; its SHA-256
-    /// fingerprint as the server reports it (CertFP: hex of the DER).
+    /// A client certificate `name.pem` / `name.key` in the rig's folder, and its SHA-256
+    /// fingerprint as the server reports it (CertFP: lower-case hex of the DER).
     pub fn client_certificate(&self, name: &str) -> (PathBuf, PathBuf, String) {
-        openssl(
-            self.dir.path(),
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-days",
-                "1",
-                "-subj",
-                &format!("/CN={name}"),
-                "-keyout",
-                &format!("{name}.key"),
-                "-out",
-                &format!("{name}.pem"),
-            ],
-        );
-        let printed = Command::new("openssl")
-            .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
-            .arg(self.path(&format!("{name}.pem")))
-            .output()
-            .expect("openssl");
-        let text = String::from_utf8_lossy(&printed.stdout).to_string();
-        let fingerprint = text.trim().rsplit('=').next().unwrap_or_default();
-        (
-            self.path(&format!("{name}.pem")),
-            self.path(&format!("{name}.key")),
-            fingerprint.replace(':', "").to_lowercase(),
-        )
+        let (cert, key, printed) = super::certs::self_signed(self.dir.path(), name);
+        (cert, key, printed.replace(':', "").to_lowercase())
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -315,63 +285,6 @@ fn answers_as(port: u16, marker: &str) -> bool {
 }
 
 /// Three different free ports (free_port may hand out the same one twice in a row).
-/// Runs openssl in `dir`; fails the test with its output if it fails.
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl (scripts/setup.sh installs it)");
-    assert!(out.status.success(), "openssl {args:?}: {out:?}");
-}
-
-/// The rig's CA (`ca.pem`) and the server certificate it signed for 127.0.0.1.
-fn make_certificates(d: &Path) {
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let ca = [
-        &["req", "-x509"][..],
-        &ec,
-        &["-days", "1", "-subj", "/CN=lever rig CA"],
-    ]
-    .concat();
-    openssl(
-        d,
-        &[&ca[..], &["-keyout", "ca.key", "-out", "ca.pem"]].concat(),
-    );
-    let csr = [&["req"][..], &ec, &["-subj", "/CN=127.0.0.1"]].concat();
-    openssl(
-        d,
-        &[&csr[..], &["-keyout", "server.key", "-out", "server.csr"]].concat(),
-    );
-    std::fs::write(d.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").expect("san.ext");
-    openssl(
-        d,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "1",
-            "-extfile",
-            "san.ext",
-            "-out",
-            "server.pem",
-        ],
-    );
-}
-
 fn distinct_ports() -> (u16, u16, u16) {
     let mut ports: Vec<u16> = Vec::new();
     while ports.len() < 3 {

@@ -8,6 +8,7 @@
 #![allow(dead_code)] // each test file uses a different part of the rig
 pub mod alertmanager;
 pub mod browser;
+pub mod certs;
 pub mod daemon;
 pub mod http;
 pub mod inspircd;
