@@ -1242,6 +1242,13 @@ mod tests {
         // Services go away: the capability goes with them.
         feed(&mut c, now, &[":s CAP lever DEL :sasl"]);
         assert!(!c.has_cap("sasl"));
+        // account-tag withdrawn, then offered again: asked for again.
+        feed(&mut c, now, &[":s CAP lever DEL :account-tag"]);
+        assert!(!c.has_cap("account-tag"));
+        let out = feed(&mut c, now, &[":s CAP lever NEW :account-tag"]);
+        assert_eq!(out, ["CAP REQ account-tag"]);
+        feed(&mut c, now, &[":s CAP lever ACK :account-tag"]);
+        assert!(c.has_cap("account-tag"));
     }
 
     #[test]
