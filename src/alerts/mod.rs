@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::chat::message::Identity;
-use crate::chat::text::{sanitize_line, truncate_chars};
+use crate::chat::text::clean_line;
 use crate::config::Config;
 use crate::deploy::Deploys;
 use crate::events::{AlertGroup, AlertLine, Event, Events, HeldBack};
@@ -386,16 +386,19 @@ impl Alerts {
         let mut lines = vec![AlertLine::Group(AlertGroup {
             status: status.to_owned(),
             count: alerts.len(),
-            name: clean(&hook.alertname(), 80),
-            severity: hook.common_labels.get("severity").map(|s| clean(s, 20)),
+            name: clean_line(&hook.alertname(), 80),
+            severity: hook
+                .common_labels
+                .get("severity")
+                .map(|s| clean_line(s, 20)),
             instances: instances
                 .iter()
                 .take(INSTANCES_SHOWN)
-                .map(|i| clean(i, 60))
+                .map(|i| clean_line(i, 60))
                 .collect(),
             more_instances: instances.len().saturating_sub(INSTANCES_SHOWN),
-            summary: summary.map(|s| clean(s, 200)),
-            runbook: runbook.map(|r| clean(&r, 200)),
+            summary: summary.map(|s| clean_line(s, 200)),
+            runbook: runbook.map(|r| clean_line(&r, 200)),
             not_sent: hook.truncated_alerts,
         })];
         if summary.is_none() && alerts.len() > 1 {
@@ -403,8 +406,8 @@ impl Alerts {
             let details: Vec<AlertLine> = alerts
                 .iter()
                 .map(|a| AlertLine::Detail {
-                    instance: clean(&a.instance().unwrap_or_default(), 60),
-                    summary: a.summary().map(|s| clean(s, 200)),
+                    instance: clean_line(&a.instance().unwrap_or_default(), 60),
+                    summary: a.summary().map(|s| clean_line(s, 200)),
                 })
                 .collect();
             let fits = if details.len() <= room {
@@ -442,7 +445,7 @@ impl Alerts {
         let name = display_name(alert);
         let mut reason = format!("alert {name}");
         if let Some(summary) = alert.summary() {
-            reason.push_str(&format!(": {}", clean(summary, 150)));
+            reason.push_str(&format!(": {}", clean_line(summary, 150)));
         }
         let lever = Identity {
             nick: "lever".into(),
@@ -503,7 +506,7 @@ fn held_back(held: &BTreeMap<String, Held>) -> AlertLine {
     AlertLine::HeldBack(
         held.iter()
             .map(|(name, h)| HeldBack {
-                name: clean(name, 60),
+                name: clean_line(name, 60),
                 lines: h.lines,
                 critical: h.critical,
             })
@@ -513,18 +516,13 @@ fn held_back(held: &BTreeMap<String, Held>) -> AlertLine {
 
 /// An alert's name as lever words it: cleaned and short.
 fn display_name(alert: &Alert) -> String {
-    clean(
+    clean_line(
         alert
             .labels
             .get("alertname")
             .map_or("alert", String::as_str),
         80,
     )
-}
-
-/// Text from a webhook, made safe and short.
-fn clean(text: &str, max: usize) -> String {
-    truncate_chars(sanitize_line(text).trim(), max).into_owned()
 }
 
 fn unique(values: impl Iterator<Item = Option<String>>) -> Vec<String> {

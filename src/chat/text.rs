@@ -77,6 +77,12 @@ pub fn split_to_fit(line: &str, max_bytes: usize) -> (&str, &str) {
     (&line[..cut], &line[cut..])
 }
 
+/// Text from outside (a reason, a note, a webhook field) as one clean line: [`sanitize_line`],
+/// trimmed, then cut to `max_chars` ([`truncate_chars`]).
+pub fn clean_line(text: &str, max_chars: usize) -> String {
+    truncate_chars(sanitize_line(text).trim(), max_chars).into_owned()
+}
+
 /// Shortens `text` to at most `max_chars` characters, ending with `…` when it was cut.
 pub fn truncate_chars(text: &str, max_chars: usize) -> Cow<'_, str> {
     match text.char_indices().nth(max_chars) {

@@ -4,7 +4,7 @@
 use super::args::{Known, Words};
 use super::{CommandError, Ctx, Example, Spec};
 use crate::access::Role;
-use crate::chat::text::{sanitize_line, truncate_chars};
+use crate::chat::text::clean_line;
 use crate::deploy::DeployStart;
 
 pub const SPEC: Spec = Spec {
@@ -59,7 +59,7 @@ fn parse(args: &str, known: &Known) -> Result<Request, CommandError> {
             None
         }
         Some(_) => {
-            let reason = truncate_chars(sanitize_line(words.rest()).trim(), 200).into_owned();
+            let reason = clean_line(words.rest(), 200);
             if reason.is_empty() {
                 return Err(CommandError::User(
                     "say why it cannot wait: !deploy [target] emergency <reason>".into(),

@@ -5,7 +5,7 @@
 use super::args::Words;
 use super::{CommandError, Ctx, Example, Spec};
 use crate::access::Role;
-use crate::chat::text::{sanitize_line, truncate_chars};
+use crate::chat::text::{clean_line, truncate_chars};
 use crate::flags::{Change, FlagDef, FlagError};
 
 /// Longest reason kept; the deploy log is read in a channel.
@@ -131,7 +131,7 @@ fn parse(args: &str) -> Result<Request<'_>, CommandError> {
             },
         },
     };
-    let reason = truncate_chars(sanitize_line(words.rest()).trim(), MAX_REASON).into_owned();
+    let reason = clean_line(words.rest(), MAX_REASON);
     Ok(Request {
         name,
         action,

@@ -5,7 +5,7 @@ use super::args::Words;
 use super::flag::flag_error;
 use super::{CommandError, Ctx, Example, Spec};
 use crate::access::Role;
-use crate::chat::text::{sanitize_line, truncate_chars};
+use crate::chat::text::clean_line;
 
 pub const SPEC: Spec = Spec {
     name: "kill",
@@ -40,7 +40,7 @@ async fn run(ctx: Ctx) -> Result<(), CommandError> {
 fn parse(args: &str) -> Result<(&str, String), CommandError> {
     let mut words = Words::new(args);
     let name = words.next().ok_or(CommandError::Usage)?;
-    let reason = truncate_chars(sanitize_line(words.rest()).trim(), 200).into_owned();
+    let reason = clean_line(words.rest(), 200);
     if reason.is_empty() {
         return Err(CommandError::Usage);
     }

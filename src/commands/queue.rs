@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::args::{Known, Words};
 use super::{CommandError, Ctx, Example, Spec};
 use crate::access::Role;
-use crate::chat::text::{human_duration, sanitize_line, truncate_chars};
+use crate::chat::text::{clean_line, human_duration};
 use crate::store::now_ms;
 use crate::store::queue::QueueEntry;
 
@@ -115,7 +115,7 @@ fn parse(args: &str, known: &Known) -> Result<Request, CommandError> {
             if with.as_ref().is_some_and(|w| !is_nick(w)) {
                 return Err(CommandError::User("'with' takes a nick".into()));
             }
-            let note = truncate_chars(sanitize_line(words.rest()).trim(), 100).into_owned();
+            let note = clean_line(words.rest(), 100);
             words = Words::new("");
             Action::Join { with, note }
         }

@@ -36,7 +36,7 @@ use crate::access::Role;
 use crate::bot::Bot;
 use crate::chat::mask::CaseMapping;
 use crate::chat::message::Identity;
-use crate::chat::text::{sanitize_line, truncate_chars};
+use crate::chat::text::{clean_line, sanitize_line, truncate_chars};
 use crate::deploy::{DeployError, DeployStart};
 use crate::store::format_time;
 
@@ -409,8 +409,7 @@ pub async fn hold(
         .as_deref()
         .filter(|t| *t != "all")
         .map(str::to_owned);
-    let reason = sanitize_line(form.reason.as_deref().unwrap_or_default());
-    let reason = truncate_chars(reason.trim(), MAX_REASON).into_owned();
+    let reason = clean_line(form.reason.as_deref().unwrap_or_default(), MAX_REASON);
     let action = format!("hold {}", target.as_deref().unwrap_or("all"));
     d.act((&peer, &headers), &form, Role::Hold, &action, |who| {
         if reason.is_empty() {

@@ -17,7 +17,7 @@ use super::auth::{authenticate, authenticate_bearer, Caller};
 use super::ApiError;
 use crate::bot::Bot;
 use crate::chat::message::Identity;
-use crate::chat::text::{sanitize_line, truncate_chars};
+use crate::chat::text::{clean_line, sanitize_line, truncate_chars};
 use crate::deploy::Active;
 use crate::store::{format_time, json};
 
@@ -276,8 +276,7 @@ pub async fn place_hold(
     let caller = authenticate(bot.config.http.as_ref(), &headers, &body)?;
     let request: HoldRequest = parse_json(&body)?;
     let who = api_identity(&request.by, &caller)?;
-    let reason = sanitize_line(&request.reason);
-    let reason = truncate_chars(reason.trim(), 200);
+    let reason = clean_line(&request.reason, 200);
     if reason.is_empty() {
         return Err(ApiError::bad_request(
             "'reason' must say why deploys are held",

@@ -16,7 +16,7 @@ use super::api::parse_json;
 use super::auth::{authenticate, authenticate_reader, is_read_only_token};
 use super::ApiError;
 use crate::bot::Bot;
-use crate::chat::text::{sanitize_line, truncate_chars};
+use crate::chat::text::{clean_line, sanitize_line};
 use crate::flags::{Change, FlagDef, FlagError};
 use crate::store::flags::FlagState;
 
@@ -112,7 +112,7 @@ pub async fn change(
             "'by' must name who acts: one word of 1 to 32 characters",
         ));
     }
-    let reason = truncate_chars(sanitize_line(&request.reason).trim(), 200).into_owned();
+    let reason = clean_line(&request.reason, 200);
     let change = match (request.variant, request.rollout, request.beta, request.enabled) {
         (variant, Some(percent), None, None) => Change::Rollout { variant, percent },
         (Some(variant), None, None, None) => Change::Serve(variant),

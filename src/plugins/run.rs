@@ -17,7 +17,7 @@ use tokio::process::Command as Process;
 use serde_json::Value;
 
 use super::Plugin;
-use crate::chat::text::{sanitize_line, truncate_chars};
+use crate::chat::text::clean_line;
 use crate::deploy::backend::OutputTail;
 use crate::process::{failure, group_of, read_lines, spawn_error, stop_group, DRAIN};
 
@@ -138,7 +138,7 @@ pub async fn run(
 /// Text as one clean line: newlines become spaces, controls go, and it is cut to `max`.
 pub fn one_line(text: &str, max: usize) -> String {
     let flat = text.replace(['\r', '\n'], " ");
-    truncate_chars(sanitize_line(&flat).trim(), max).into_owned()
+    clean_line(&flat, max)
 }
 
 /// "5 s" for whole seconds, else as the deploy log writes durations.

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use super::{Ended, Progress, StepOutcome, StepResult};
-use crate::chat::text::{sanitize_line, truncate_chars};
+use crate::chat::text::clean_line;
 use crate::deploy::plan::HttpWork;
 
 /// How often the status URL is asked.
@@ -67,7 +67,7 @@ impl Status {
         };
         lines
             .iter()
-            .map(|l| clean(l, 300))
+            .map(|l| clean_line(l, 300))
             .filter(|l| !l.is_empty())
             .collect()
     }
@@ -75,10 +75,6 @@ impl Status {
     fn is_final(&self) -> bool {
         matches!(self.state.as_str(), "succeeded" | "failed" | "cancelled")
     }
-}
-
-fn clean(text: &str, max: usize) -> String {
-    truncate_chars(sanitize_line(text).trim(), max).into_owned()
 }
 
 /// Steps reported so far: which have been started and finished in lever's record.
@@ -94,7 +90,7 @@ impl Steps {
     /// Brings lever's record up to what the engine reports.
     fn sync(&mut self, status: &Status, progress: &mut dyn Progress) {
         for (i, step) in status.steps.iter().enumerate() {
-            let name = clean(&step.name, 100);
+            let name = clean_line(&step.name, 100);
             if i >= self.started.len() {
                 // Steps are reported in order; finish the one before first.
                 self.close_open(progress, StepOutcome::Succeeded, &[]);
@@ -109,7 +105,7 @@ impl Steps {
                         status: status
                             .message
                             .as_deref()
-                            .map(|m| clean(m, 200))
+                            .map(|m| clean_line(m, 200))
                             .unwrap_or_else(|| "failed".into()),
                     }
                 };
@@ -259,7 +255,7 @@ pub async fn run(
             }
         }
     };
-    let message = status.message.as_deref().map(|m| clean(m, 200));
+    let message = status.message.as_deref().map(|m| clean_line(m, 200));
     match status.state.as_str() {
         "succeeded" => {
             if steps.started.is_empty() {
@@ -279,14 +275,14 @@ pub async fn run(
                 version: status
                     .version
                     .as_deref()
-                    .map(|v| clean(v, 64))
+                    .map(|v| clean_line(v, 64))
                     .filter(|v| !v.is_empty()),
             }
         }
         "cancelled" => {
             steps.close_open(progress, StepOutcome::Cancelled, &[]);
             Ended::Cancelled(match status.message.as_deref() {
-                Some(m) => format!("cancelled by the deploy engine: {}", clean(m, 200)),
+                Some(m) => format!("cancelled by the deploy engine: {}", clean_line(m, 200)),
                 None => "cancelled by the deploy engine".into(),
             })
         }
@@ -345,7 +341,7 @@ async fn start(
             "{} answered {}: {}{why}",
             work.url,
             status,
-            clean(&body, 200)
+            clean_line(&body, 200)
         ));
     }
     let named = serde_json::from_str::<Accepted>(&body)
