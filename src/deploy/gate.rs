@@ -375,20 +375,27 @@ fn notes(hold: Option<String>, emergency: Option<&str>) -> Option<String> {
 
 /// Refuses a deploy outside `target`'s windows or in a freeze, saying when it may go.
 fn window_gate(target: &str, config: &TargetConfig) -> Result<(), DeployError> {
-    let emergency = format!("for an emergency: !deploy {target} emergency <reason>");
     match config.schedule().check(jiff::Timestamp::now()) {
         Ok(()) => Ok(()),
-        Err(Closed::Frozen { until, reason }) => {
+        Err(closed) => refused(format!(
+            "{}; for an emergency: !deploy {target} emergency <reason>",
+            closed_text(target, config, &closed)
+        )),
+    }
+}
+
+/// Why `target` may not be deployed now by its schedule, and when it may.
+pub fn closed_text(target: &str, config: &TargetConfig, closed: &Closed) -> String {
+    match closed {
+        Closed::Frozen { until, reason } => {
             let why = if reason.is_empty() {
                 String::new()
             } else {
                 format!(" ({reason})")
             };
-            refused(format!(
-                "{target} is frozen until {until} included{why}; {emergency}"
-            ))
+            format!("{target} is frozen until {until} included{why}")
         }
-        Err(Closed::Outside { next }) => {
+        Closed::Outside { next } => {
             let when = match next {
                 Some(next) => format!(
                     "; the next window opens {} {} ({} from now)",
@@ -401,10 +408,10 @@ fn window_gate(target: &str, config: &TargetConfig) -> Result<(), DeployError> {
                 ),
                 None => "; no window opens within a year".to_owned(),
             };
-            refused(format!(
-                "{target} deploys only {}{when}; {emergency}",
+            format!(
+                "{target} deploys only {}{when}",
                 config.schedule().windows_text()
-            ))
+            )
         }
     }
 }

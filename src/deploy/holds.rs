@@ -241,7 +241,8 @@ pub(super) fn from_the_page(who: &Identity) -> &'static str {
     }
 }
 
-fn same_holder(hold: &Hold, who: &Identity) -> bool {
+/// Whether `who` placed `hold`: the same services account, else the same `nick!user@host`.
+pub fn same_holder(hold: &Hold, who: &Identity) -> bool {
     let holder = Identity {
         nick: String::new(),
         user: String::new(),

@@ -48,8 +48,8 @@ use crate::events::Events;
 use crate::infra::activity::Activity;
 use crate::store::{Phase, Store, StoreError};
 
-pub use gate::DeployStart;
-pub use holds::MAX_HOLD;
+pub use gate::{closed_text, DeployStart};
+pub use holds::{same_holder, MAX_HOLD};
 pub use status::TargetStatus;
 
 /// Why a request was not carried out.

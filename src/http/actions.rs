@@ -310,9 +310,9 @@ pub async fn confirm_deploy(
         Err(e) => return refusal(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     };
     let closed = config.schedule().check(jiff::Timestamp::now()).err();
-    // Their own hold does not stop them (as on IRC): the same person is their page identity.
-    let me = Identity::web(&controls.who).source();
-    let mine = |hold: &crate::store::Hold| hold.by_source.eq_ignore_ascii_case(&me);
+    // Their own hold does not stop them, as on IRC.
+    let me = Identity::web(&controls.who);
+    let mine = |hold: &crate::store::Hold| crate::deploy::same_holder(hold, &me);
     page::page(
         &format!("Deploy {target}? · lever"),
         html! {
@@ -330,7 +330,7 @@ pub async fn confirm_deploy(
                 }
             }
             @if let Some(closed) = &closed {
-                p.failed { "Outside " (target) "'s deploy windows: " (closed_text(closed)) }
+                p.failed { (crate::deploy::closed_text(&target, config, closed)) }
             }
             @if let Some(active) = &status.active {
                 p.failed { (active.user) " is " (active.phase_verb()) " " (target) " right now." }
@@ -348,18 +348,6 @@ pub async fn confirm_deploy(
         },
     )
     .into_response()
-}
-
-fn closed_text(closed: &crate::config::Closed) -> String {
-    match closed {
-        crate::config::Closed::Frozen { until, reason } => {
-            format!("frozen until {until} included: {reason}")
-        }
-        crate::config::Closed::Outside { next } => match next {
-            Some(next) => format!("the next window opens {}", next.timestamp()),
-            None => "no window opens within a year".to_owned(),
-        },
-    }
 }
 
 /// `POST /deploy/{target}`: `!deploy target`, if what is staged is still what the person saw.
