@@ -160,14 +160,15 @@ impl Session {
         }
     }
 
-    /// Acts on the server's `sts` value: on a plain connection, the port to move to over TLS.
-    fn on_sts(&self, value: &str, route: Route) -> Option<u16> {
+    /// Acts on the server's `sts` value; whether lever must leave this (plain) connection for
+    /// TLS now.
+    fn on_sts(&self, value: &str, route: Route) -> bool {
         let server = &self.cfg.irc.server;
         match super::sts::decide(value, route.tls) {
             Sts::Upgrade { port } => {
                 tracing::info!(%server, port, "the server requires TLS (STS): reconnecting over TLS");
                 *self.upgraded.lock().unwrap_or_else(|p| p.into_inner()) = Some(port);
-                return Some(port);
+                return true;
             }
             Sts::Keep { duration } => {
                 let policy = crate::store::sts::StsPolicy {
@@ -191,7 +192,7 @@ impl Session {
             }
             Sts::Nothing => {}
         }
-        None
+        false
     }
 
     /// Serves until `shutdown` is cancelled, reconnecting with exponential backoff and jitter.
@@ -292,7 +293,7 @@ impl Session {
                         Err(Disconnect(reason)) => break lost(reason, ready_since),
                     }
                     if let Some(value) = conn.take_sts() {
-                        if self.on_sts(&value, route).is_some() {
+                        if self.on_sts(&value, route) {
                             // Nothing more on the plain connection, registration included.
                             break Ended::Upgrade;
                         }

@@ -386,11 +386,9 @@ impl Conn {
                     new.push(name.to_owned());
                 }
                 tracing::info!(caps = list, "the server offers new capabilities");
-                let wanted: Vec<&str> = self
-                    .wanted_caps()
-                    .into_iter()
-                    .filter(|c| new.iter().any(|n| n == c) && !self.caps.contains(*c))
-                    .collect();
+                let enabled = self.caps.clone();
+                let wanted =
+                    self.wanted_caps(|c| new.iter().any(|n| n == c) && !enabled.contains(c));
                 if !wanted.is_empty() {
                     let list = wanted.join(" ");
                     self.send(Command::CAP(None, CapSubCommand::REQ, None, Some(list)));
@@ -417,15 +415,15 @@ impl Conn {
         (have.certificate || have.password).then_some(have)
     }
 
-    /// The offered capabilities lever wants; `sasl` when it can log in with one of the offered
-    /// mechanisms (the one chosen is kept), else why not is logged.
-    fn wanted_caps(&mut self) -> Vec<&'static str> {
+    /// The offered capabilities lever wants among those `considered`; `sasl` when it can log in
+    /// with one of the offered mechanisms (the one chosen is kept), else why not is logged.
+    fn wanted_caps(&mut self, considered: impl Fn(&str) -> bool) -> Vec<&'static str> {
         let mut wanted: Vec<&'static str> = WANTED_CAPS
             .iter()
             .copied()
-            .filter(|c| self.cap_offered.contains_key(*c))
+            .filter(|c| considered(c) && self.cap_offered.contains_key(*c))
             .collect();
-        let Some(have) = self.credentials() else {
+        let Some(have) = self.credentials().filter(|_| considered("sasl")) else {
             return wanted;
         };
         let fallback = if self.cfg.irc.nickserv_password.is_some() {
@@ -447,7 +445,7 @@ impl Conn {
     }
 
     fn request_caps(&mut self) {
-        let wanted = self.wanted_caps();
+        let wanted = self.wanted_caps(|_| true);
         if wanted.is_empty() {
             self.cap_end();
         } else {
