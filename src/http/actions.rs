@@ -52,8 +52,9 @@ pub struct Dashboard {
     pub bot: Arc<Bot>,
     /// The last read of what `/` shows, shared by pages asking at once.
     pub shown: page::LastRead,
-    /// Signs each person's form token; drawn at start, never stored or logged.
-    key: [u8; 32],
+    /// Signs each person's form token; drawn at start, never stored or logged. `None` when no
+    /// random bytes could be had: then no form is carried out.
+    key: Option<[u8; 32]>,
     /// Answers by form key, so a form sent twice is carried out once. Held across an action,
     /// which also takes actions one at a time (they are people's clicks).
     answered: tokio::sync::Mutex<Answered>,
@@ -125,11 +126,12 @@ pub struct ActionForm {
 
 impl Dashboard {
     pub fn new(bot: Arc<Bot>) -> Arc<Self> {
-        let key = crate::infra::random::bytes::<32>().unwrap_or_else(|e| {
-            // Without it the tokens could be guessed: buttons are off (every post refused).
-            tracing::error!(error = %e, "cannot read /dev/urandom: the deploy page's buttons are off");
-            [0; 32]
-        });
+        let key = crate::infra::random::bytes::<32>()
+            .inspect_err(|e| {
+                // Without it the tokens could be guessed: buttons are off (every post refused).
+                tracing::error!(error = %e, "cannot read /dev/urandom: the deploy page's buttons are off");
+            })
+            .ok();
         Arc::new(Dashboard {
             bot,
             shown: page::LastRead::default(),
@@ -147,10 +149,10 @@ impl Dashboard {
     /// standby's page is read-only: the active lever takes the actions).
     pub fn controls(&self, peer: &Peer, headers: &HeaderMap) -> Option<Controls> {
         let who = self.viewer(peer, headers)?;
-        let acts = self.bot.role.acts() && self.key != [0; 32];
+        let acts = self.bot.role.acts() && self.key.is_some();
         let may = |role| acts && self.may(&who, role);
         Some(Controls {
-            token: self.token(&who.nick),
+            token: self.token(&who.nick).unwrap_or_default(),
             key: format!("{:032x}", fastrand::u128(..)),
             stage: may(Role::Stage),
             deploy: may(Role::Deploy),
@@ -163,23 +165,24 @@ impl Dashboard {
         self.bot.access.grants(who, CaseMapping::Ascii, role)
     }
 
-    fn mac(&self, name: &str) -> hmac::Hmac<Sha256> {
-        let mut mac = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(&self.key)
+    fn mac(&self, name: &str) -> Option<hmac::Hmac<Sha256>> {
+        let mut mac = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(self.key.as_ref()?)
             .expect("HMAC takes a key of any length");
         mac.update(b"lever deploy page form\n");
         mac.update(name.as_bytes());
-        mac
+        Some(mac)
     }
 
-    fn token(&self, name: &str) -> String {
-        hex::encode(self.mac(name).finalize().into_bytes())
+    fn token(&self, name: &str) -> Option<String> {
+        Some(hex::encode(self.mac(name)?.finalize().into_bytes()))
     }
 
     fn token_is_theirs(&self, name: &str, token: &str) -> bool {
         let Ok(sent) = hex::decode(token) else {
             return false;
         };
-        self.key != [0; 32] && self.mac(name).verify_slice(&sent).is_ok()
+        self.mac(name)
+            .is_some_and(|mac| mac.verify_slice(&sent).is_ok())
     }
 
     /// Who sent the form, once everything a post must show is checked; else the refusal.
